@@ -1,0 +1,233 @@
+// The admin API: its own listener (never an entrypoint), bearer token on every /api call, JSON in and out.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { parseListenAddress } from '../config/schema.ts';
+import { parseDuration } from '../config/units.ts';
+import { BadRequestError, BatonError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import type { Entrypoint } from '../proxy/entrypoint.ts';
+import type { Registry, UpstreamEventRecord } from '../upstream/registry.ts';
+import { renderMetrics } from './metrics.ts';
+import { checkBearer } from './token.ts';
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+const drainBody = z.strictObject({
+  timeout: z.union([z.number(), z.string()]).optional(),
+});
+const emptyBody = z.strictObject({});
+
+export interface AdminOptions {
+  address: string;
+  token: string;
+  registry: Registry;
+  entrypoints: () => Iterable<Entrypoint>;
+  log: Logger;
+}
+
+class MethodNotAllowedError extends BatonError {
+  override code = 'BATON_METHOD_NOT_ALLOWED';
+  override statusCode = 405;
+}
+
+export class AdminServer {
+  readonly #opts: AdminOptions;
+  readonly #server: Server;
+  readonly #streams = new Set<ServerResponse>();
+  readonly #onEvent: (e: UpstreamEventRecord) => void;
+
+  constructor(opts: AdminOptions) {
+    this.#opts = opts;
+    this.#server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+      this.#handle(req, res).catch((err) => this.#error(res, err));
+    });
+    this.#onEvent = (e) => this.#broadcast('upstream', e);
+    opts.registry.on('event', this.#onEvent);
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const a = parseListenAddress(this.#opts.address)!;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(a.port, a.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  /** Sends an event to every /api/events subscriber (used by the deployer too). */
+  broadcast(type: string, data: unknown): void {
+    this.#broadcast(type, data);
+  }
+
+  #broadcast(type: string, data: unknown): void {
+    if (this.#streams.size === 0) return;
+    const frame = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const s of this.#streams) s.write(frame);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+
+    if (path === '/healthz') {
+      if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError('use GET');
+      return this.#json(res, 200, { status: 'ok' });
+    }
+    if (path === '/metrics') {
+      if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+      const body = renderMetrics(this.#opts.registry, [...this.#opts.entrypoints()]);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    if (!path.startsWith('/api/')) throw new NotFoundError(`no such endpoint: ${path}`);
+    if (!checkBearer(req.headers.authorization, this.#opts.token)) throw new UnauthorizedError();
+
+    const parts = path.slice(5).split('/').map(decodeSegment);
+    const registry = this.#opts.registry;
+
+    // GET /api/services
+    if (parts.length === 1 && parts[0] === 'services') {
+      if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+      return this.#json(res, 200, { services: this.services() });
+    }
+    // GET /api/events (server-sent events)
+    if (parts.length === 1 && parts[0] === 'events') {
+      if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write(`event: hello\ndata: ${JSON.stringify({ services: this.services() })}\n\n`);
+      this.#streams.add(res);
+      res.on('close', () => this.#streams.delete(res));
+      return;
+    }
+    // /api/upstreams/{id}[/drain|/enable]
+    if (parts[0] === 'upstreams' && parts.length >= 2 && parts.length <= 3) {
+      const id = parts[1];
+      const u = registry.upstreams.get(id);
+      if (u === undefined) throw new NotFoundError(`no upstream with id ${JSON.stringify(id)}`);
+      if (parts.length === 2) {
+        if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+        return this.#json(res, 200, this.#upstreamJson(id)!);
+      }
+      if (method !== 'POST') throw new MethodNotAllowedError('use POST');
+      if (parts[2] === 'drain') {
+        const body = drainBody.safeParse(await readJson(req));
+        if (!body.success) throw new BadRequestError(body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+        let timeout: number | undefined;
+        if (body.data.timeout !== undefined) {
+          const ms = parseDuration(body.data.timeout);
+          if (ms === null) throw new BadRequestError(`timeout: invalid duration ${JSON.stringify(body.data.timeout)}`);
+          timeout = ms;
+        }
+        const wait = url.searchParams.get('wait') !== 'false';
+        this.#opts.log.info({ upstream: id, timeout }, 'Drain requested');
+        const done = registry.drain(id, timeout);
+        if (!wait) {
+          done.catch(() => {});
+          return this.#json(res, 202, { id, state: u.state, inflight: u.inflight });
+        }
+        const result = await done;
+        return this.#json(res, 200, result);
+      }
+      if (parts[2] === 'enable') {
+        const body = emptyBody.safeParse(await readJson(req));
+        if (!body.success) throw new BadRequestError(body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+        this.#opts.log.info({ upstream: id }, 'Enable requested');
+        registry.enable(id);
+        return this.#json(res, 200, { id, state: u.state, inflight: u.inflight });
+      }
+    }
+    throw new NotFoundError(`no such endpoint: ${method} ${path}`);
+  }
+
+  services(): unknown[] {
+    const out: unknown[] = [];
+    for (const s of this.#opts.registry.services.values()) {
+      out.push({
+        name: s.name,
+        rule: s.options.rule,
+        loadBalancer: s.options.loadBalancer,
+        upstreams: s.upstreams.map((u) => this.#upstreamJson(u.id)),
+      });
+    }
+    return out;
+  }
+
+  #upstreamJson(id: string): Record<string, unknown> | null {
+    const registry = this.#opts.registry;
+    const u = registry.upstreams.get(id);
+    if (u === undefined) return null;
+    const svc = registry.serviceOf(u);
+    const out: Record<string, unknown> = { id: u.id, url: u.url, state: u.state, inflight: u.inflight };
+    if (u.containerId !== undefined) out.containerId = u.containerId;
+    const lastError = svc?.lastHealthError(u) ?? null;
+    if (lastError !== null) out.lastHealthError = lastError;
+    return out;
+  }
+
+  #json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body) + '\n';
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
+  }
+
+  #error(res: ServerResponse, err: unknown): void {
+    const e = err instanceof BatonError ? err : null;
+    const status = e?.statusCode ?? 500;
+    if (status >= 500) this.#opts.log.error({ err }, 'Admin request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const extra: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer realm="baton"' } : {};
+    const text = JSON.stringify({ error: { code: e?.code ?? 'BATON_INTERNAL', message: e?.message ?? 'internal error' } }) + '\n';
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...extra });
+    res.end(text);
+  }
+
+  async close(): Promise<void> {
+    this.#opts.registry.off('event', this.#onEvent);
+    for (const s of this.#streams) s.end();
+    this.#streams.clear();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new BadRequestError(`malformed path segment ${JSON.stringify(s)}`);
+  }
+}
+
+/** Reads a JSON body (bounded). An empty body is `{}`. */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new BadRequestError(`body larger than ${MAX_BODY_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new BadRequestError(`body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BadRequestError(`malformed JSON body: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,97 @@
+// The composition root: builds every component from a validated config, starts them in order, and closes
+// them in the reverse order. Nothing here is a module-level singleton: tests run several Apps side by side.
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { AdminServer } from './admin/server.ts';
+import { ensureToken } from './admin/token.ts';
+import type { LoadedConfig } from './config/load.ts';
+import { createLogger } from './log.ts';
+import { fileSnapshot } from './providers/snapshot.ts';
+import { Entrypoint } from './proxy/entrypoint.ts';
+import { Registry } from './upstream/registry.ts';
+
+export interface AppOptions {
+  /** a logger to use instead of one built from config.log (tests pass a silent or captured one) */
+  log?: Logger;
+}
+
+export class App {
+  readonly config: LoadedConfig;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly entrypoints = new Map<string, Entrypoint>();
+  readonly admin: AdminServer;
+  readonly token: string;
+  #closing: Promise<void> | null = null;
+
+  private constructor(config: LoadedConfig, opts: AppOptions) {
+    this.config = config;
+    this.log = opts.log ?? createLogger(config.log.level);
+    const t = ensureToken(config.admin.token, config.tokenFilePath);
+    this.token = t.token;
+    if (t.generated) this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
+    else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
+
+    this.registry = new Registry({ timeouts: config.timeouts, log: this.log.child({ component: 'registry' }) });
+    const accessLog = config.log.accessLog ? this.log.child({ component: 'access' }) : null;
+    for (const [name, ep] of Object.entries(config.entrypoints)) {
+      this.entrypoints.set(
+        name,
+        new Entrypoint({
+          name,
+          config: ep,
+          timeouts: config.timeouts,
+          limits: config.limits,
+          registry: this.registry,
+          log: this.log.child({ component: 'entrypoint', entrypoint: name }),
+          accessLog,
+        }),
+      );
+    }
+    this.admin = new AdminServer({
+      address: config.admin.address,
+      token: this.token,
+      registry: this.registry,
+      entrypoints: () => this.entrypoints.values(),
+      log: this.log.child({ component: 'admin' }),
+    });
+  }
+
+  /** Builds and starts baton. On any failure, whatever started is closed again and the error is thrown. */
+  static async start(config: LoadedConfig, opts: AppOptions = {}): Promise<App> {
+    const app = new App(config, opts);
+    try {
+      app.registry.setSnapshot('file', fileSnapshot(config));
+      const admin = await app.admin.listen();
+      app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');
+      for (const [name, ep] of app.entrypoints) {
+        const a = await ep.listen();
+        app.log.info({ entrypoint: name, address: `${a.address}:${a.port}` }, 'Entrypoint listening');
+      }
+    } catch (err) {
+      await app.close(0);
+      throw err;
+    }
+    return app;
+  }
+
+  entrypointAddress(name = 'web'): AddressInfo {
+    const ep = this.entrypoints.get(name);
+    if (ep === undefined) throw new Error(`no entrypoint ${name}`);
+    return ep.address();
+  }
+
+  adminAddress(): AddressInfo {
+    return this.admin.address();
+  }
+
+  /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes. */
+  close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
+      await this.admin.close().catch(() => {});
+      await this.registry.close();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,260 @@
+// `baton <command>`: argument parsing → commands. `serve` runs the App; the others talk to the admin API,
+// finding its URL and token by themselves (flags, env, the config file, the generated token file).
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import { readTokenFile } from './admin/token.ts';
+import { App } from './app.ts';
+import { DEFAULT_CONFIG_PATH } from './config/defaults.ts';
+import { loadConfig, parseConfig, type LoadedConfig } from './config/load.ts';
+import { parseListenAddress } from './config/schema.ts';
+import { ConfigError } from './errors.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const USAGE = `baton — HTTP reverse proxy and deployer for Docker hosts
+
+Usage:
+  baton serve [--config config/baton.yaml]     run the proxy and the admin API
+  baton status [--json]                         services, upstreams, states, in-flight counts
+  baton drain <upstream-id> [--timeout 30s] [--no-wait]
+                                                take an upstream out of rotation and wait for in-flight to reach 0
+  baton enable <upstream-id>                    put an upstream back through the health gate
+  baton help | --help                           this text
+
+Admin commands find the admin API by themselves: --admin-url / BATON_ADMIN_URL, else the config file's
+admin.address; the token from BATON_ADMIN_TOKEN, the config, or the token file baton generated.
+Common options: --config <file> (default ${DEFAULT_CONFIG_PATH}), --admin-url <url>, --token <token>.
+`;
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  env: process.env,
+};
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'admin-url': { type: 'string' },
+        token: { type: 'string' },
+        timeout: { type: 'string' },
+        'no-wait': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    io.err(`baton: ${(err as Error).message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0] ?? (values.help ? 'help' : undefined);
+  if (command === undefined || command === 'help' || values.help) {
+    io.out(USAGE);
+    return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
+    case 'status':
+      return status(values, io);
+    case 'drain':
+    case 'enable': {
+      const id = positionals[1];
+      if (id === undefined || positionals.length > 2) {
+        io.err(`baton ${command}: expected exactly one upstream id (see \`baton status\`)\n`);
+        return EXIT_USAGE;
+      }
+      return command === 'drain' ? drain(id, values, io) : enable(id, values, io);
+    }
+    default:
+      io.err(`baton: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return EXIT_USAGE;
+  }
+}
+
+// ── serve ───────────────────────────────────────────────────────────────────────────────────────
+
+async function serve(configPath: string, io: Io): Promise<number> {
+  let config: LoadedConfig;
+  try {
+    config = loadConfig(configPath, io.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(`baton: ${configPath}: invalid configuration\n${err.problems.map((p) => `  - ${p}\n`).join('')}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  let app: App;
+  try {
+    app = await App.start(config);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    io.err(`baton: cannot start: ${e.code === 'EADDRINUSE' ? `address in use (${(e as { address?: string }).address}:${(e as { port?: number }).port})` : e.message}\n`);
+    return EXIT_FAILURE;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      app.log.info({ signal }, 'Shutting down: finishing in-flight requests');
+      app.close().then(
+        () => {
+          app.log.info('Stopped');
+          app.log.flush();
+          resolve(EXIT_OK);
+        },
+        (err) => {
+          app.log.error({ err }, 'Shutdown failed');
+          app.log.flush();
+          resolve(EXIT_FAILURE);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+// ── admin client ────────────────────────────────────────────────────────────────────────────────
+
+interface AdminTarget {
+  url: string;
+  token: string | null;
+}
+
+type Values = { config?: string; 'admin-url'?: string; token?: string; timeout?: string; 'no-wait'?: boolean; json?: boolean };
+
+/** Finds the admin API URL and token: flags, then env, then the config file and its token file. */
+export function adminTarget(values: Values, env: NodeJS.ProcessEnv): AdminTarget {
+  let config: LoadedConfig | null = null;
+  const configPath = values.config ?? DEFAULT_CONFIG_PATH;
+  if (values.config !== undefined || existsSync(configPath)) {
+    try {
+      config = loadConfig(configPath, env);
+    } catch (err) {
+      if (values.config !== undefined) throw err;
+    }
+  }
+  config ??= parseConfig({}, { env });
+  let url = values['admin-url'] ?? env.BATON_ADMIN_URL;
+  if (url === undefined || url === '') {
+    const a = parseListenAddress(config.admin.address)!;
+    const host = a.host === '0.0.0.0' || a.host === '' ? '127.0.0.1' : a.host === '::' ? '[::1]' : a.host.includes(':') ? `[${a.host}]` : a.host;
+    url = `http://${host}:${a.port}`;
+  }
+  const token = values.token ?? (env.BATON_ADMIN_TOKEN || undefined) ?? config.admin.token ?? readTokenFile(config.tokenFilePath);
+  return { url: url.replace(/\/+$/, ''), token };
+}
+
+class AdminCallError extends Error {
+  code = 'BATON_ADMIN_CALL';
+}
+
+async function call(target: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  let res: Response;
+  try {
+    res = await fetch(target.url + path, {
+      method,
+      headers: {
+        ...(target.token !== null ? { authorization: `Bearer ${target.token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    throw new AdminCallError(`cannot reach the admin API at ${target.url} (${cause?.code ?? (err as Error).message}); is \`baton serve\` running?`);
+  }
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text === '' ? null : JSON.parse(text);
+  } catch {
+    json = { error: { message: text.slice(0, 200) } };
+  }
+  if (res.status >= 400) {
+    const msg = json?.error?.message ?? `HTTP ${res.status}`;
+    const hint = res.status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
+    throw new AdminCallError(`${msg}${hint}`);
+  }
+  return { status: res.status, json };
+}
+
+async function withAdmin(io: Io, values: Values, fn: (t: AdminTarget) => Promise<number>): Promise<number> {
+  try {
+    return await fn(adminTarget(values, io.env));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(`baton: invalid configuration\n${err.problems.map((p) => `  - ${p}\n`).join('')}`);
+      return EXIT_USAGE;
+    }
+    io.err(`baton: ${(err as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+function status(values: Values, io: Io): Promise<number> {
+  return withAdmin(io, values, async (t) => {
+    const { json } = await call(t, 'GET', '/api/services');
+    if (values.json) {
+      io.out(JSON.stringify(json, null, 2) + '\n');
+      return EXIT_OK;
+    }
+    const services = json.services as Array<{ name: string; rule: string; upstreams: Array<{ id: string; url: string; state: string; inflight: number; lastHealthError?: string }> }>;
+    if (services.length === 0) {
+      io.out('No services configured.\n');
+      return EXIT_OK;
+    }
+    const table = new Table({ head: ['SERVICE', 'RULE', 'UPSTREAM', 'URL', 'STATE', 'IN-FLIGHT'], style: { head: [], border: [] } });
+    for (const s of services) {
+      if (s.upstreams.length === 0) table.push([s.name, s.rule, '(none)', '', '', '']);
+      for (const [i, u] of s.upstreams.entries()) {
+        table.push([i === 0 ? s.name : '', i === 0 ? s.rule : '', u.id, u.url, u.lastHealthError ? `${u.state} (${u.lastHealthError})` : u.state, String(u.inflight)]);
+      }
+    }
+    io.out(table.toString() + '\n');
+    return EXIT_OK;
+  });
+}
+
+function drain(id: string, values: Values, io: Io): Promise<number> {
+  return withAdmin(io, values, async (t) => {
+    const wait = !values['no-wait'];
+    const body = values.timeout !== undefined ? { timeout: values.timeout } : {};
+    if (wait) io.err(`Draining ${id}: out of rotation, waiting for in-flight requests…\n`);
+    const { json } = await call(t, 'POST', `/api/upstreams/${encodeURIComponent(id)}/drain${wait ? '' : '?wait=false'}`, body);
+    if (!wait) {
+      io.out(`${id}: ${json.state}, ${json.inflight} in flight\n`);
+    } else if (json.timedOut) {
+      io.out(`${id}: ${json.state} after ${json.durationMs} ms; drain timeout expired, ${json.aborted} request(s) aborted\n`);
+    } else {
+      io.out(`${id}: ${json.state} in ${json.durationMs} ms, no request lost\n`);
+    }
+    return EXIT_OK;
+  });
+}
+
+function enable(id: string, values: Values, io: Io): Promise<number> {
+  return withAdmin(io, values, async (t) => {
+    const { json } = await call(t, 'POST', `/api/upstreams/${encodeURIComponent(id)}/enable`, {});
+    io.out(`${id}: ${json.state}${json.state === 'starting' ? ' (gets traffic once its health checks pass)' : ''}\n`);
+    return EXIT_OK;
+  });
+}

@@ -1,0 +1,178 @@
+// The config file's schema (zod). Durations and sizes are normalised to milliseconds / bytes here, so the
+// rest of baton only ever sees numbers. Unknown keys are errors: a typo must not silently change nothing.
+import { z } from 'zod';
+import * as D from './defaults.ts';
+import { parseDuration, parseSize } from './units.ts';
+
+const duration = (fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. "500ms", "2s", "1m" or milliseconds)` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(fallback);
+
+const size = (fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const bytes = parseSize(v);
+      if (bytes === null) {
+        ctx.addIssue({ code: 'custom', message: `invalid size ${JSON.stringify(v)} (use e.g. "16kb", "10mb" or bytes)` });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .default(fallback);
+
+/** "host:port", "[v6]:port" or ":port". */
+export const listenAddress = z.string().refine((v) => parseListenAddress(v) !== null, {
+  message: 'expected "host:port" (e.g. "0.0.0.0:8080", "127.0.0.1:0", "[::1]:8080")',
+});
+
+export function parseListenAddress(v: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:/[\]]*)):(\d{1,5})$/.exec(v.trim());
+  if (m === null) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]), port };
+}
+
+const upstreamUrl = z.string().refine(
+  (v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' && u.hostname !== '' && (u.pathname === '/' || u.pathname === '') && u.search === '' && u.username === '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an upstream URL like "http://127.0.0.1:3001" (http, host, optional port, no path)' },
+);
+
+const cidr = z.string().refine(
+  (v) => {
+    const [addr, bits, ...rest] = v.split('/');
+    if (rest.length > 0) return false;
+    const isV4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(addr) && addr.split('.').every((o) => Number(o) <= 255);
+    const isV6 = !isV4 && /^[0-9a-fA-F:.]+$/.test(addr) && addr.includes(':');
+    if (!isV4 && !isV6) return false;
+    if (bits === undefined) return true;
+    const n = Number(bits);
+    return /^\d+$/.test(bits) && n <= (isV4 ? 32 : 128);
+  },
+  { message: 'expected an IP address or CIDR (e.g. "10.0.0.0/8", "::1")' },
+);
+
+export const healthCheckSchema = z.strictObject({
+  path: z.string().startsWith('/', { message: 'must start with "/"' }).default('/'),
+  interval: duration(D.DEFAULT_HEALTH_INTERVAL_MS),
+  timeout: duration(D.DEFAULT_HEALTH_TIMEOUT_MS),
+  rise: z.number().int().min(1).max(100).default(D.DEFAULT_HEALTH_RISE),
+  fall: z.number().int().min(1).max(100).default(D.DEFAULT_HEALTH_FALL),
+  /** Host header sent with probes (default: the upstream's host:port). */
+  hostname: z.string().optional(),
+});
+
+export const passiveSchema = z.strictObject({
+  /** Consecutive connect errors or 5xx answers that eject an upstream; 0 turns passive ejection off. */
+  failures: z.number().int().min(0).default(D.DEFAULT_PASSIVE_FAILURES),
+  cooldown: duration(D.DEFAULT_PASSIVE_COOLDOWN_MS),
+});
+
+export const serviceSchema = z.strictObject({
+  rule: z.string().min(1),
+  priority: z.number().int().optional(),
+  upstreams: z.array(upstreamUrl).default([]),
+  loadBalancer: z.enum(['round-robin', 'least-connections']).default('round-robin'),
+  passHostHeader: z.boolean().default(true),
+  healthCheck: healthCheckSchema.optional(),
+  passive: passiveSchema.prefault({}),
+  retries: z.number().int().min(0).max(10).default(D.DEFAULT_RETRIES),
+  retryBudget: duration(D.DEFAULT_RETRY_BUDGET_MS),
+  drainTimeout: duration(D.DEFAULT_DRAIN_TIMEOUT_MS),
+  maxConnectionsPerUpstream: z.number().int().min(1).default(D.DEFAULT_UPSTREAM_MAX_CONNECTIONS),
+});
+
+const entrypointSchema = z.strictObject({
+  address: listenAddress,
+  forwardedHeaders: z
+    .strictObject({
+      /** Peers whose X-Forwarded-* headers are trusted (appended to); everyone else's are replaced. */
+      trustedIPs: z.array(cidr).default([]),
+      /** Trust every peer (only behind another proxy that sanitises). */
+      insecure: z.boolean().default(false),
+    })
+    .prefault({}),
+});
+
+const dockerSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  endpoint: z.string().default('unix:///var/run/docker.sock'),
+  exposedByDefault: z.boolean().default(false),
+  publishedPorts: z.boolean().default(false),
+  network: z.string().default(''),
+});
+
+export const configSchema = z.strictObject({
+  entrypoints: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'entrypoint names are letters, digits, "_" and "-"'), entrypointSchema)
+    .prefault({ web: { address: D.DEFAULT_ENTRYPOINT_ADDRESS } })
+    .refine((e) => Object.keys(e).length > 0, { message: 'at least one entrypoint is needed' }),
+  admin: z
+    .strictObject({
+      address: listenAddress.default(D.DEFAULT_ADMIN_ADDRESS),
+      /** Bearer token; BATON_ADMIN_TOKEN overrides it. If neither is set baton generates one into tokenFile. */
+      token: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+      tokenFile: z.string().optional(),
+    })
+    .prefault({}),
+  /** Where baton keeps state (generated admin token, deploy journal). Relative to the config file's folder. */
+  stateDir: z.string().default(D.DEFAULT_STATE_DIR),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      accessLog: z.boolean().default(true),
+    })
+    .prefault({}),
+  timeouts: z
+    .strictObject({
+      header: duration(D.DEFAULT_HEADER_TIMEOUT_MS),
+      request: duration(D.DEFAULT_REQUEST_TIMEOUT_MS),
+      idle: duration(D.DEFAULT_IDLE_TIMEOUT_MS),
+      socket: duration(D.DEFAULT_SOCKET_TIMEOUT_MS),
+      upstreamConnect: duration(D.DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS),
+      upstreamResponse: duration(D.DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS),
+      upstreamBody: duration(D.DEFAULT_UPSTREAM_BODY_TIMEOUT_MS),
+      upstreamKeepAlive: duration(D.DEFAULT_UPSTREAM_KEEPALIVE_TIMEOUT_MS),
+      shutdown: duration(D.DEFAULT_SHUTDOWN_TIMEOUT_MS),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxConnections: z.number().int().min(1).default(D.DEFAULT_MAX_CONNECTIONS),
+      maxHeaderSize: size(D.DEFAULT_MAX_HEADER_SIZE_BYTES),
+      maxBodySize: size(D.DEFAULT_MAX_BODY_SIZE_BYTES),
+    })
+    .prefault({}),
+  providers: z
+    .strictObject({
+      docker: dockerSchema.prefault({}),
+    })
+    .prefault({}),
+  services: z
+    .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'), serviceSchema)
+    .default({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ServiceConfig = z.output<typeof serviceSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type EntrypointConfig = Config['entrypoints'][string];
+export type Timeouts = Config['timeouts'];
+export type Limits = Config['limits'];

@@ -1,0 +1,382 @@
+// An entrypoint: where a request goes, top to bottom.
+//
+//   connection accepted ── over the connection cap? → 503, closed
+//   request head parsed by Node's strict parser (bad framing, bare LF, oversize head → 400/431, timeouts → 408)
+//   onRequest:
+//     1. Host: exactly one, well formed (HTTP/1.1 requires it)                    → else 400
+//     2. target: origin-form, or absolute-form agreeing with Host; path normalised → else 400
+//     3. route: the route table (swapped whole by providers) picks a service       → else 404 from baton
+//     4. limits: declared body larger than maxBodySize                             → 413, upstream never contacted
+//     5. headers: hop-by-hop and Connection-named headers dropped, X-Forwarded-* set
+//     6. forward (forward.ts): balancer picks a healthy upstream, in-flight +1, undici dispatch, response
+//        streamed back with backpressure, in-flight −1; safe retries on another upstream
+//   onUpgrade: the same steps 1–5, then a WebSocket tunnel (websocket.ts)
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { BlockList, isIPv4, isIPv6, type AddressInfo, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
+import { parseListenAddress } from '../config/schema.ts';
+import type { RequestView } from '../routing/rule.ts';
+import type { Registry } from '../upstream/registry.ts';
+import type { Service } from '../upstream/service.ts';
+import { BatonRequest, BatonResponse, Forward, type ForwardHost } from './forward.ts';
+import { upstreamRequestHeaders, type RequestContext } from './headers.ts';
+import { rawPage, sendPage } from './pages.ts';
+import { normalizePath, parseHost, splitTarget } from './target.ts';
+import { invalidUpgrade, rejectUpgrade, WebSocketTunnels } from './websocket.ts';
+
+interface ConnInfo {
+  clientIp: string;
+  trusted: boolean;
+  port: string;
+}
+const kConn = Symbol('baton.conn');
+type BatonSocket = Socket & { [kConn]?: ConnInfo };
+
+/** The request as the route table sees it. Headers are read lazily (Node builds them on first access). */
+class View implements RequestView {
+  host = '';
+  path = '';
+  query = '';
+  method = '';
+  clientIp = '';
+  req: IncomingMessage;
+  constructor(req: IncomingMessage) {
+    this.req = req;
+  }
+  get headers() {
+    return this.req.headers;
+  }
+}
+
+export interface EntrypointOptions {
+  name: string;
+  config: EntrypointConfig;
+  timeouts: Timeouts;
+  limits: Limits;
+  registry: Registry;
+  log: Logger;
+  accessLog: Logger | null;
+}
+
+interface Prepared {
+  view: View;
+  service: Service;
+  ctx: RequestContext;
+  path: string;
+}
+
+export class Entrypoint implements ForwardHost {
+  readonly name: string;
+  readonly maxBodySize: number;
+  closing = false;
+  /** requests in progress on this entrypoint (including tunnels) */
+  active = 0;
+  /** answered by baton with 404: no route */
+  notFound = 0;
+  rejectedConnections = 0;
+
+  readonly #config: EntrypointConfig;
+  readonly #limits: Limits;
+  readonly #registry: Registry;
+  readonly #log: Logger;
+  readonly #accessLog: Logger | null;
+  readonly #server: Server<typeof BatonRequest, typeof BatonResponse>;
+  readonly #tunnels: WebSocketTunnels;
+  readonly #trusted: BlockList | null;
+  readonly #trustAll: boolean;
+  #connections = 0;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(opts: EntrypointOptions) {
+    this.name = opts.name;
+    this.#config = opts.config;
+    this.#limits = opts.limits;
+    this.maxBodySize = opts.limits.maxBodySize;
+    this.#registry = opts.registry;
+    this.#log = opts.log;
+    this.#accessLog = opts.accessLog;
+    this.#trustAll = opts.config.forwardedHeaders.insecure;
+    const trusted = opts.config.forwardedHeaders.trustedIPs;
+    if (trusted.length > 0) {
+      this.#trusted = new BlockList();
+      for (const c of trusted) {
+        const [addr, bits] = c.split('/');
+        const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
+        if (bits === undefined) this.#trusted.addAddress(addr, type);
+        else this.#trusted.addSubnet(addr, Number(bits), type);
+      }
+    } else {
+      this.#trusted = null;
+    }
+    const t = opts.timeouts;
+    this.#server = createServer({
+      IncomingMessage: BatonRequest,
+      ServerResponse: BatonResponse,
+      headersTimeout: t.header,
+      requestTimeout: t.request,
+      keepAliveTimeout: t.idle,
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(t.header / 2))),
+      maxHeaderSize: opts.limits.maxHeaderSize,
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+      noDelay: true,
+      insecureHTTPParser: false,
+    });
+    this.#server.timeout = t.socket;
+    this.#tunnels = new WebSocketTunnels(opts.log.child({ component: 'websocket' }), t.upstreamConnect);
+    this.#wrapConnectionListener();
+    this.#server.on('request', (req, res) => this.#onRequest(req, res));
+    this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
+  }
+
+  /** Node's own connection listener runs only for connections under the cap; the rest get a fast 503. */
+  #wrapConnectionListener(): void {
+    const [nodeListener] = this.#server.listeners('connection') as Array<(this: Server, s: Socket) => void>;
+    this.#server.removeAllListeners('connection');
+    this.#server.on('connection', (socket: BatonSocket) => {
+      if (this.#connections >= this.#limits.maxConnections || this.closing) {
+        this.rejectedConnections++;
+        socket.on('error', () => {});
+        socket.end(rawPage(503, 'too_many_connections', 'baton is at its connection limit; try again shortly.'));
+        socket.resume();
+        setTimeout(() => socket.destroy(), 1000).unref();
+        return;
+      }
+      this.#connections++;
+      socket.once('close', () => this.#connections--);
+      let ip = socket.remoteAddress ?? '';
+      if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) ip = ip.slice(7);
+      const trusted = this.#trustAll || (this.#trusted !== null && ip !== '' && this.#trusted.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4'));
+      socket[kConn] = { clientIp: ip, trusted, port: String(socket.localPort ?? '') };
+      nodeListener.call(this.#server, socket);
+    });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const addr = parseListenAddress(this.#config.address)!;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(addr.port, addr.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.#server.address() as AddressInfo;
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  get connections(): number {
+    return this.#connections;
+  }
+
+  // ── plain requests ─────────────────────────────────────────────────────────────────────────────
+
+  #onRequest(req: BatonRequest, res: BatonResponse): void {
+    this.active++;
+    const p = this.#prepare(req, res);
+    if (p === null) return;
+    const { service, ctx, path } = p;
+
+    // 4. limits: a declared body over the limit never reaches the upstream
+    if (ctx.contentLength > this.maxBodySize) {
+      return this.#answer(req, res, 413, 'body_too_large', `The request body is larger than ${this.maxBodySize} bytes.`, true, service);
+    }
+    const hasBody = ctx.contentLength > 0 || (ctx.contentLength === -1 && req.headers['transfer-encoding'] !== undefined);
+
+    // 5. header hygiene
+    const headers = upstreamRequestHeaders(req.rawHeaders, ctx);
+
+    // 6. forward
+    new Forward(req, res, service, this, p.view.query === '' ? path : `${path}?${p.view.query}`, headers, hasBody).start();
+  }
+
+  /** Steps 1–3 (and the header context for 5). Answers the request itself and returns null when it must stop. */
+  #prepare(req: BatonRequest, res: BatonResponse | null): Prepared | null {
+    const conn = (req.socket as BatonSocket)[kConn]!;
+    const view = new View(req);
+    view.method = req.method!;
+    view.clientIp = conn.clientIp;
+
+    // 1. Host
+    const raw = req.rawHeaders;
+    let hostCount = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hostCount++;
+    }
+    const hostHeader = req.headers.host;
+    if (hostCount > 1) return this.#reject(req, res, 400, 'bad_host', 'The request has more than one Host header.');
+    let host = '';
+    if (hostHeader !== undefined) {
+      const parsed = parseHost(hostHeader);
+      if (parsed === null) return this.#reject(req, res, 400, 'bad_host', 'The Host header is malformed.');
+      host = parsed;
+    }
+
+    // 2. target
+    const target = splitTarget(req.url!);
+    if (target === null) return this.#reject(req, res, 400, 'bad_target', 'The request target is not a path or an absolute http URL.');
+    if (target.authority !== null) {
+      const fromTarget = parseHost(target.authority);
+      if (fromTarget === null || (hostHeader !== undefined && target.authority.toLowerCase() !== hostHeader.toLowerCase())) {
+        return this.#reject(req, res, 400, 'bad_host', 'The absolute request target does not match the Host header.');
+      }
+      host = fromTarget;
+    }
+    const path = normalizePath(target.path);
+    switch (path) {
+      case 'not-origin-form':
+      case 'bad-escape':
+        return this.#reject(req, res, 400, 'bad_path', 'The request path is malformed.');
+      case 'encoded-null':
+        return this.#reject(req, res, 400, 'bad_path', 'The request path contains an encoded NUL byte.');
+      case 'encoded-slash':
+        return this.#reject(req, res, 400, 'bad_path', 'The request path contains an encoded "/" or "\\".');
+      case 'backslash':
+        return this.#reject(req, res, 400, 'bad_path', 'The request path contains a "\\".');
+    }
+    view.host = host;
+    view.path = path;
+    view.query = target.query;
+
+    // 3. route
+    const service = this.#registry.table.match(view);
+    if (service === undefined) {
+      this.notFound++;
+      return this.#reject(req, res, 404, 'no_route', 'No route matches this host and path.');
+    }
+
+    const cl = req.headers['content-length'];
+    const ctx: RequestContext = {
+      clientIp: conn.clientIp,
+      trusted: conn.trusted,
+      proto: 'http',
+      port: conn.port,
+      host: hostHeader ?? target.authority ?? '',
+      upstreamHost: null,
+      contentLength: cl === undefined ? -1 : Number(cl),
+    };
+    return { view, service, ctx, path };
+  }
+
+  #reject(req: BatonRequest, res: BatonResponse | null, status: number, code: string, detail: string): null {
+    if (res === null) {
+      rejectUpgrade(req.socket as Socket, status, code, detail);
+      this.#logUpgrade(req, status, code, null);
+      this.#done();
+      return null;
+    }
+    this.#answer(req, res, status, code, detail, req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined, null);
+    return null;
+  }
+
+  /** A response baton makes itself (no upstream). */
+  #answer(req: BatonRequest, res: BatonResponse, status: number, code: string, detail: string, close: boolean, service: Service | null): void {
+    sendPage(res, status, code, detail, close || this.closing);
+    if (service !== null) service.unavailable++;
+    if (this.#accessLog !== null) {
+      this.#accessLog.info({ method: req.method, host: req.headers.host, path: pathOnly(req.url), status, error: code, duration: 0 }, 'request');
+    }
+    this.#done();
+  }
+
+  /** Called once per forwarded request, when it is over (forward.ts). */
+  requestDone(f: Forward): void {
+    const svc = f.service;
+    svc.responses[(f.status / 100) | 0]++;
+    svc.retries += f.retries;
+    if (this.#accessLog !== null) {
+      this.#accessLog.info(
+        {
+          method: f.method,
+          host: f.req.headers.host,
+          path: pathOnly(f.path),
+          status: f.status,
+          service: svc.name,
+          upstream: f.upstream?.id,
+          duration: Math.round((performance.now() - f.started) * 100) / 100,
+          retries: f.retries,
+          error: f.error ?? undefined,
+        },
+        'request',
+      );
+    }
+    this.#done();
+  }
+
+  #done(): void {
+    this.active--;
+    if (this.active === 0 && this.#idleWaiters.length > 0) {
+      const w = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  // ── WebSocket upgrades ─────────────────────────────────────────────────────────────────────────
+
+  #onUpgrade(req: BatonRequest, socket: Socket, head: Buffer): void {
+    this.active++;
+    socket.on('error', () => {});
+    const bad = invalidUpgrade(req);
+    if (bad !== null) {
+      this.#reject(req, null, 400, 'bad_upgrade', bad);
+      return;
+    }
+    const p = this.#prepare(req, null);
+    if (p === null) return;
+    const u = p.service.pick(null);
+    if (u === null) {
+      p.service.unavailable++;
+      this.#reject(req, null, 503, 'no_healthy_upstream', 'The service has no healthy upstream right now.');
+      return;
+    }
+    if (!p.service.options.passHostHeader) p.ctx.upstreamHost = u.host;
+    const list = upstreamRequestHeaders(req.rawHeaders, p.ctx);
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < list.length; i += 2) {
+      const k = list[i].toLowerCase();
+      headers[k] = headers[k] === undefined ? list[i + 1] : `${headers[k]}, ${list[i + 1]}`;
+    }
+    headers.connection = 'Upgrade';
+    headers.upgrade = 'websocket';
+    this.#logUpgrade(req, 101, null, u.id);
+    socket.once('close', () => this.#done());
+    this.#tunnels.open(req, socket, head, u, headers, p.view.query === '' ? p.path : `${p.path}?${p.view.query}`);
+  }
+
+  #logUpgrade(req: IncomingMessage, status: number, error: string | null, upstream: string | null): void {
+    this.#accessLog?.info({ method: req.method, host: req.headers.host, path: pathOnly(req.url), status, upgrade: 'websocket', upstream: upstream ?? undefined, error: error ?? undefined }, 'request');
+  }
+
+  // ── shutdown ───────────────────────────────────────────────────────────────────────────────────
+
+  /** Stops accepting, lets requests in progress finish (bounded by `timeoutMs`), then closes every connection. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    if (this.active > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+        this.#idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.#server.closeAllConnections();
+    this.#tunnels.close();
+    await closed;
+  }
+}
+
+function pathOnly(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

@@ -1,0 +1,111 @@
+// Header hygiene, pure. Requests: hop-by-hop headers and those named in Connection are dropped, framing is
+// regenerated, X-Forwarded-* / X-Real-IP are set by baton (client values replaced unless the peer is trusted).
+// Responses: hop-by-hop headers and those named in the upstream's Connection are dropped.
+
+/** Always removed from requests (lower-case). `host` and `content-length` are re-added by baton. */
+const REQUEST_DROP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding',
+  'upgrade', 'expect', 'host', 'content-length', 'http2-settings',
+]);
+/** Set by baton; from untrusted peers removed, from trusted peers kept (XFF appended to). */
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-server', 'x-real-ip', 'forwarded']);
+/** Always removed from responses. */
+const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
+
+export interface RequestContext {
+  clientIp: string;
+  trusted: boolean;
+  proto: string;
+  /** port the client connected to */
+  port: string;
+  /** the client's Host header, as sent */
+  host: string;
+  /** Host sent upstream when not passing the client's (upstream host:port); null = pass the client's Host */
+  upstreamHost: string | null;
+  /** parsed request Content-Length, -1 when the request has none (chunked or no body) */
+  contentLength: number;
+}
+
+/** Tokens of Connection header values, lower-cased; null when there are none besides keep-alive/close/upgrade. */
+export function connectionTokens(values: string | readonly string[] | undefined): string[] | null {
+  if (values === undefined) return null;
+  let tokens: string[] | null = null;
+  const list = typeof values === 'string' ? [values] : values;
+  for (const v of list) {
+    for (const part of v.split(',')) {
+      const t = part.trim().toLowerCase();
+      if (t === '' || t === 'close' || t === 'keep-alive') continue;
+      (tokens ??= []).push(t);
+    }
+  }
+  return tokens;
+}
+
+/** Builds the flat [name, value, ...] header list sent upstream from the client's raw headers. */
+export function upstreamRequestHeaders(raw: readonly string[], ctx: RequestContext, extraDrop: readonly string[] | null = null): string[] {
+  const out: string[] = [];
+  let named: string[] | null = null;
+  // Connection-named headers (rare: look only if a Connection header lists more than keep-alive/close)
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length === 10 && n.toLowerCase() === 'connection') {
+      const t = connectionTokens(raw[i + 1]);
+      if (t !== null) (named ??= []).push(...t);
+    }
+  }
+  let xff: string | null = null;
+  let xfHost: string | null = null;
+  let xfProto: string | null = null;
+  let xfPort: string | null = null;
+  let realIp: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    if (REQUEST_DROP.has(lower)) continue;
+    if (named !== null && named.includes(lower)) continue;
+    if (extraDrop !== null && extraDrop.includes(lower)) continue;
+    if (FORWARDED.has(lower)) {
+      if (!ctx.trusted) continue;
+      const v = raw[i + 1];
+      switch (lower) {
+        case 'x-forwarded-for': xff = xff === null ? v : `${xff}, ${v}`; continue;
+        case 'x-forwarded-host': xfHost ??= v; continue;
+        case 'x-forwarded-proto': xfProto ??= v; continue;
+        case 'x-forwarded-port': xfPort ??= v; continue;
+        case 'x-real-ip': realIp ??= v; continue;
+      }
+    }
+    out.push(name, raw[i + 1]);
+  }
+  out.push('host', ctx.upstreamHost ?? ctx.host);
+  if (ctx.contentLength >= 0) out.push('content-length', String(ctx.contentLength));
+  out.push(
+    'x-forwarded-for', xff === null ? ctx.clientIp : `${xff}, ${ctx.clientIp}`,
+    'x-forwarded-host', xfHost ?? ctx.host,
+    'x-forwarded-proto', xfProto ?? ctx.proto,
+    'x-forwarded-port', xfPort ?? ctx.port,
+    'x-real-ip', realIp ?? ctx.clientIp,
+  );
+  return out;
+}
+
+/** Builds the flat [name, value, ...] list for the client from undici's parsed (lower-cased) response headers. */
+export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  const named = connectionTokens(headers.connection);
+  for (const name in headers) {
+    if (RESPONSE_DROP.has(name)) continue;
+    if (named !== null && named.includes(name)) continue;
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const one of v) out.push(name, one);
+  }
+  return out;
+}
+
+const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Header names the websocket tunnel may forward (the request goes through http-proxy-3, which takes an object). */
+export function isToken(s: string): boolean {
+  return TCHAR.test(s);
+}

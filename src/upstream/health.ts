@@ -1,0 +1,80 @@
+// Active health checks: one probe at a time per upstream (the next is scheduled only after the previous has
+// settled, so checks never pile up); a probe that hangs counts as a failure at its timeout.
+import { type Dispatcher, Pool } from 'undici';
+import type { HealthCheckConfig } from '../config/schema.ts';
+import type { Upstream } from './upstream.ts';
+
+export class HealthChecker {
+  readonly #upstream: Upstream;
+  readonly #config: HealthCheckConfig;
+  readonly #client: Dispatcher;
+  #timer: NodeJS.Timeout | null = null;
+  #running = false;
+  #abort: AbortController | null = null;
+  #stopped = true;
+  lastError: string | null = null;
+
+  constructor(upstream: Upstream, config: HealthCheckConfig) {
+    this.#upstream = upstream;
+    this.#config = config;
+    // Probes use their own single connection so a saturated traffic pool cannot starve them.
+    this.#client = new Pool(upstream.url, { connections: 1, pipelining: 1, keepAliveTimeout: Math.max(config.interval * 2, 4000) });
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#abort?.abort();
+  }
+
+  async close(): Promise<void> {
+    this.stop();
+    await this.#client.destroy().catch(() => {});
+  }
+
+  #schedule(delay: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => this.#probe(), delay);
+    this.#timer.unref();
+  }
+
+  async #probe(): Promise<void> {
+    if (this.#running || this.#stopped) return;
+    this.#running = true;
+    const started = Date.now();
+    const ac = new AbortController();
+    this.#abort = ac;
+    const timer = setTimeout(() => ac.abort(), this.#config.timeout);
+    let ok = false;
+    try {
+      const res = await this.#client.request({
+        method: 'GET',
+        path: this.#config.path,
+        headers: { host: this.#config.hostname ?? this.#upstream.host, 'user-agent': 'baton-health' },
+        signal: ac.signal,
+      });
+      ok = res.statusCode >= 200 && res.statusCode < 400;
+      this.lastError = ok ? null : `status ${res.statusCode}`;
+      await res.body.dump({ limit: 64 * 1024, signal: ac.signal }).catch(() => {});
+    } catch (err) {
+      this.lastError = ac.signal.aborted ? `timed out after ${this.#config.timeout}ms` : ((err as { code?: string }).code ?? (err as Error).message);
+    } finally {
+      clearTimeout(timer);
+      this.#abort = null;
+      this.#running = false;
+    }
+    if (this.#stopped) return;
+    this.#upstream.apply(
+      { type: 'probe', ok, rise: this.#config.rise, fall: this.#config.fall },
+      ok ? 'health check passed' : `health check failed: ${this.lastError}`,
+    );
+    this.#schedule(Math.max(0, this.#config.interval - (Date.now() - started)));
+  }
+}

@@ -1,0 +1,218 @@
+// The registry owns every service and upstream. Providers hand it whole snapshots; it reconciles (new upstreams
+// join through the health gate, removed ones are drained then closed) and swaps in a new immutable route table.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Timeouts } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
+import type { DesiredService, Snapshot } from '../providers/snapshot.ts';
+import { RouteTable } from '../routing/route-table.ts';
+import { Service } from './service.ts';
+import type { UpstreamState } from './state.ts';
+import { Upstream, type DrainResult } from './upstream.ts';
+
+export interface UpstreamEventRecord {
+  type: 'upstream';
+  id: string;
+  service: string;
+  from: UpstreamState;
+  to: UpstreamState;
+  reason: string;
+  at: string;
+}
+
+export interface RegistryOptions {
+  timeouts: Timeouts;
+  log: Logger;
+}
+
+export class Registry extends EventEmitter {
+  table: RouteTable<Service> = RouteTable.build<Service>([]);
+  readonly services = new Map<string, Service>();
+  readonly upstreams = new Map<string, Upstream>();
+  readonly #snapshots = new Map<string, Snapshot>();
+  readonly #timeouts: Timeouts;
+  readonly #log: Logger;
+  readonly #removing = new Set<Upstream>();
+  #closed = false;
+
+  constructor(opts: RegistryOptions) {
+    super();
+    this.#timeouts = opts.timeouts;
+    this.#log = opts.log;
+  }
+
+  /** Replaces one provider's snapshot and reconciles. Throws ConfigError (and changes nothing) when the merged
+   *  desired state is invalid. */
+  setSnapshot(provider: string, snapshot: Snapshot): void {
+    if (this.#closed) return;
+    const previous = this.#snapshots.get(provider);
+    this.#snapshots.set(provider, snapshot);
+    try {
+      this.#reconcile();
+    } catch (err) {
+      if (previous === undefined) this.#snapshots.delete(provider);
+      else this.#snapshots.set(provider, previous);
+      throw err;
+    }
+  }
+
+  #merged(): Map<string, DesiredService> {
+    const merged = new Map<string, DesiredService>();
+    for (const [provider, snap] of this.#snapshots) {
+      for (const s of snap.services) {
+        const seen = merged.get(s.name);
+        if (seen !== undefined) {
+          this.#log.warn({ service: s.name, provider }, 'Service defined by several providers; upstreams merged, first definition kept');
+          const ids = new Set(seen.upstreams.map((u) => u.id));
+          merged.set(s.name, { ...seen, upstreams: [...seen.upstreams, ...s.upstreams.filter((u) => !ids.has(u.id))] });
+        } else {
+          merged.set(s.name, s);
+        }
+      }
+    }
+    return merged;
+  }
+
+  #reconcile(): void {
+    const desired = this.#merged();
+    // Build the new route table first: an invalid rule changes nothing.
+    const nextServices = new Map<string, Service>();
+    for (const [name, d] of desired) {
+      const { upstreams: _u, name: _n, ...options } = d;
+      const existing = this.services.get(name);
+      if (existing !== undefined) {
+        nextServices.set(name, existing);
+      } else {
+        nextServices.set(name, new Service(name, options));
+      }
+    }
+    const table = RouteTable.build(
+      [...desired.values()].map((d) => ({ name: d.name, rule: d.rule, priority: d.priority, service: nextServices.get(d.name)! })),
+    );
+
+    const problems: string[] = [];
+    const ownerOf = new Map<string, string>();
+    for (const d of desired.values()) {
+      for (const u of d.upstreams) {
+        const other = ownerOf.get(u.id);
+        if (other !== undefined) problems.push(`upstream id ${u.id} used by services ${other} and ${d.name}`);
+        ownerOf.set(u.id, d.name);
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    // Apply: options, then upstream membership.
+    for (const [name, d] of desired) {
+      const service = nextServices.get(name)!;
+      const { upstreams: wanted, name: _n, ...options } = d;
+      const checksChanged = JSON.stringify(service.options.healthCheck) !== JSON.stringify(options.healthCheck);
+      service.options = options;
+      const keep: Upstream[] = [];
+      for (const w of wanted) {
+        let u = this.upstreams.get(w.id);
+        if (u !== undefined && (u.url !== w.url || u.service !== name)) {
+          this.#remove(u, this.services.get(u.service) ?? service);
+          u = undefined;
+        }
+        if (u === undefined) {
+          u = this.#create(service, w.id, w.url, w.containerId);
+          service.upstreams.push(u); // visible to the checker's panic computations right away
+          service.startChecks(u);
+        } else if (checksChanged) {
+          service.startChecks(u);
+        }
+        keep.push(u);
+      }
+      for (const u of service.upstreams) if (!keep.includes(u)) this.#remove(u, service);
+      service.upstreams = keep;
+    }
+    for (const [name, service] of this.services) {
+      if (!nextServices.has(name)) {
+        for (const u of service.upstreams) this.#remove(u, service);
+        void service.close();
+      }
+    }
+    this.services.clear();
+    for (const [k, v] of nextServices) this.services.set(k, v);
+    this.table = table;
+  }
+
+  #create(service: Service, id: string, url: string, containerId: string | undefined): Upstream {
+    const t = this.#timeouts;
+    const u = new Upstream({
+      id,
+      service: service.name,
+      url,
+      containerId,
+      hasHealthCheck: service.options.healthCheck !== undefined,
+      pool: {
+        connections: service.options.maxConnectionsPerUpstream,
+        connectTimeout: t.upstreamConnect,
+        headersTimeout: t.upstreamResponse,
+        bodyTimeout: t.upstreamBody,
+        keepAliveTimeout: t.upstreamKeepAlive,
+      },
+      onStateChange: (up, from, to, reason) => this.#stateChanged(up, from, to, reason),
+    });
+    this.upstreams.set(id, u);
+    this.#log.info({ upstream: id, service: service.name, url, state: u.state }, 'Upstream added');
+    return u;
+  }
+
+  /** Out of rotation now; closed once drained (bounded by the service's drain timeout). */
+  #remove(u: Upstream, service: Service): void {
+    if (this.upstreams.get(u.id) === u) this.upstreams.delete(u.id);
+    service.stopChecks(u);
+    this.#removing.add(u);
+    void u.drain(service.options.drainTimeout).then(() => {
+      this.#removing.delete(u);
+      return u.close();
+    });
+    this.#log.info({ upstream: u.id, service: service.name }, 'Upstream removed');
+  }
+
+  #stateChanged(u: Upstream, from: UpstreamState, to: UpstreamState, reason: string): void {
+    const level = to === 'unhealthy' ? 'warn' : 'info';
+    this.#log[level]({ upstream: u.id, service: u.service, from, to, reason }, 'Upstream state changed');
+    const event: UpstreamEventRecord = { type: 'upstream', id: u.id, service: u.service, from, to, reason, at: new Date().toISOString() };
+    this.emit('event', event);
+  }
+
+  serviceOf(u: Upstream): Service | undefined {
+    return this.services.get(u.service);
+  }
+
+  async drain(id: string, timeoutMs: number | undefined): Promise<DrainResult | null> {
+    const u = this.upstreams.get(id);
+    if (u === undefined) return null;
+    const service = this.services.get(u.service);
+    service?.stopChecks(u);
+    return u.drain(timeoutMs ?? service?.options.drainTimeout ?? 30_000);
+  }
+
+  enable(id: string): Upstream | null {
+    const u = this.upstreams.get(id);
+    if (u === undefined) return null;
+    u.enable();
+    this.services.get(u.service)?.startChecks(u);
+    return u;
+  }
+
+  /** Total requests and tunnels in flight across every upstream. */
+  inflight(): number {
+    let n = 0;
+    for (const u of this.upstreams.values()) n += u.inflight;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closing: Promise<unknown>[] = [...this.#removing].map((u) => u.close());
+    for (const s of this.services.values()) closing.push(s.close());
+    for (const u of this.upstreams.values()) closing.push(u.close());
+    this.#removing.clear();
+    await Promise.allSettled(closing);
+    this.services.clear();
+    this.upstreams.clear();
+  }
+}

@@ -1,0 +1,107 @@
+// A service: its upstreams, its balancer cursor, passive ejection, and the active health checkers.
+import type { ServiceConfig } from '../config/schema.ts';
+import { HealthChecker } from './health.ts';
+import { pickLeastConnections, pickRoundRobin } from './balancer.ts';
+import type { Upstream } from './upstream.ts';
+
+export type ServiceOptions = Omit<ServiceConfig, 'upstreams'>;
+
+function takesTraffic(u: Upstream): boolean {
+  return u.state === 'healthy' && u.pool !== null;
+}
+
+export class Service {
+  readonly name: string;
+  options: ServiceOptions;
+  upstreams: Upstream[] = [];
+  readonly #checkers = new Map<Upstream, HealthChecker>();
+  #cursor = 0;
+  #ejectTimers = new Set<NodeJS.Timeout>();
+  /** requests answered by baton itself because no upstream could take them */
+  unavailable = 0;
+  /** responses by status class: index 1..5 for 1xx..5xx (4 also counts 499, client gone) */
+  readonly responses = [0, 0, 0, 0, 0, 0];
+  /** retried attempts */
+  retries = 0;
+
+  constructor(name: string, options: ServiceOptions) {
+    this.name = name;
+    this.options = options;
+  }
+
+  /** Picks an upstream that takes traffic, skipping `exclude` (an upstream already tried). */
+  pick(exclude: Upstream | null): Upstream | null {
+    const list = this.upstreams;
+    if (list.length === 0) return null;
+    const eligible = exclude === null ? takesTraffic : (u: Upstream) => u !== exclude && takesTraffic(u);
+    const start = this.#cursor;
+    const i = this.options.loadBalancer === 'least-connections'
+      ? pickLeastConnections(list, start, eligible)
+      : pickRoundRobin(list, start, eligible);
+    if (i === -1) return null;
+    this.#cursor = (i + 1) % list.length;
+    return list[i];
+  }
+
+  /** A response (any status below 500) came back: the consecutive-failure count restarts. */
+  reportSuccess(u: Upstream): void {
+    if (u.passiveFailures !== 0) u.passiveFailures = 0;
+  }
+
+  /** A connect error or a 5xx: eject after `passive.failures` in a row, unless it is the last upstream taking
+   *  traffic (passive checks alone never empty a service: that is the panic threshold). */
+  reportFailure(u: Upstream): void {
+    u.failures++;
+    const limit = this.options.passive.failures;
+    if (limit === 0) return;
+    u.passiveFailures++;
+    if (u.passiveFailures < limit || u.state !== 'healthy') return;
+    let others = 0;
+    for (const o of this.upstreams) if (o !== u && takesTraffic(o)) others++;
+    if (others === 0) return;
+    const cooldown = this.options.passive.cooldown;
+    u.ejectedUntil = Date.now() + cooldown;
+    u.apply({ type: 'eject' }, `ejected after ${u.passiveFailures} consecutive failures`);
+    const timer = setTimeout(() => {
+      this.#ejectTimers.delete(timer);
+      if (u.ejectedUntil !== 0 && Date.now() >= u.ejectedUntil - 5) {
+        u.ejectedUntil = 0;
+        u.passiveFailures = 0;
+        u.apply({ type: 'cooldown-over' }, 'ejection cooldown over');
+      }
+    }, cooldown);
+    timer.unref();
+    this.#ejectTimers.add(timer);
+  }
+
+  /** Starts (or restarts with the current options) the health checker of `u`. */
+  startChecks(u: Upstream): void {
+    this.#checkers.get(u)?.close();
+    this.#checkers.delete(u);
+    const hc = this.options.healthCheck;
+    if (hc === undefined || u.state === 'draining' || u.state === 'drained') return;
+    const checker = new HealthChecker(u, hc);
+    this.#checkers.set(u, checker);
+    checker.start();
+  }
+
+  stopChecks(u: Upstream): void {
+    const c = this.#checkers.get(u);
+    if (c !== undefined) {
+      this.#checkers.delete(u);
+      void c.close();
+    }
+  }
+
+  lastHealthError(u: Upstream): string | null {
+    return this.#checkers.get(u)?.lastError ?? null;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#ejectTimers) clearTimeout(t);
+    this.#ejectTimers.clear();
+    const closing = [...this.#checkers.values()].map((c) => c.close());
+    this.#checkers.clear();
+    await Promise.all(closing);
+  }
+}
