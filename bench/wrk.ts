@@ -456,7 +456,7 @@ admin:
   address: "127.0.0.1:${adminPort}"
   token: "${ADMIN_TOKEN}"
 log:
-  level: warn
+  level: info
   accessLog: ${accessLog}
 services:
   bench:
@@ -464,13 +464,26 @@ services:
     upstreams: ["http://127.0.0.1:${upstreamPort}"]
 `,
   );
-  // baton logs JSON to stdout; it goes to a file (as a log shipper would read it), not through this process.
+  // Both runs log at `info` (access-log lines are info-level records; at `warn` they would be filtered out and
+  // "access log on" would measure nothing); they differ only in log.accessLog. baton logs JSON to stdout,
+  // which goes to a file (as a log shipper would read it), not through this process.
   const [cmd, args] = pinned(pin, pin.serverCpu, process.execPath, [BATON_BIN, 'serve', '--config', cfgFile]);
   const m = start(name, cmd, args, { cwd: REPO_ROOT, stdout: { file: logFile } });
-  await waitFor(`${name} GET /healthz = 200 on admin port ${adminPort}`, m, async () => {
-    return (await httpGet(adminPort, '/healthz', `127.0.0.1:${adminPort}`)).status === 200;
-  });
-  await waitFor(`${name} to proxy Host: ${BENCH_HOST} to the upstream`, m, answersHello(webPort));
+  try {
+    await waitFor(`${name} GET /healthz = 200 on admin port ${adminPort}`, m, async () => {
+      return (await httpGet(adminPort, '/healthz', `127.0.0.1:${adminPort}`)).status === 200;
+    });
+    await waitFor(`${name} to proxy Host: ${BENCH_HOST} to the upstream`, m, answersHello(webPort));
+  } catch (err) {
+    // baton's own account of the failure is in its log (stdout), not on stderr.
+    let log = '';
+    try {
+      log = fs.readFileSync(logFile, 'utf8').slice(-4096).trim();
+    } catch {
+      // no log yet
+    }
+    throw new Error(`${(err as Error).message}\n--- ${name} stdout (config ${cfgFile}) ---\n${log}`, { cause: err });
+  }
   return { m, webPort, logFile };
 }
 

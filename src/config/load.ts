@@ -6,8 +6,8 @@ import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { parseRule } from '../routing/rule.ts';
-import { ADMIN_TOKEN_FILE_NAME } from './defaults.ts';
-import { configSchema, type Config } from './schema.ts';
+import { ADMIN_TOKEN_FILE_NAME, DEFAULT_ADMIN_ADDRESS, DEFAULT_ENTRYPOINT_ADDRESS } from './defaults.ts';
+import { configSchema, parseListenAddress, type Config } from './schema.ts';
 
 export interface LoadedConfig extends Config {
   /** Absolute path of the file read, or null for a config given as an object. */
@@ -19,47 +19,109 @@ export interface LoadedConfig extends Config {
 }
 
 export function formatZodError(err: ZodError): string[] {
-  return err.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return path === '' ? issue.message : `${path}: ${issue.message}`;
-  });
+  const out: string[] = [];
+  const at = (path: PropertyKey[], message: string) => {
+    const p = path.map(String).join('.');
+    out.push(p === '' ? message : `${p}: ${message}`);
+  };
+  for (const issue of err.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      // one problem per key, each naming its own path (zod reports them on the parent object)
+      for (const key of issue.keys) at([...issue.path, key], 'unknown key');
+    } else if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+      // a record key (entrypoint or service name) that fails its pattern: the pattern's message says why
+      at(issue.path, `invalid name: ${issue.issues.map((i) => i.message).join('; ')}`);
+    } else {
+      at(issue.path, issue.message);
+    }
+  }
+  return out;
 }
 
-/** Validates a plain object (already parsed from YAML, or built by a test). */
-export function parseConfig(raw: unknown, opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir?: string } = {}): LoadedConfig {
-  const env = opts.env ?? process.env;
-  const input = raw ?? {};
-  if (typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(['the config must be a YAML mapping']);
-  const result = configSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(formatZodError(result.error));
-  const config = result.data;
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 
+/** Two listen addresses that cannot both be bound: same (non-zero) port and same host, or either a wildcard. */
+function sameListener(a: string, b: string): boolean {
+  const x = parseListenAddress(a);
+  const y = parseListenAddress(b);
+  if (x === null || y === null || x.port === 0 || x.port !== y.port) return false;
+  const norm = (h: string) => {
+    const l = h.toLowerCase();
+    return l === '' || l === '0.0.0.0' || l === '::' ? '*' : l === 'localhost' || l === '::1' ? '127.0.0.1' : l;
+  };
+  const hx = norm(x.host);
+  const hy = norm(y.host);
+  return hx === '*' || hy === '*' || hx === hy;
+}
+
+/**
+ * Checks the schema cannot express (rules parse, no duplicate upstreams, no two listeners on one address). They
+ * read the raw input, tolerating whatever the schema rejects, so that every problem is reported in one go.
+ */
+function crossCheck(input: Record<string, unknown>): string[] {
   const problems: string[] = [];
-  for (const [name, service] of Object.entries(config.services)) {
-    try {
-      parseRule(service.rule);
-    } catch (err) {
-      problems.push(`services.${name}.rule: ${(err as Error).message}`);
+  const services = isRecord(input.services) ? input.services : {};
+  for (const [name, service] of Object.entries(services)) {
+    if (!isRecord(service)) continue;
+    if (typeof service.rule === 'string' && service.rule !== '') {
+      try {
+        parseRule(service.rule);
+      } catch (err) {
+        problems.push(`services.${name}.rule: ${(err as Error).message}`);
+      }
     }
+    if (!Array.isArray(service.upstreams)) continue;
     const seen = new Set<string>();
     for (const [i, url] of service.upstreams.entries()) {
-      const key = new URL(url).host;
+      let key: string;
+      try {
+        key = new URL(url as string).host;
+      } catch {
+        continue; // the schema reports it
+      }
       if (seen.has(key)) problems.push(`services.${name}.upstreams.${i}: duplicate upstream ${url}`);
       seen.add(key);
     }
   }
-  const addresses = new Map<string, string>();
-  for (const [name, ep] of Object.entries(config.entrypoints)) addresses.set(ep.address, `entrypoints.${name}`);
-  const clash = addresses.get(config.admin.address);
-  if (clash !== undefined && !config.admin.address.endsWith(':0')) {
-    problems.push(`admin.address: ${config.admin.address} is also ${clash}.address; the admin API never shares an entrypoint`);
-  }
 
-  if (env.BATON_ADMIN_TOKEN !== undefined && env.BATON_ADMIN_TOKEN !== '') {
-    if (env.BATON_ADMIN_TOKEN.length < 16) problems.push('BATON_ADMIN_TOKEN: must be at least 16 characters');
-    else config.admin.token = env.BATON_ADMIN_TOKEN;
+  const listeners: Array<[path: string, address: string]> = [];
+  if (input.entrypoints === undefined) listeners.push(['entrypoints.web.address', DEFAULT_ENTRYPOINT_ADDRESS]);
+  else if (isRecord(input.entrypoints)) {
+    for (const [name, ep] of Object.entries(input.entrypoints)) {
+      if (isRecord(ep) && typeof ep.address === 'string') listeners.push([`entrypoints.${name}.address`, ep.address]);
+    }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  const adminAddress = isRecord(input.admin) && input.admin.address !== undefined ? input.admin.address : input.admin === undefined || isRecord(input.admin) ? DEFAULT_ADMIN_ADDRESS : undefined;
+  if (typeof adminAddress === 'string') {
+    const clash = listeners.find(([, address]) => sameListener(adminAddress, address));
+    if (clash !== undefined) {
+      problems.push(`admin.address: ${adminAddress} is also ${clash[0]} (${clash[1]}); the admin API never shares an entrypoint's address`);
+    }
+  }
+  for (const [i, [path, address]] of listeners.entries()) {
+    const clash = listeners.slice(0, i).find(([, other]) => sameListener(address, other));
+    if (clash !== undefined) problems.push(`${path}: ${address} is also ${clash[0]} (${clash[1]})`);
+  }
+  return problems;
+}
+
+/** Validates a plain object (already parsed from YAML, or built by a test). Every problem is reported at once. */
+export function parseConfig(raw: unknown, opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir?: string } = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const input = raw ?? {};
+  if (!isRecord(input)) throw new ConfigError(['the config must be a YAML mapping']);
+  const result = configSchema.safeParse(input);
+  const problems = result.success ? [] : formatZodError(result.error);
+  problems.push(...crossCheck(input));
+
+  const envToken = env.BATON_ADMIN_TOKEN;
+  if (envToken !== undefined && envToken !== '' && envToken.length < 16) problems.push('BATON_ADMIN_TOKEN: must be at least 16 characters');
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+
+  const config = result.data;
+  if (envToken !== undefined && envToken !== '') config.admin.token = envToken;
 
   const file = opts.file ?? null;
   const baseDir = opts.baseDir ?? (file !== null ? dirname(file) : process.cwd());

@@ -2,7 +2,7 @@
 // rest of baton only ever sees numbers. Unknown keys are errors: a typo must not silently change nothing.
 import { z } from 'zod';
 import * as D from './defaults.ts';
-import { parseDuration, parseSize } from './units.ts';
+import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
 
 const duration = (fallback: number) =>
   z
@@ -10,7 +10,7 @@ const duration = (fallback: number) =>
     .transform((v, ctx) => {
       const ms = parseDuration(v);
       if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. "500ms", "2s", "1m" or milliseconds)` });
+        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. "500ms", "2s", "1m" or milliseconds; at most ${MAX_DURATION_MS} ms, about 24 days)` });
         return z.NEVER;
       }
       return ms;

@@ -4,11 +4,16 @@
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
+/** The longest duration baton accepts: Node's timers hold at most 2^31-1 ms (~24.8 days); a longer delay is
+ *  silently turned into 1 ms (TimeoutOverflowWarning), which would make e.g. a huge drain timeout fire at once. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** Milliseconds (a whole number, at most MAX_DURATION_MS), or null for anything else. */
 export function parseDuration(input: string | number): number | null {
-  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input : null;
+  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? bounded(Math.round(input)) : null;
   const text = input.trim();
   if (text === '') return null;
-  if (/^\d+$/.test(text)) return Number(text);
+  if (/^\d+$/.test(text)) return bounded(Number(text));
   DURATION_PART.lastIndex = 0;
   let total = 0;
   let consumed = 0;
@@ -16,7 +21,11 @@ export function parseDuration(input: string | number): number | null {
     total += Number(m[1]) * DURATION_MS[m[2]];
     consumed = DURATION_PART.lastIndex;
   }
-  return consumed === text.length ? Math.round(total) : null;
+  return consumed === text.length ? bounded(Math.round(total)) : null;
+}
+
+function bounded(ms: number): number | null {
+  return ms <= MAX_DURATION_MS ? ms : null;
 }
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*(b|kb|k|kib|mb|m|mib|gb|g|gib)?$/i;
