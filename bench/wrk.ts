@@ -1,13 +1,13 @@
 // Throughput benchmark: baton against nginx-as-proxy, measured with wrk in one run.
 //
-//   node bench/wrk.ts [--duration 10] [--warmup 2] [--connections 50] [--layout proxy-alone|shared]
+//   node bench/wrk.ts [--duration 10] [--warmup 2] [--connections 50] [--rounds 1] [--layout proxy-alone|shared]
 //                     [--targets upstream,nginx,baton,baton-log]
 //
 // Prints a table (req/s, ratio to nginx-as-proxy = 1.00, latency p50/p99, errors, CPU) and, as the last
 // line, a one-line JSON summary. Only Node built-ins; traffic goes to 127.0.0.1 only; every run is bounded
 // by wrk's -d. See bench/README.md.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';

@@ -23,17 +23,28 @@ export class App {
   readonly admin: AdminServer;
   readonly token: string;
   #closing: Promise<void> | null = null;
+  #closeLog: () => void = () => {};
 
   private constructor(config: LoadedConfig, opts: AppOptions) {
     this.config = config;
-    this.log = opts.log ?? createLogger(config.log.level);
+    let access: Logger;
+    if (opts.log !== undefined) {
+      this.log = opts.log;
+      access = opts.log.child({ component: 'access' }, { level: 'info' });
+    } else {
+      const owned = createLogger(config.log.level);
+      this.log = owned.log;
+      access = owned.access;
+      this.#closeLog = owned.close;
+    }
     const t = ensureToken(config.admin.token, config.tokenFilePath);
     this.token = t.token;
     if (t.generated) this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
     this.registry = new Registry({ timeouts: config.timeouts, log: this.log.child({ component: 'registry' }) });
-    const accessLog = config.log.accessLog ? this.log.child({ component: 'access' }) : null;
+    // The access log is on or off by itself, whatever log.level says (its lines are info records).
+    const accessLog = config.log.accessLog ? access : null;
     for (const [name, ep] of Object.entries(config.entrypoints)) {
       this.entrypoints.set(
         name,
@@ -91,6 +102,8 @@ export class App {
       await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
       await this.admin.close().catch(() => {});
       await this.registry.close();
+      this.log.info('Stopped');
+      this.#closeLog();
     })();
     return this.#closing;
   }

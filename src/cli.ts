@@ -115,14 +115,9 @@ async function serve(configPath: string, io: Io): Promise<number> {
       stopping = true;
       app.log.info({ signal }, 'Shutting down: finishing in-flight requests');
       app.close().then(
-        () => {
-          app.log.info('Stopped');
-          app.log.flush();
-          resolve(EXIT_OK);
-        },
+        () => resolve(EXIT_OK),
         (err) => {
           app.log.error({ err }, 'Shutdown failed');
-          app.log.flush();
           resolve(EXIT_FAILURE);
         },
       );

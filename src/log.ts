@@ -13,15 +13,45 @@ export const REDACT_PATHS = [
   'admin.token',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino(
-    {
-      level,
-      base: { name: 'baton' },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+/** How often buffered log lines are written out at the latest. */
+export const LOG_FLUSH_INTERVAL_MS = 250;
+
+export interface OwnedLogger {
+  log: Logger;
+  /** the access logger: same destination and format, always at info, and without the redaction pass (access
+   *  lines carry method, host, path without query, status, timings: nothing to redact) */
+  access: Logger;
+  /** writes out whatever is buffered and stops the flush timer */
+  close(): void;
+}
+
+/** A logger writing JSON lines to `destination`, or to stdout through an 8 KiB buffer flushed every 250 ms
+ *  (one write per batch instead of one per access-log line). */
+export function createLogger(level: string, destination?: DestinationStream): OwnedLogger {
+  const options = {
+    level,
+    base: { name: 'baton' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  const accessOptions = { ...options, level: 'info', redact: undefined, base: { name: 'baton', component: 'access' } };
+  if (destination !== undefined) return { log: pino(options, destination), access: pino(accessOptions, destination), close: () => {} };
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
+  const timer = setInterval(() => {
+    try {
+      dest.flush();
+    } catch {}
+  }, LOG_FLUSH_INTERVAL_MS);
+  timer.unref();
+  return {
+    log: pino(options, dest),
+    access: pino(accessOptions, dest),
+    close: () => {
+      clearInterval(timer);
+      try {
+        dest.flushSync();
+      } catch {}
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
-  );
+  };
 }

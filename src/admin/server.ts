@@ -29,6 +29,12 @@ export interface AdminOptions {
 class MethodNotAllowedError extends BatonError {
   override code = 'BATON_METHOD_NOT_ALLOWED';
   override statusCode = 405;
+  /** the methods the resource does take (sent as `Allow`, which RFC 9110 §15.5.6 requires on a 405) */
+  readonly allow: string;
+  constructor(allow: string) {
+    super(`method not allowed; use ${allow.replace(', ', ' or ')}`);
+    this.allow = allow;
+  }
 }
 
 export class AdminServer {
@@ -79,11 +85,11 @@ export class AdminServer {
     const method = req.method ?? 'GET';
 
     if (path === '/healthz') {
-      if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError('use GET');
+      if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError('GET, HEAD');
       return this.#json(res, 200, { status: 'ok' });
     }
     if (path === '/metrics') {
-      if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
       const body = renderMetrics(this.#opts.registry, [...this.#opts.entrypoints()]);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
       res.end(body);
@@ -97,12 +103,12 @@ export class AdminServer {
 
     // GET /api/services
     if (parts.length === 1 && parts[0] === 'services') {
-      if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
       return this.#json(res, 200, { services: this.services() });
     }
     // GET /api/events (server-sent events)
     if (parts.length === 1 && parts[0] === 'events') {
-      if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
       res.write(`event: hello\ndata: ${JSON.stringify({ services: this.services() })}\n\n`);
       this.#streams.add(res);
@@ -110,15 +116,15 @@ export class AdminServer {
       return;
     }
     // /api/upstreams/{id}[/drain|/enable]
-    if (parts[0] === 'upstreams' && parts.length >= 2 && parts.length <= 3) {
+    if (parts[0] === 'upstreams' && (parts.length === 2 || (parts.length === 3 && (parts[2] === 'drain' || parts[2] === 'enable')))) {
       const id = parts[1];
       const u = registry.upstreams.get(id);
       if (u === undefined) throw new NotFoundError(`no upstream with id ${JSON.stringify(id)}`);
       if (parts.length === 2) {
-        if (method !== 'GET') throw new MethodNotAllowedError('use GET');
+        if (method !== 'GET') throw new MethodNotAllowedError('GET');
         return this.#json(res, 200, this.#upstreamJson(id)!);
       }
-      if (method !== 'POST') throw new MethodNotAllowedError('use POST');
+      if (method !== 'POST') throw new MethodNotAllowedError('POST');
       if (parts[2] === 'drain') {
         const body = drainBody.safeParse(await readJson(req));
         if (!body.success) throw new BadRequestError(body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
@@ -188,7 +194,8 @@ export class AdminServer {
       res.destroy();
       return;
     }
-    const extra: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer realm="baton"' } : {};
+    const extra: Record<string, string> =
+      status === 401 ? { 'www-authenticate': 'Bearer realm="baton"' } : err instanceof MethodNotAllowedError ? { allow: err.allow } : {};
     const text = JSON.stringify({ error: { code: e?.code ?? 'BATON_INTERNAL', message: e?.message ?? 'internal error' } }) + '\n';
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...extra });
     res.end(text);

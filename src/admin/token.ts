@@ -41,7 +41,9 @@ export function ensureToken(configured: string | undefined, tokenFile: string): 
 
 /** Constant-time check of an Authorization header against the token. */
 export function checkBearer(header: string | undefined, token: string): boolean {
-  const given = header !== undefined && header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  // the auth scheme is case-insensitive (RFC 9110 §11.1); the token itself is compared exactly
+  const m = header === undefined ? null : /^bearer[ \t]+(.*)$/is.exec(header);
+  const given = m === null ? '' : m[1].trim();
   // hash both so the comparison is constant-time whatever the lengths
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(token).digest();

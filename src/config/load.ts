@@ -93,7 +93,8 @@ function crossCheck(input: Record<string, unknown>): string[] {
       if (isRecord(ep) && typeof ep.address === 'string') listeners.push([`entrypoints.${name}.address`, ep.address]);
     }
   }
-  const adminAddress = isRecord(input.admin) && input.admin.address !== undefined ? input.admin.address : input.admin === undefined || isRecord(input.admin) ? DEFAULT_ADMIN_ADDRESS : undefined;
+  const admin = input.admin === undefined ? {} : input.admin;
+  const adminAddress = isRecord(admin) ? (admin.address ?? DEFAULT_ADMIN_ADDRESS) : undefined;
   if (typeof adminAddress === 'string') {
     const clash = listeners.find(([, address]) => sameListener(adminAddress, address));
     if (clash !== undefined) {
@@ -137,11 +138,14 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`], { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file (ENOENT)' : code === 'EISDIR' ? 'it is a directory (EISDIR)' : code === 'EACCES' ? 'permission denied (EACCES)' : (code ?? (err as Error).message);
+    throw new ConfigError([`cannot read config file ${file}: ${why}`], { cause: err });
   }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
+    // prettyErrors appends a code frame after the first line, which then ends in ":"; keep the sentence only
+    throw new ConfigError(doc.errors.map((e) => `${file}: ${e.message.split('\n')[0].replace(/:$/, '')}`));
   }
   return parseConfig(doc.toJS(), { file, env });
 }
