@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
+import { Agent, request } from 'undici';
 import { readTokenFile } from './admin/token.ts';
 import { App } from './app.ts';
 import { DEFAULT_CONFIG_PATH } from './config/defaults.ts';
@@ -110,20 +111,30 @@ async function serve(configPath: string, io: Io): Promise<number> {
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
+    // `on`, not `once`: a second SIGTERM/SIGINT during the drain must not fall through to Node's default action,
+    // which kills the process and every request still in flight. The drain is bounded by timeouts.shutdown.
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        app.log.warn({ signal }, 'Already shutting down; still finishing in-flight requests');
+        return;
+      }
       stopping = true;
       app.log.info({ signal }, 'Shutting down: finishing in-flight requests');
+      const done = (code: number) => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve(code);
+      };
       app.close().then(
-        () => resolve(EXIT_OK),
+        () => done(EXIT_OK),
         (err) => {
           app.log.error({ err }, 'Shutdown failed');
-          resolve(EXIT_FAILURE);
+          done(EXIT_FAILURE);
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
 }
 
@@ -163,33 +174,40 @@ class AdminCallError extends Error {
 }
 
 async function call(target: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  let res: Response;
+  // A waiting drain answers only when the upstream is drained (bounded by its drain timeout, which may be long):
+  // no client-side response timeout here.
+  const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0, connectTimeout: 5_000 });
+  let status: number;
+  let text: string;
   try {
-    res = await fetch(target.url + path, {
-      method,
+    const res = await request(target.url + path, {
+      method: method as 'GET',
       headers: {
         ...(target.token !== null ? { authorization: `Bearer ${target.token}` } : {}),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
+      dispatcher,
     });
+    status = res.statusCode;
+    text = await res.body.text();
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    throw new AdminCallError(`cannot reach the admin API at ${target.url} (${cause?.code ?? (err as Error).message}); is \`baton serve\` running?`);
+    throw new AdminCallError(`cannot reach the admin API at ${target.url} (${(err as { code?: string }).code ?? (err as Error).message}); is \`baton serve\` running?`);
+  } finally {
+    void dispatcher.close();
   }
-  const text = await res.text();
   let json: any = null;
   try {
     json = text === '' ? null : JSON.parse(text);
   } catch {
     json = { error: { message: text.slice(0, 200) } };
   }
-  if (res.status >= 400) {
-    const msg = json?.error?.message ?? `HTTP ${res.status}`;
-    const hint = res.status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
+  if (status >= 400) {
+    const msg = json?.error?.message ?? `HTTP ${status}`;
+    const hint = status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
     throw new AdminCallError(`${msg}${hint}`);
   }
-  return { status: res.status, json };
+  return { status, json };
 }
 
 async function withAdmin(io: Io, values: Values, fn: (t: AdminTarget) => Promise<number>): Promise<number> {

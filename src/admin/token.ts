@@ -31,7 +31,9 @@ export function ensureToken(configured: string | undefined, tokenFile: string): 
     } catch {}
     return { token: existing, source: tokenFile, generated: false };
   }
-  const token = randomBytes(32).toString('base64url');
+  // hex, not base64url: a base64url token starts with "-" one time in 64, and `baton status --token -…` is then
+  // read as an option (node:util parseArgs rejects it as ambiguous)
+  const token = randomBytes(32).toString('hex');
   mkdirSync(dirname(tokenFile), { recursive: true, mode: 0o700 });
   const tmp = `${tokenFile}.${process.pid}.tmp`;
   writeFileSync(tmp, token + '\n', { mode: 0o600 });

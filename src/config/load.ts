@@ -42,18 +42,20 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Two listen addresses that cannot both be bound: same (non-zero) port and same host, or either a wildcard. */
+/** Two listen addresses that cannot both be bound: same non-zero port, and hosts that overlap ("0.0.0.0" holds
+ *  every IPv4 address, "::" every address (Node binds it dual-stack), "localhost" is 127.0.0.1 or ::1). */
 function sameListener(a: string, b: string): boolean {
   const x = parseListenAddress(a);
   const y = parseListenAddress(b);
   if (x === null || y === null || x.port === 0 || x.port !== y.port) return false;
-  const norm = (h: string) => {
-    const l = h.toLowerCase();
-    return l === '' || l === '0.0.0.0' || l === '::' ? '*' : l === 'localhost' || l === '::1' ? '127.0.0.1' : l;
-  };
-  const hx = norm(x.host);
-  const hy = norm(y.host);
-  return hx === '*' || hy === '*' || hx === hy;
+  const hx = x.host.toLowerCase();
+  const hy = y.host.toLowerCase();
+  if (hx === hy || hx === '::' || hy === '::') return true;
+  const isV4 = (h: string) => !h.includes(':');
+  if (hx === '0.0.0.0') return isV4(hy);
+  if (hy === '0.0.0.0') return isV4(hx);
+  const loopback = (h: string) => h === '127.0.0.1' || h === '::1';
+  return (hx === 'localhost' && loopback(hy)) || (hy === 'localhost' && loopback(hx));
 }
 
 /**

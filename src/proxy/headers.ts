@@ -104,6 +104,26 @@ export function clientResponseHeaders(headers: Record<string, string | string[] 
   return out;
 }
 
+/**
+ * Sanitises, in place, the upstream's answer to a WebSocket upgrade (Node's parsed, lower-cased headers) before it
+ * is relayed: hop-by-hop headers and those named in the upstream's Connection are removed. A 101 (`switched`)
+ * keeps its Upgrade and says `Connection: Upgrade`; any other answer ends the connection, so it says
+ * `Connection: close` (never keep-alive, never upgrade).
+ */
+export function sanitizeUpgradeResponse(headers: Record<string, string | string[] | undefined>, switched: boolean): void {
+  const upgrade = headers.upgrade;
+  const named = connectionTokens(headers.connection);
+  for (const name of Object.keys(headers)) {
+    if (RESPONSE_DROP.has(name) || (named !== null && named.includes(name))) delete headers[name];
+  }
+  if (switched) {
+    if (upgrade !== undefined) headers.upgrade = upgrade;
+    headers.connection = 'Upgrade';
+  } else {
+    headers.connection = 'close';
+  }
+}
+
 const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Header names the websocket tunnel may forward (the request goes through http-proxy-3, which takes an object). */
 export function isToken(s: string): boolean {

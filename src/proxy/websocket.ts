@@ -1,12 +1,22 @@
 // WebSocket tunnelling through http-proxy-3's ws(), wrapped so that baton's rules apply: only valid RFC 6455
 // upgrades are forwarded, headers get the same hygiene as plain requests, each open tunnel counts as one
 // in-flight request on its upstream (so drains wait for it, bounded), and either side closing closes the other.
-import type { IncomingMessage } from 'node:http';
+//
+// http-proxy-3 relays the upstream's handshake answer verbatim and only half-closes (end()) one side when the other
+// goes away, so this wrapper also: sanitises the answer (hop-by-hop headers), destroys the other side once one
+// side has closed, bounds a half-closed tunnel by TUNNEL_HALF_CLOSE_TIMEOUT_MS, aborts the upstream handshake
+// when the client leaves first, and destroys every open tunnel on close().
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import type { Upstream } from '../upstream/upstream.ts';
+import { sanitizeUpgradeResponse } from './headers.ts';
 import { rawPage } from './pages.ts';
+
+/** Once one side of a tunnel has sent FIN, how long the other side gets before both are destroyed. A WebSocket
+ *  ends with a close handshake in frames; a half-open TCP tunnel after that only holds sockets and a drain slot. */
+export const TUNNEL_HALF_CLOSE_TIMEOUT_MS = 2_000;
 
 const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 
@@ -45,10 +55,73 @@ function onTunnelClose(this: TunnelSocket): void {
   }
 }
 
+/** One client connection being tunnelled: its upstream handshake request, then the upstream socket. */
+class Tunnel {
+  readonly client: Socket;
+  readonly request: ClientRequest;
+  upstream: Socket | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #tunnels: Set<Tunnel>;
+
+  constructor(client: Socket, request: ClientRequest, tunnels: Set<Tunnel>) {
+    this.client = client;
+    this.request = request;
+    this.#tunnels = tunnels;
+    tunnels.add(this);
+    client.once('end', () => this.#arm());
+    client.once('close', () => {
+      // The client is gone: a pending handshake is abandoned; an upstream socket is closed once what was already
+      // written is flushed (bounded by the timer).
+      if (this.upstream === null) this.request.destroy();
+      else this.upstream.destroySoon();
+      this.#arm();
+      this.#forgetIfClosed();
+    });
+  }
+
+  /** The upstream switched protocols; `socket` is its side of the tunnel. */
+  switched(socket: Socket): void {
+    this.upstream = socket;
+    if (this.client.destroyed) {
+      socket.destroy();
+      this.#forgetIfClosed();
+      return;
+    }
+    socket.once('end', () => this.#arm());
+    socket.once('close', () => {
+      this.client.destroySoon();
+      this.#arm();
+      this.#forgetIfClosed();
+    });
+  }
+
+  /** One side sent FIN or closed: both sides are destroyed unless they finish within the timeout. */
+  #arm(): void {
+    if (this.#timer !== null) return;
+    this.#timer = setTimeout(() => this.destroy(), TUNNEL_HALF_CLOSE_TIMEOUT_MS);
+    this.#timer.unref();
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    if (this.upstream !== null) this.upstream.destroy();
+    else this.request.destroy();
+    this.#forgetIfClosed();
+  }
+
+  #forgetIfClosed(): void {
+    if (!this.client.destroyed || (this.upstream !== null && !this.upstream.destroyed)) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#tunnels.delete(this);
+  }
+}
+
 export class WebSocketTunnels {
   readonly #proxy: ProxyServer;
   readonly #log: Logger;
   readonly #connectTimeout: number;
+  readonly #open = new Set<Tunnel>();
 
   constructor(log: Logger, connectTimeout: number) {
     this.#log = log;
@@ -58,6 +131,15 @@ export class WebSocketTunnels {
     this.#proxy.on('error', (err, _req, socket) => {
       this.#log.debug({ err }, 'WebSocket tunnel error');
       if (socket !== undefined && 'destroy' in socket) (socket as Socket).destroy();
+    });
+    // Emitted before http-proxy-3 attaches its own listeners to the upstream request, so ours run first.
+    this.#proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
+      const tunnel = new Tunnel(socket, proxyReq, this.#open);
+      proxyReq.prependListener('upgrade', (res: IncomingMessage, upstreamSocket: Socket) => {
+        sanitizeUpgradeResponse(res.headers, true);
+        tunnel.switched(upstreamSocket);
+      });
+      proxyReq.prependListener('response', (res: IncomingMessage) => sanitizeUpgradeResponse(res.headers, false));
     });
   }
 
@@ -79,7 +161,15 @@ export class WebSocketTunnels {
     });
   }
 
+  /** Number of tunnels (or handshakes in progress) not yet torn down. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Destroys every open tunnel (both sides). Called at shutdown, after the entrypoint's grace period. */
   close(): void {
+    for (const t of [...this.#open]) t.destroy();
+    this.#open.clear();
     this.#proxy.close();
   }
 }
