@@ -124,7 +124,8 @@ export class Entrypoint implements ForwardHost {
       insecureHTTPParser: false,
     });
     this.#server.timeout = t.socket;
-    this.#tunnels = new WebSocketTunnels(opts.log.child({ component: 'websocket' }), t.upstreamConnect);
+    this.#tunnels = new WebSocketTunnels(opts.log.child({ component: 'websocket' }), t.upstreamConnect, t.upstreamResponse);
+    this.#server.on('clientError', onClientError);
     this.#wrapConnectionListener();
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
@@ -200,6 +201,12 @@ export class Entrypoint implements ForwardHost {
     const view = new View(req);
     view.method = req.method!;
     view.clientIp = conn.clientIp;
+
+    // 0. framing Node's parser lets through: only plain `chunked` is a transfer coding baton forwards
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && te.toLowerCase() !== 'chunked') {
+      return this.#reject(req, res, 400, 'bad_framing', 'Only "Transfer-Encoding: chunked" is accepted on requests.');
+    }
 
     // 1. Host
     const raw = req.rawHeaders;
@@ -373,6 +380,24 @@ export class Entrypoint implements ForwardHost {
     this.#tunnels.close();
     await closed;
   }
+}
+
+/** Requests Node's parser refused (bad framing or bytes, oversize head, header/request timeout): baton's own
+ *  page, then close. Bytes after a `Connection: close` request are ignored so earlier answers still go out. */
+function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const code = err.code ?? '';
+  if (code === 'HPE_CLOSED_CONNECTION') return;
+  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (code === 'ECONNRESET' || !socket.writable || (inProgress != null && inProgress.headersSent)) {
+    socket.destroy();
+    return;
+  }
+  let page: string;
+  if (code === 'HPE_HEADER_OVERFLOW') page = rawPage(431, 'header_too_large', 'The request head is larger than the limit.');
+  else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') page = rawPage(408, 'request_timeout', 'The request did not arrive in time.');
+  else page = rawPage(400, 'bad_request', 'The request is malformed.');
+  socket.end(page);
+  socket.destroySoon();
 }
 
 function pathOnly(url: string | undefined): string {

@@ -224,7 +224,7 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#fail(504, 'drain_timeout', 'The upstream was taken out of service before it answered.');
       return;
     }
-    if (code === 'BATON_BAD_UPSTREAM_HEADER' || code === 'HPE_INVALID_CONSTANT' || code.startsWith('HPE_') || err.name === 'HTTPParserError') {
+    if (code === 'BATON_BAD_UPSTREAM_HEADER' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code.startsWith('HPE_') || err.name === 'HTTPParserError') {
       this.service.reportFailure(u);
       this.#fail(502, 'upstream_bad_response', 'The upstream sent a malformed response.');
       return;

@@ -61,13 +61,30 @@ class Tunnel {
   readonly request: ClientRequest;
   upstream: Socket | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #handshakeTimer: NodeJS.Timeout | null = null;
   readonly #tunnels: Set<Tunnel>;
 
-  constructor(client: Socket, request: ClientRequest, tunnels: Set<Tunnel>) {
+  constructor(client: Socket, request: ClientRequest, tunnels: Set<Tunnel>, handshakeTimeoutMs: number) {
     this.client = client;
     this.request = request;
     this.#tunnels = tunnels;
     tunnels.add(this);
+    if (client.destroyed) {
+      // the client left before the handshake was even sent
+      request.destroy();
+      tunnels.delete(this);
+      return;
+    }
+    // An upstream that accepts the connection but never answers the handshake: 504 at the response timeout.
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = null;
+      if (this.client.writable && this.client.bytesWritten === 0) {
+        this.client.end(rawPage(504, 'upstream_timeout', 'The upstream did not answer the WebSocket handshake in time.'));
+      }
+      this.request.destroy();
+      this.#arm();
+    }, handshakeTimeoutMs);
+    this.#handshakeTimer.unref();
     client.once('end', () => this.#arm());
     client.once('close', () => {
       // The client is gone: a pending handshake is abandoned; an upstream socket is closed once what was already
@@ -79,8 +96,15 @@ class Tunnel {
     });
   }
 
+  /** The upstream answered the handshake (101 or not). */
+  answered(): void {
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+  }
+
   /** The upstream switched protocols; `socket` is its side of the tunnel. */
   switched(socket: Socket): void {
+    this.answered();
     this.upstream = socket;
     if (this.client.destroyed) {
       socket.destroy();
@@ -103,6 +127,7 @@ class Tunnel {
   }
 
   destroy(): void {
+    this.answered();
     this.client.destroy();
     if (this.upstream !== null) this.upstream.destroy();
     else this.request.destroy();
@@ -113,6 +138,7 @@ class Tunnel {
     if (!this.client.destroyed || (this.upstream !== null && !this.upstream.destroyed)) return;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.answered();
     this.#tunnels.delete(this);
   }
 }
@@ -123,7 +149,7 @@ export class WebSocketTunnels {
   readonly #connectTimeout: number;
   readonly #open = new Set<Tunnel>();
 
-  constructor(log: Logger, connectTimeout: number) {
+  constructor(log: Logger, connectTimeout: number, handshakeTimeout: number) {
     this.#log = log;
     this.#connectTimeout = connectTimeout;
     this.#proxy = createProxyServer({ ws: true, xfwd: false, prependPath: false });
@@ -134,12 +160,15 @@ export class WebSocketTunnels {
     });
     // Emitted before http-proxy-3 attaches its own listeners to the upstream request, so ours run first.
     this.#proxy.on('proxyReqWs', (proxyReq, _req, socket) => {
-      const tunnel = new Tunnel(socket, proxyReq, this.#open);
+      const tunnel = new Tunnel(socket, proxyReq, this.#open, handshakeTimeout);
       proxyReq.prependListener('upgrade', (res: IncomingMessage, upstreamSocket: Socket) => {
         sanitizeUpgradeResponse(res.headers, true);
         tunnel.switched(upstreamSocket);
       });
-      proxyReq.prependListener('response', (res: IncomingMessage) => sanitizeUpgradeResponse(res.headers, false));
+      proxyReq.prependListener('response', (res: IncomingMessage) => {
+        tunnel.answered();
+        sanitizeUpgradeResponse(res.headers, false);
+      });
     });
   }
 
