@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { parseListenAddress } from '../config/schema.ts';
 import { parseDuration } from '../config/units.ts';
+import { listenOn } from '../listen.ts';
 import { BadRequestError, BatonError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import type { Entrypoint } from '../proxy/entrypoint.ts';
 import type { Registry, UpstreamEventRecord } from '../upstream/registry.ts';
@@ -52,16 +52,8 @@ export class AdminServer {
     opts.registry.on('event', this.#onEvent);
   }
 
-  async listen(): Promise<AddressInfo> {
-    const a = parseListenAddress(this.#opts.address)!;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(a.port, a.host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(): Promise<AddressInfo> {
+    return listenOn(this.#server, this.#opts.address);
   }
 
   address(): AddressInfo {

@@ -15,8 +15,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { BlockList, isIPv4, isIPv6, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
-import { parseListenAddress } from '../config/schema.ts';
 import type { RequestView } from '../routing/rule.ts';
+import { listenOn } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
 import { BatonRequest, BatonResponse, Forward, type ForwardHost } from './forward.ts';
@@ -154,16 +154,8 @@ export class Entrypoint implements ForwardHost {
     });
   }
 
-  async listen(): Promise<AddressInfo> {
-    const addr = parseListenAddress(this.#config.address)!;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(addr.port, addr.host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.#server.address() as AddressInfo;
+  listen(): Promise<AddressInfo> {
+    return listenOn(this.#server, this.#config.address);
   }
 
   address(): AddressInfo {
