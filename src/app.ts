@@ -6,6 +6,9 @@ import { AdminServer } from './admin/server.ts';
 import { ensureToken } from './admin/token.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { createLogger } from './log.ts';
+import { Deployer } from './deploy/deployer.ts';
+import { Journal } from './deploy/journal.ts';
+import { DockerProvider } from './providers/docker.ts';
 import { fileSnapshot } from './providers/snapshot.ts';
 import { Entrypoint } from './proxy/entrypoint.ts';
 import { Registry } from './upstream/registry.ts';
@@ -22,6 +25,9 @@ export class App {
   readonly entrypoints = new Map<string, Entrypoint>();
   readonly admin: AdminServer;
   readonly token: string;
+  /** the Docker provider and the deployer, when providers.docker.enabled */
+  readonly docker: DockerProvider | null = null;
+  readonly deployer: Deployer | null = null;
   #closing: Promise<void> | null = null;
   #closeLog: () => void = () => {};
 
@@ -59,10 +65,38 @@ export class App {
         }),
       );
     }
+    const dockerConfig = config.providers.docker;
+    if (dockerConfig.enabled) {
+      const options = { exposedByDefault: dockerConfig.exposedByDefault, network: dockerConfig.network, publishedPorts: dockerConfig.publishedPorts };
+      let recovered = false;
+      this.docker = new DockerProvider({
+        endpoint: dockerConfig.endpoint,
+        options,
+        registry: this.registry,
+        log: this.log.child({ component: 'docker' }),
+        // Deploys a previous baton left unfinished are rolled back once the engine has been listed, in the
+        // background: an unreachable engine never holds up the static routes.
+        onConnect: () => {
+          if (recovered || this.deployer === null) return;
+          recovered = true;
+          this.deployer.recover().catch((err) => this.log.error({ err }, 'Deploy recovery failed'));
+        },
+      });
+      this.deployer = new Deployer({
+        docker: this.docker.docker,
+        provider: this.docker,
+        registry: this.registry,
+        journal: new Journal(config.stateDirPath),
+        providerOptions: options,
+        log: this.log.child({ component: 'deployer' }),
+        emit: (type, data) => this.admin.broadcast(type, data),
+      });
+    }
     this.admin = new AdminServer({
       address: config.admin.address,
       token: this.token,
       registry: this.registry,
+      deployer: this.deployer,
       entrypoints: () => this.entrypoints.values(),
       log: this.log.child({ component: 'admin' }),
     });
@@ -73,6 +107,7 @@ export class App {
     const app = new App(config, opts);
     try {
       app.registry.setSnapshot('file', fileSnapshot(config));
+      app.docker?.start();
       const admin = await app.admin.listen();
       app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');
       for (const [name, ep] of app.entrypoints) {
@@ -100,6 +135,8 @@ export class App {
   close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
+      await this.deployer?.close();
+      this.docker?.close();
       await this.admin.close().catch(() => {});
       await this.registry.close();
       this.log.info('Stopped');

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { parseDuration } from '../config/units.ts';
 import { listenOn } from '../listen.ts';
 import { BadRequestError, BatonError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import type { Deployer } from '../deploy/deployer.ts';
+import type { DeployRecord } from '../deploy/journal.ts';
 import type { Entrypoint } from '../proxy/entrypoint.ts';
 import type { Registry, UpstreamEventRecord } from '../upstream/registry.ts';
 import { renderMetrics } from './metrics.ts';
@@ -19,11 +21,21 @@ const drainBody = z.strictObject({
 const emptyBody = z.strictObject({});
 
 export interface AdminOptions {
+  deployer: Deployer | null;
   address: string;
   token: string;
   registry: Registry;
   entrypoints: () => Iterable<Entrypoint>;
   log: Logger;
+}
+
+class DockerDisabledError extends BatonError {
+  override code = 'BATON_DOCKER_DISABLED';
+  override statusCode = 409;
+}
+
+function deploySummary(r: DeployRecord): Record<string, unknown> {
+  return { id: r.id, kind: r.kind, service: r.service, state: r.state, image: r.image, createdAt: r.createdAt, finishedAt: r.finishedAt, error: r.error };
 }
 
 class MethodNotAllowedError extends BatonError {
@@ -107,6 +119,35 @@ export class AdminServer {
       res.on('close', () => this.#streams.delete(res));
       return;
     }
+    // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys, GET /api/deploys/{id}
+    if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
+      const deployer = this.#deployer();
+      const name = parts[1];
+      if (parts[2] === 'deploys' && method === 'GET') {
+        return this.#json(res, 200, { deploys: deployer.list(name).map(deploySummary) });
+      }
+      if (method !== 'POST') throw new MethodNotAllowedError(parts[2] === 'deploys' ? 'GET, POST' : 'POST');
+      const body = await readJson(req);
+      this.#opts.log.info({ service: name, action: parts[2] }, 'Deploy requested');
+      const rec =
+        parts[2] === 'deploys'
+          ? await deployer.startDeploy(name, body)
+          : parts[2] === 'rollback'
+            ? await (async () => {
+                if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0) {
+                  throw new BadRequestError('rollback takes no body fields');
+                }
+                return deployer.startRollback(name);
+              })()
+            : await deployer.startScale(name, body);
+      return this.#json(res, 202, { id: rec.id, service: rec.service, kind: rec.kind, state: rec.state });
+    }
+    if (parts[0] === 'deploys' && parts.length === 2) {
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
+      const rec = this.#deployer().get(parts[1]);
+      if (rec === null) throw new NotFoundError(`no deploy with id ${JSON.stringify(parts[1])}`);
+      return this.#json(res, 200, rec);
+    }
     // /api/upstreams/{id}[/drain|/enable]
     if (parts[0] === 'upstreams' && (parts.length === 2 || (parts.length === 3 && (parts[2] === 'drain' || parts[2] === 'enable')))) {
       const id = parts[1];
@@ -145,6 +186,11 @@ export class AdminServer {
       }
     }
     throw new NotFoundError(`no such endpoint: ${method} ${path}`);
+  }
+
+  #deployer(): Deployer {
+    if (this.#opts.deployer === null) throw new DockerDisabledError('the deployer needs the Docker provider (providers.docker.enabled: true)');
+    return this.#opts.deployer;
   }
 
   services(): unknown[] {

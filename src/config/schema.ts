@@ -70,7 +70,8 @@ const cidr = z.string().refine(
 );
 
 export const healthCheckSchema = z.strictObject({
-  path: z.string().startsWith('/', { message: 'must start with "/"' }).default('/'),
+  /** HTTP GET probe path (2xx/3xx = pass); without a path the probe is a TCP connect. */
+  path: z.string().startsWith('/', { message: 'must start with "/"' }).optional(),
   interval: duration(D.DEFAULT_HEALTH_INTERVAL_MS),
   timeout: duration(D.DEFAULT_HEALTH_TIMEOUT_MS),
   rise: z.number().int().min(1).max(100).default(D.DEFAULT_HEALTH_RISE),

@@ -1,5 +1,6 @@
 // Active health checks: one probe at a time per upstream (the next is scheduled only after the previous has
 // settled, so checks never pile up); a probe that hangs counts as a failure at its timeout.
+import { connect } from 'node:net';
 import { type Dispatcher, Pool } from 'undici';
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { Upstream } from './upstream.ts';
@@ -45,6 +46,18 @@ export class HealthChecker {
     this.#timer.unref();
   }
 
+  /** Resolves on a 2xx/3xx answer, rejects otherwise. */
+  async #httpProbe(path: string, signal: AbortSignal): Promise<void> {
+    const res = await this.#client.request({
+      method: 'GET',
+      path,
+      headers: { host: this.#config.hostname ?? this.#upstream.host, 'user-agent': 'baton-health' },
+      signal,
+    });
+    await res.body.dump({ limit: 64 * 1024, signal }).catch(() => {});
+    if (res.statusCode < 200 || res.statusCode >= 400) throw new Error(`status ${res.statusCode}`);
+  }
+
   async #probe(): Promise<void> {
     if (this.#running || this.#stopped) return;
     this.#running = true;
@@ -54,15 +67,10 @@ export class HealthChecker {
     const timer = setTimeout(() => ac.abort(), this.#config.timeout);
     let ok = false;
     try {
-      const res = await this.#client.request({
-        method: 'GET',
-        path: this.#config.path,
-        headers: { host: this.#config.hostname ?? this.#upstream.host, 'user-agent': 'baton-health' },
-        signal: ac.signal,
-      });
-      ok = res.statusCode >= 200 && res.statusCode < 400;
-      this.lastError = ok ? null : `status ${res.statusCode}`;
-      await res.body.dump({ limit: 64 * 1024, signal: ac.signal }).catch(() => {});
+      if (this.#config.path === undefined) await tcpProbe(this.#upstream.url, ac.signal);
+      else await this.#httpProbe(this.#config.path, ac.signal);
+      ok = true;
+      this.lastError = null;
     } catch (err) {
       this.lastError = ac.signal.aborted ? `timed out after ${this.#config.timeout}ms` : ((err as { code?: string }).code ?? (err as Error).message);
     } finally {
@@ -77,4 +85,20 @@ export class HealthChecker {
     );
     this.#schedule(Math.max(0, this.#config.interval - (Date.now() - started)));
   }
+}
+
+/** Resolves once a TCP connection to the upstream is established (then closes it). */
+function tcpProbe(url: string, signal: AbortSignal): Promise<void> {
+  const u = new URL(url);
+  return new Promise<void>((resolve, reject) => {
+    const socket = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80), signal });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', (err) => {
+      socket.destroy();
+      reject(err);
+    });
+  });
 }

@@ -1,0 +1,590 @@
+// What happens in a deploy, top to bottom (see #runDeploy):
+//
+//   validate (service has running containers, image present or pulled, no other deploy of it: else 409)
+//   plan (plan.ts, pure) → for each batch:
+//       start-first: create + start new (cloned spec, clone.ts) → health gate (baton's rise + Docker's HEALTHCHECK)
+//                    → retire old: out of rotation → in-flight 0 (or drain timeout) → SIGTERM (stop) → kept stopped
+//       stop-first:  retire old first, then start new + health gate
+//       monitor window: new upstreams' health, container exits, 5xx / connect-error ratio measured by baton
+//       delay
+//   success → older generations removed, the previous one kept stopped for an instant rollback
+//   failure → failureAction: rollback (restart the old containers, health gate, drain + remove the new) | pause | continue
+//
+// Every step is written to the journal BEFORE it runs, with the containers it touches; a restarted baton rolls
+// an interrupted deploy back (recover()), so a service is never left half-routed or with no version running.
+import { randomBytes } from 'node:crypto';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { parseDuration } from '../config/units.ts';
+import { BadRequestError, BatonError, ConflictError, NotFoundError } from '../errors.ts';
+import { containerView, mapLimit, type DockerProvider } from '../providers/docker.ts';
+import { serviceNameOf, type DockerProviderOptions } from '../providers/labels.ts';
+import type { Registry } from '../upstream/registry.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import { cloneSpec } from './clone.ts';
+import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type DeployState, Journal } from './journal.ts';
+import { deployRequestSchema, planDeploy, type DeployRequest } from './plan.ts';
+
+export const GENERATION_LABEL = 'baton.generation';
+export const DEPLOY_LABEL = 'baton.deploy';
+const POLL_MS = 50;
+const DEFAULT_STOP_TIMEOUT_S = 10;
+
+/** A deploy step that failed in a way the failure action handles. */
+export class DeployFailure extends BatonError {
+  override code = 'BATON_DEPLOY_FAILED';
+}
+
+export interface DeployerInit {
+  docker: Docker;
+  provider: DockerProvider;
+  registry: Registry;
+  journal: Journal;
+  providerOptions: DockerProviderOptions;
+  log: Logger;
+  emit: (type: string, data: unknown) => void;
+}
+
+type Inspect = Docker.ContainerInspectInfo;
+
+function generationOf(c: Inspect): number {
+  const n = Number(c.Config?.Labels?.[GENERATION_LABEL] ?? 0);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+function nameOf(c: Inspect): string {
+  return c.Name.replace(/^\//, '');
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+export class Deployer {
+  readonly #d: DeployerInit;
+  readonly #log: Logger;
+  /** service → id of the deploy/rollback/scale running on it */
+  readonly #locks = new Map<string, string>();
+  readonly #records = new Map<string, DeployRecord>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #abort = new AbortController();
+
+  constructor(init: DeployerInit) {
+    this.#d = init;
+    this.#log = init.log;
+    for (const r of init.journal.list()) this.#records.set(r.id, r);
+  }
+
+  get(id: string): DeployRecord | null {
+    return this.#records.get(id) ?? this.#d.journal.read(id);
+  }
+
+  list(service?: string): DeployRecord[] {
+    return [...this.#records.values()].filter((r) => service === undefined || r.service === service);
+  }
+
+  // ── entry points (admin API) ──────────────────────────────────────────────────────────────────
+
+  /** Validates, takes the service's lock and starts the deploy in the background. Throws 400/404/409 errors
+   *  before anything changes. */
+  async startDeploy(service: string, body: unknown): Promise<DeployRecord> {
+    const parsed = deployRequestSchema.safeParse(body ?? {});
+    if (!parsed.success) throw new BadRequestError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    const req = parsed.data;
+    let drainTimeout: number | undefined;
+    if (req.drainTimeout !== undefined) {
+      const ms = parseDuration(req.drainTimeout);
+      if (ms === null) throw new BadRequestError(`drainTimeout: invalid duration ${JSON.stringify(req.drainTimeout)}`);
+      drainTimeout = ms;
+    }
+    this.#checkLock(service);
+    const { running, stopped } = await this.#containersOf(service);
+    if (running.length === 0) throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)}`);
+    await this.#ensureImage(req.image, req.pull);
+    this.#checkLock(service); // checked again: the awaits above let another request in
+    const generation = Math.max(...[...running, ...stopped].map(generationOf)) + 1;
+    const rec = this.#newRecord('deploy', service, req.image, generation, { ...req, drainTimeout });
+    rec.old = running.map((c) => ({ id: c.Id, name: nameOf(c), image: c.Config.Image }));
+    this.#launch(rec, () => this.#runDeploy(rec, req, running, drainTimeout));
+    return rec;
+  }
+
+  /** Starts the previous generation (kept stopped) again and retires the current one. */
+  async startRollback(service: string): Promise<DeployRecord> {
+    this.#checkLock(service);
+    const { running, stopped } = await this.#containersOf(service);
+    const currentGen = running.length > 0 ? Math.max(...running.map(generationOf)) : Infinity;
+    const candidates = stopped.filter((c) => generationOf(c) !== currentGen);
+    if (candidates.length === 0) throw new ConflictError(`service ${service} has no previous generation kept to roll back to`);
+    const prevGen = Math.max(...candidates.map(generationOf));
+    const previous = candidates.filter((c) => generationOf(c) === prevGen);
+    this.#checkLock(service);
+    const rec = this.#newRecord('rollback', service, previous[0].Config.Image, prevGen, {});
+    rec.old = running.map((c) => ({ id: c.Id, name: nameOf(c), image: c.Config.Image }));
+    rec.new = previous.map((c) => ({ id: c.Id, name: nameOf(c), image: c.Config.Image }));
+    this.#launch(rec, () => this.#runRollback(rec, running));
+    return rec;
+  }
+
+  /** Scales a service to `replicas` running containers (clones of the newest one; removes the newest extra). */
+  async startScale(service: string, body: unknown): Promise<DeployRecord> {
+    const b = body as { replicas?: unknown } | null;
+    const keys = b !== null && typeof b === 'object' ? Object.keys(b) : [];
+    const replicas = b?.replicas;
+    if (keys.some((k) => k !== 'replicas' && k !== 'healthTimeout' && k !== 'drainTimeout')) throw new BadRequestError(`unknown field(s): ${keys.filter((k) => !['replicas', 'healthTimeout', 'drainTimeout'].includes(k)).join(', ')}`);
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > 100) throw new BadRequestError('replicas: an integer from 0 to 100 is required');
+    const healthTimeout = parseDuration((b as { healthTimeout?: string | number }).healthTimeout ?? 60_000);
+    if (healthTimeout === null) throw new BadRequestError('healthTimeout: invalid duration');
+    const drainRaw = (b as { drainTimeout?: string | number }).drainTimeout;
+    const drainTimeout = drainRaw === undefined ? undefined : parseDuration(drainRaw);
+    if (drainTimeout === null) throw new BadRequestError('drainTimeout: invalid duration');
+    this.#checkLock(service);
+    const { running } = await this.#containersOf(service);
+    if (running.length === 0) throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)} (scale clones a running one)`);
+    this.#checkLock(service);
+    const gen = Math.max(...running.map(generationOf));
+    const rec = this.#newRecord('scale', service, null, gen, { replicas, healthTimeout, drainTimeout });
+    rec.old = running.map((c) => ({ id: c.Id, name: nameOf(c), image: c.Config.Image }));
+    this.#launch(rec, () => this.#runScale(rec, running, replicas, healthTimeout, drainTimeout));
+    return rec;
+  }
+
+  // ── the deploy, top to bottom ─────────────────────────────────────────────────────────────────
+
+  async #runDeploy(rec: DeployRecord, req: DeployRequest, current: Inspect[], drainTimeout: number | undefined): Promise<void> {
+    const template = [...current].sort((a, b) => b.Created.localeCompare(a.Created))[0];
+    const oldImage = await this.#d.docker.getImage(template.Image).inspect().catch(() => null);
+    const batches = planDeploy(current.map((c) => c.Id), req);
+    this.#setState(rec, 'running');
+    const byId = new Map(current.map((c) => [c.Id, c]));
+    let retiredAny = false;
+    try {
+      for (const [i, batch] of batches.entries()) {
+        const retire = batch.retire.map((id) => byId.get(id)!);
+        if (batch.order === 'stop-first' && retire.length > 0) {
+          await this.#retire(rec, retire, drainTimeout, 'retire old');
+          retiredAny = true;
+        }
+        const fresh = await this.#startClones(rec, template, oldImage, req.image, batch.start);
+        await this.#healthGate(rec, fresh, req.healthTimeout);
+        if (batch.order === 'start-first' && retire.length > 0) {
+          await this.#retire(rec, retire, drainTimeout, 'retire old');
+          retiredAny = true;
+        }
+        try {
+          await this.#monitor(rec, req.monitor, req.maxFailureRatio);
+        } catch (err) {
+          if (!(err instanceof DeployFailure) || req.failureAction !== 'continue') throw err;
+          this.#step(rec, 'monitor failure ignored (failureAction: continue)', [], 'done', err.message);
+        }
+        if (req.delay > 0 && i < batches.length - 1) await sleep(req.delay, this.#abort.signal);
+      }
+    } catch (err) {
+      const reason = (err as Error).message;
+      rec.error = reason;
+      this.#log.warn({ deploy: rec.id, service: rec.service, reason }, 'Deploy failed');
+      if (req.failureAction === 'pause' && err instanceof DeployFailure) {
+        this.#setState(rec, 'paused');
+        return;
+      }
+      await this.#undo(rec, drainTimeout);
+      this.#setState(rec, retiredAny ? 'rolled_back' : 'failed');
+      return;
+    }
+    await this.#cleanupGenerations(rec, req.keepPrevious);
+    this.#setState(rec, 'succeeded');
+  }
+
+  /** Rollback of a failed deploy: the old containers this deploy stopped run again (health-gated) before the
+   *  new ones are drained, stopped and removed. */
+  async #undo(rec: DeployRecord, drainTimeout: number | undefined): Promise<void> {
+    this.#setState(rec, 'rolling_back');
+    const restart = rec.old.filter((o) => o.stopped === true && o.removed !== true);
+    if (restart.length > 0) {
+      const started = await this.#startExisting(rec, restart, 'restart old');
+      try {
+        await this.#healthGate(rec, started, 60_000);
+      } catch (err) {
+        this.#log.error({ deploy: rec.id, err: (err as Error).message }, 'Old containers did not become healthy again during rollback');
+      }
+    }
+    const fresh = rec.new.filter((n) => n.removed !== true);
+    await this.#retireRefs(rec, fresh, drainTimeout, 'remove new', true);
+  }
+
+  async #runRollback(rec: DeployRecord, current: Inspect[]): Promise<void> {
+    this.#setState(rec, 'running');
+    const started = await this.#startExisting(rec, rec.new, 'start previous');
+    try {
+      await this.#healthGate(rec, started, 60_000);
+    } catch (err) {
+      rec.error = (err as Error).message;
+      await this.#retireRefs(rec, rec.new, undefined, 'stop previous again', false);
+      this.#setState(rec, 'failed');
+      return;
+    }
+    await this.#retire(rec, current, undefined, 'retire current');
+    this.#setState(rec, 'succeeded');
+  }
+
+  async #runScale(rec: DeployRecord, current: Inspect[], replicas: number, healthTimeout: number, drainTimeout: number | undefined): Promise<void> {
+    this.#setState(rec, 'running');
+    try {
+      if (replicas > current.length) {
+        const template = [...current].sort((a, b) => b.Created.localeCompare(a.Created))[0];
+        const oldImage = await this.#d.docker.getImage(template.Image).inspect().catch(() => null);
+        const fresh = await this.#startClones(rec, template, oldImage, template.Config.Image, replicas - current.length);
+        await this.#healthGate(rec, fresh, healthTimeout);
+      } else if (replicas < current.length) {
+        const extra = [...current].sort((a, b) => b.Created.localeCompare(a.Created)).slice(0, current.length - replicas);
+        await this.#retire(rec, extra, drainTimeout, 'scale down', true);
+      }
+    } catch (err) {
+      rec.error = (err as Error).message;
+      await this.#retireRefs(rec, rec.new.filter((n) => n.removed !== true), drainTimeout, 'remove new', true);
+      this.#setState(rec, 'failed');
+      return;
+    }
+    this.#setState(rec, 'succeeded');
+  }
+
+  // ── steps ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** Creates and starts `count` clones of `template` running `image`, labelled with the generation. */
+  async #startClones(rec: DeployRecord, template: Inspect, oldImage: Docker.ImageInspectInfo | null, image: string, count: number): Promise<Inspect[]> {
+    if (count <= 0) return [];
+    const names = Array.from({ length: count }, () => `${rec.service}-g${rec.generation}-${randomBytes(3).toString('hex')}`);
+    this.#step(rec, 'create', names, 'started', `image ${image}`);
+    const created = await mapLimit(names, 4, async (name) => {
+      const spec = cloneSpec({
+        container: template,
+        oldImage: oldImage as never,
+        image,
+        name,
+        labels: { [GENERATION_LABEL]: String(rec.generation), [DEPLOY_LABEL]: rec.id },
+      });
+      const c = await this.#d.docker.createContainer(spec.create);
+      const ref: ContainerRef = { id: c.id, name, image };
+      rec.new.push(ref);
+      this.#d.journal.write(rec);
+      for (const n of spec.connect) await this.#d.docker.getNetwork(n.network).connect({ Container: c.id, EndpointConfig: n.config });
+      return c;
+    }).catch((err) => {
+      this.#step(rec, 'create', names, 'failed', (err as Error).message);
+      throw new DeployFailure(`could not create new containers: ${(err as Error).message}`, { cause: err });
+    });
+    this.#step(rec, 'create', names, 'done');
+    this.#step(rec, 'start', names, 'started');
+    try {
+      await mapLimit(created, 4, (c) => c.start());
+    } catch (err) {
+      this.#step(rec, 'start', names, 'failed', (err as Error).message);
+      throw new DeployFailure(`could not start new containers: ${(err as Error).message}`, { cause: err });
+    }
+    const infos = await mapLimit(created, 4, (c) => c.inspect());
+    for (const c of infos) await this.#d.provider.sync(c.Id);
+    this.#step(rec, 'start', names, 'done');
+    return infos;
+  }
+
+  /** Starts stopped containers again (rollback paths). */
+  async #startExisting(rec: DeployRecord, refs: ContainerRef[], action: string): Promise<Inspect[]> {
+    const names = refs.map((r) => r.name);
+    this.#step(rec, action, names, 'started');
+    const out: Inspect[] = [];
+    for (const r of refs) {
+      try {
+        const c = this.#d.docker.getContainer(r.id);
+        await c.start().catch((err: { statusCode?: number }) => {
+          if (err.statusCode !== 304) throw err; // 304: already running
+        });
+        r.stopped = false;
+        out.push(await c.inspect());
+        await this.#d.provider.sync(r.id);
+      } catch (err) {
+        this.#log.error({ deploy: rec.id, container: r.name, err: (err as Error).message }, 'Could not start container');
+      }
+    }
+    this.#step(rec, action, names, 'done');
+    return out;
+  }
+
+  /** Waits until every container is routed and `healthy` in baton (which includes Docker's HEALTHCHECK when the
+   *  image has one: the provider routes a container only once Docker says healthy). */
+  async #healthGate(rec: DeployRecord, containers: Inspect[], timeoutMs: number): Promise<void> {
+    if (containers.length === 0) return;
+    const names = containers.map(nameOf);
+    this.#step(rec, 'health gate', names, 'started');
+    const deadline = Date.now() + timeoutMs;
+    let lastCheck = 0;
+    for (;;) {
+      const pending = containers.filter((c) => this.#upstreamOf(c.Id)?.state !== 'healthy');
+      if (pending.length === 0) break;
+      if (Date.now() - lastCheck > 500) {
+        lastCheck = Date.now();
+        for (const c of pending) {
+          const info = await this.#d.docker.getContainer(c.Id).inspect().catch(() => null);
+          if (info === null || !info.State.Running) {
+            const why = info === null ? 'was removed' : `exited with code ${info.State.ExitCode}`;
+            this.#step(rec, 'health gate', names, 'failed', `${nameOf(c)} ${why}`);
+            throw new DeployFailure(`new container ${nameOf(c)} ${why} before becoming healthy`);
+          }
+        }
+      }
+      if (Date.now() > deadline) {
+        const details = pending.map((c) => {
+          const u = this.#upstreamOf(c.Id);
+          if (u === undefined) return `${nameOf(c)}: not routed (Docker health or labels)`;
+          const err = this.#d.registry.serviceOf(u)?.lastHealthError(u);
+          return `${nameOf(c)}: ${u.state}${err ? ` (${err})` : ''}`;
+        });
+        this.#step(rec, 'health gate', names, 'failed', details.join('; '));
+        throw new DeployFailure(`new containers not healthy within ${timeoutMs} ms: ${details.join('; ')}`);
+      }
+      await sleep(POLL_MS, this.#abort.signal);
+      if (this.#abort.signal.aborted) throw new DeployFailure('baton is shutting down');
+    }
+    this.#step(rec, 'health gate', names, 'done');
+  }
+
+  /** Out of rotation → in-flight 0 (or drain timeout) → stop with the container's grace period → kept stopped
+   *  (or removed). Never SIGTERM first. */
+  async #retire(rec: DeployRecord, containers: Inspect[], drainTimeout: number | undefined, action: string, remove = false): Promise<void> {
+    const refs = containers.map((c) => rec.old.find((o) => o.id === c.Id) ?? rec.new.find((n) => n.id === c.Id) ?? { id: c.Id, name: nameOf(c), image: c.Config.Image });
+    await this.#retireRefs(rec, refs, drainTimeout, action, remove);
+  }
+
+  async #retireRefs(rec: DeployRecord, refs: ContainerRef[], drainTimeout: number | undefined, action: string, remove: boolean): Promise<void> {
+    if (refs.length === 0) return;
+    const names = refs.map((r) => r.name);
+    this.#step(rec, `${action}: drain`, names, 'started');
+    const drains = await Promise.all(
+      refs.map(async (r) => {
+        const u = this.#upstreamOf(r.id);
+        if (u === undefined) return null;
+        return this.#d.registry.drain(u.id, drainTimeout);
+      }),
+    );
+    const timedOut = drains.filter((d) => d?.timedOut).map((d) => `${d!.id} (${d!.aborted} aborted)`);
+    this.#step(rec, `${action}: drain`, names, 'done', timedOut.length > 0 ? `drain timeout: ${timedOut.join(', ')}` : 'in-flight reached zero');
+    this.#step(rec, `${action}: stop`, names, 'started');
+    await Promise.all(
+      refs.map(async (r) => {
+        const c = this.#d.docker.getContainer(r.id);
+        const info = await c.inspect().catch(() => null);
+        if (info !== null && info.State.Running) {
+          const t = (info.Config as { StopTimeout?: number }).StopTimeout ?? DEFAULT_STOP_TIMEOUT_S;
+          await c.stop({ t }).catch((err: { statusCode?: number }) => {
+            if (err.statusCode !== 304) throw err;
+          });
+        }
+        r.stopped = true;
+        if (remove && info !== null) {
+          await c.remove({ force: true, v: false }).catch(() => {});
+          r.removed = true;
+        }
+      }),
+    );
+    this.#d.journal.write(rec);
+    this.#step(rec, `${action}: stop`, names, 'done', remove ? 'stopped and removed' : 'stopped (kept for rollback)');
+  }
+
+  /** The monitor window over every new container of this deploy still meant to run. */
+  async #monitor(rec: DeployRecord, windowMs: number, maxFailureRatio: number): Promise<void> {
+    const watched = rec.new.filter((n) => n.removed !== true && n.stopped !== true);
+    if (windowMs <= 0 || watched.length === 0) return;
+    const names = watched.map((w) => w.name);
+    this.#step(rec, 'monitor', names, 'started', `${windowMs} ms, maxFailureRatio ${maxFailureRatio}`);
+    const base = new Map<string, { requests: number; failures: number }>();
+    for (const w of watched) {
+      const u = this.#upstreamOf(w.id);
+      base.set(w.id, { requests: u?.requests ?? 0, failures: u?.failures ?? 0 });
+    }
+    const deadline = Date.now() + windowMs;
+    let requests = 0;
+    let failures = 0;
+    for (;;) {
+      requests = 0;
+      failures = 0;
+      for (const w of watched) {
+        const u = this.#upstreamOf(w.id);
+        if (u === undefined || u.state !== 'healthy') {
+          const info = await this.#d.docker.getContainer(w.id).inspect().catch(() => null);
+          const why = info === null ? 'was removed' : !info.State.Running ? `exited with code ${info.State.ExitCode}` : `is ${u?.state ?? 'out of rotation'}`;
+          this.#step(rec, 'monitor', names, 'failed', `${w.name} ${why}`);
+          throw new DeployFailure(`during the monitor window, ${w.name} ${why}`);
+        }
+        const b = base.get(w.id)!;
+        requests += u.requests - b.requests;
+        failures += u.failures - b.failures;
+      }
+      rec.monitor = { requests, failures };
+      if (failures > 0 && failures / Math.max(requests, 1) > maxFailureRatio) {
+        const detail = `${failures} of ${requests} requests failed (ratio ${(failures / Math.max(requests, 1)).toFixed(3)} > ${maxFailureRatio})`;
+        this.#step(rec, 'monitor', names, 'failed', detail);
+        throw new DeployFailure(`during the monitor window, ${detail}`);
+      }
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(100, deadline - Date.now()), this.#abort.signal);
+      if (this.#abort.signal.aborted) throw new DeployFailure('baton is shutting down');
+    }
+    this.#step(rec, 'monitor', names, 'done', `${requests} requests, ${failures} failures`);
+  }
+
+  /** After success: generations older than the one just retired are removed (or that one too, when
+   *  keepPrevious is false). The previous version is never lost unless asked. */
+  async #cleanupGenerations(rec: DeployRecord, keepPrevious: boolean): Promise<void> {
+    const { stopped } = await this.#containersOf(rec.service);
+    const justRetired = new Set(rec.old.map((o) => o.id));
+    const remove = stopped.filter((c) => generationOf(c) < rec.generation && !(keepPrevious && justRetired.has(c.Id)));
+    if (remove.length === 0) return;
+    const names = remove.map(nameOf);
+    this.#step(rec, 'remove older generations', names, 'started');
+    await Promise.all(remove.map((c) => this.#d.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+    for (const o of rec.old) if (remove.some((c) => c.Id === o.id)) o.removed = true;
+    this.#step(rec, 'remove older generations', names, 'done', keepPrevious ? 'the previous generation is kept stopped for `baton rollback`' : undefined);
+  }
+
+  // ── crash recovery ────────────────────────────────────────────────────────────────────────────
+
+  /** Rolls back every deploy a previous baton process left unfinished. Call after the provider's first sync. */
+  async recover(): Promise<void> {
+    for (const rec of this.#d.journal.list()) {
+      if (TERMINAL_STATES.has(rec.state) || rec.state === 'paused') continue;
+      this.#records.set(rec.id, rec);
+      this.#log.warn({ deploy: rec.id, service: rec.service, state: rec.state }, 'Recovering an interrupted deploy: rolling it back');
+      rec.error = `interrupted in state ${rec.state} (baton restarted); rolled back to the previous containers`;
+      this.#locks.set(rec.service, rec.id);
+      try {
+        if (rec.kind === 'rollback') {
+          // the current generation was the "old" one: make sure it runs, then stop what the rollback started
+          const restart = rec.old.filter((o) => o.stopped === true && o.removed !== true);
+          await this.#startExisting(rec, restart, 'restart current');
+          await this.#retireRefs(rec, rec.new.filter((n) => n.stopped !== true), undefined, 'stop previous again', false);
+        } else {
+          await this.#undo(rec, undefined);
+        }
+        this.#setState(rec, 'failed');
+      } catch (err) {
+        this.#log.error({ deploy: rec.id, err: (err as Error).message }, 'Recovery of an interrupted deploy failed');
+        rec.error += `; recovery failed: ${(err as Error).message}`;
+        this.#setState(rec, 'failed');
+      } finally {
+        this.#locks.delete(rec.service);
+      }
+    }
+  }
+
+  // ── helpers ───────────────────────────────────────────────────────────────────────────────────
+
+  #upstreamOf(containerId: string): Upstream | undefined {
+    for (const u of this.#d.registry.upstreams.values()) if (u.containerId === containerId) return u;
+    return undefined;
+  }
+
+  async #containersOf(service: string): Promise<{ running: Inspect[]; stopped: Inspect[] }> {
+    const list = await this.#d.docker.listContainers({ all: true });
+    const infos = await mapLimit(list, 8, (c) => this.#d.docker.getContainer(c.Id).inspect().catch(() => null));
+    const running: Inspect[] = [];
+    const stopped: Inspect[] = [];
+    for (const info of infos) {
+      if (info === null) continue;
+      if (serviceNameOf(containerView(info), this.#d.providerOptions) !== service) continue;
+      if (info.State.Running) running.push(info);
+      else if (info.State.Status === 'exited' || info.State.Status === 'created') stopped.push(info);
+    }
+    return { running, stopped };
+  }
+
+  async #ensureImage(ref: string, pull: boolean): Promise<void> {
+    try {
+      await this.#d.docker.getImage(ref).inspect();
+      return;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    if (!pull) throw new BadRequestError(`image ${ref} is not present on this Docker host (build or pull it first, or set "pull": true)`);
+    try {
+      const stream = await this.#d.docker.pull(ref);
+      await new Promise<void>((resolve, reject) => this.#d.docker.modem.followProgress(stream, (e: Error | null) => (e ? reject(e) : resolve())));
+      await this.#d.docker.getImage(ref).inspect();
+    } catch (err) {
+      throw new BadRequestError(`image ${ref} could not be pulled: ${(err as Error).message}`);
+    }
+  }
+
+  #checkLock(service: string): void {
+    const holder = this.#locks.get(service);
+    if (holder !== undefined) throw new ConflictError(`a deploy of ${service} is already running (${holder})`);
+  }
+
+  #newRecord(kind: DeployRecord['kind'], service: string, image: string | null, generation: number, settings: Record<string, unknown>): DeployRecord {
+    const now = new Date().toISOString();
+    const rec: DeployRecord = {
+      id: `d-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
+      kind,
+      service,
+      state: 'pending',
+      image,
+      settings,
+      generation,
+      createdAt: now,
+      updatedAt: now,
+      old: [],
+      new: [],
+      steps: [],
+    };
+    this.#locks.set(service, rec.id);
+    this.#records.set(rec.id, rec);
+    this.#d.journal.write(rec);
+    this.#emit(rec, null);
+    return rec;
+  }
+
+  #launch(rec: DeployRecord, run: () => Promise<void>): void {
+    const p = run()
+      .catch((err) => {
+        this.#log.error({ deploy: rec.id, err: (err as Error).message }, 'Deploy crashed');
+        rec.error = (err as Error).message;
+        this.#setState(rec, 'failed');
+      })
+      .finally(() => {
+        if (this.#locks.get(rec.service) === rec.id) this.#locks.delete(rec.service);
+        this.#running.delete(p);
+      });
+    this.#running.add(p);
+  }
+
+  #step(rec: DeployRecord, action: string, containers: string[], status: 'started' | 'done' | 'failed', detail?: string): void {
+    const step = { n: rec.steps.length + 1, at: new Date().toISOString(), action, containers, status, ...(detail !== undefined ? { detail } : {}) };
+    rec.steps.push(step);
+    this.#d.journal.write(rec);
+    this.#log.info({ deploy: rec.id, service: rec.service, action, containers, status, detail }, 'Deploy step');
+    this.#emit(rec, step);
+  }
+
+  #setState(rec: DeployRecord, state: DeployState): void {
+    rec.state = state;
+    if (TERMINAL_STATES.has(state) || state === 'paused') rec.finishedAt = new Date().toISOString();
+    this.#d.journal.write(rec);
+    this.#log.info({ deploy: rec.id, service: rec.service, state, error: rec.error }, 'Deploy state');
+    this.#emit(rec, null);
+  }
+
+  #emit(rec: DeployRecord, step: DeployRecord['steps'][number] | null): void {
+    this.#d.emit('deploy', { id: rec.id, kind: rec.kind, service: rec.service, state: rec.state, step, error: rec.error ?? null });
+  }
+
+  /** Stops waiting loops; running deploys end as failed and are rolled back by recover() on the next start. */
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await Promise.allSettled([...this.#running]);
+  }
+}

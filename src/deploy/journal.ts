@@ -1,0 +1,104 @@
+// The crash-safe deploy journal: one JSON file per deploy under <stateDir>/deploys, replaced atomically
+// (write to a temp file, fsync, rename, fsync the folder). Each step is recorded BEFORE it is executed, with the
+// containers it touches, so a restarted baton knows exactly what an interrupted deploy had done.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type DeployState = 'pending' | 'running' | 'succeeded' | 'failed' | 'rolling_back' | 'rolled_back' | 'paused';
+export const TERMINAL_STATES: ReadonlySet<DeployState> = new Set(['succeeded', 'failed', 'rolled_back']);
+
+export interface DeployStep {
+  n: number;
+  at: string;
+  action: string;
+  /** containers (names) the step touches */
+  containers: string[];
+  status: 'started' | 'done' | 'failed';
+  detail?: string;
+}
+
+export interface ContainerRef {
+  id: string;
+  name: string;
+  image: string;
+  /** whether baton stopped it during this deploy (so a rollback starts it again) */
+  stopped?: boolean;
+  /** whether it was removed */
+  removed?: boolean;
+}
+
+export interface DeployRecord {
+  id: string;
+  kind: 'deploy' | 'rollback' | 'scale';
+  service: string;
+  state: DeployState;
+  image: string | null;
+  settings: Record<string, unknown>;
+  generation: number;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  old: ContainerRef[];
+  new: ContainerRef[];
+  steps: DeployStep[];
+  error?: string;
+  /** request counts measured on the new upstreams during monitor windows */
+  monitor?: { requests: number; failures: number };
+}
+
+export class Journal {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'deploys');
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Atomically replaces the record's file. */
+  write(record: DeployRecord): void {
+    record.updatedAt = new Date().toISOString();
+    const file = join(this.dir, `${record.id}.json`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(record, null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    try {
+      const dfd = openSync(this.dir, 'r');
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
+    } catch {
+      // some filesystems refuse fsync on a directory; the rename is still atomic
+    }
+  }
+
+  read(id: string): DeployRecord | null {
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) return null;
+    try {
+      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as DeployRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Every readable record, oldest first. Unreadable files (a crash mid-write leaves only *.tmp) are skipped. */
+  list(): DeployRecord[] {
+    const out: DeployRecord[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        out.push(JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as DeployRecord);
+      } catch {
+        // ignore
+      }
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+}

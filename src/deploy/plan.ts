@@ -1,0 +1,83 @@
+// The deploy plan, pure: which batches start how many new containers and retire which old ones, in what order.
+//
+//   rolling,  start-first:  [start P → health gate → retire P old] × ⌈max(R, O) / P⌉, monitor after each batch
+//   rolling,  stop-first:   [retire P old → start P → health gate] × …
+//   blue-green:             start R → all healthy → retire all O at once (one atomic switch), monitor
+//
+// R = replicas wanted (default: as many as run now), O = old containers, P = parallelism (0 = all at once).
+import { z } from 'zod';
+import { parseDuration } from '../config/units.ts';
+
+const duration = (fallback: number) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. "500ms", "5s" or milliseconds)` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(fallback);
+
+/** Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id. */
+export const IMAGE_REF = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$|^(?:sha256:)?[a-f0-9]{12,64}$/;
+
+export const DEPLOY_DEFAULTS = {
+  strategy: 'rolling',
+  parallelism: 1,
+  order: 'start-first',
+  delay: 0,
+  monitor: 5_000,
+  failureAction: 'rollback',
+  maxFailureRatio: 0,
+  healthTimeout: 60_000,
+} as const;
+
+export const deployRequestSchema = z.strictObject({
+  image: z.string().regex(IMAGE_REF, 'not a valid image reference (e.g. "app:v2", "registry:5000/team/app@sha256:…")'),
+  strategy: z.enum(['rolling', 'blue-green']).default(DEPLOY_DEFAULTS.strategy),
+  replicas: z.number().int().min(1).max(100).optional(),
+  parallelism: z.number().int().min(0).max(100).default(DEPLOY_DEFAULTS.parallelism),
+  order: z.enum(['start-first', 'stop-first']).default(DEPLOY_DEFAULTS.order),
+  delay: duration(DEPLOY_DEFAULTS.delay),
+  monitor: duration(DEPLOY_DEFAULTS.monitor),
+  failureAction: z.enum(['rollback', 'pause', 'continue']).default(DEPLOY_DEFAULTS.failureAction),
+  maxFailureRatio: z.number().min(0).max(1).default(DEPLOY_DEFAULTS.maxFailureRatio),
+  healthTimeout: duration(DEPLOY_DEFAULTS.healthTimeout),
+  /** default: the service's drain timeout */
+  drainTimeout: z.union([z.number(), z.string()]).optional(),
+  /** pull the image when it is not present locally */
+  pull: z.boolean().default(false),
+  /** keep the previous generation stopped for an instant rollback (default) instead of removing it */
+  keepPrevious: z.boolean().default(true),
+});
+
+export type DeployRequest = z.output<typeof deployRequestSchema>;
+
+export interface Batch {
+  /** new containers to start in this batch */
+  start: number;
+  /** old containers (ids) to retire in this batch */
+  retire: string[];
+  /** start-first: start, health gate, then retire; stop-first: retire first */
+  order: 'start-first' | 'stop-first';
+}
+
+export function planDeploy(old: readonly string[], req: Pick<DeployRequest, 'strategy' | 'replicas' | 'parallelism' | 'order'>): Batch[] {
+  const replicas = req.replicas ?? Math.max(old.length, 1);
+  if (req.strategy === 'blue-green') return [{ start: replicas, retire: [...old], order: 'start-first' }];
+  const p = req.parallelism === 0 ? Math.max(replicas, old.length) : req.parallelism;
+  const batches: Batch[] = [];
+  let toStart = replicas;
+  let i = 0;
+  while (toStart > 0 || i < old.length) {
+    const start = Math.min(p, toStart);
+    const retire = old.slice(i, i + p);
+    toStart -= start;
+    i += retire.length;
+    batches.push({ start, retire, order: req.order });
+  }
+  return batches;
+}
