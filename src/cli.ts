@@ -23,6 +23,12 @@ Usage:
   baton drain <upstream-id> [--timeout 30s] [--no-wait]
                                                 take an upstream out of rotation and wait for in-flight to reach 0
   baton enable <upstream-id>                    put an upstream back through the health gate
+  baton deploy <service> --image <ref> [--strategy rolling|blue-green] [--replicas N] [--parallelism N]
+               [--order start-first|stop-first] [--delay 0s] [--monitor 5s] [--failure-action rollback|pause|continue]
+               [--max-failure-ratio 0] [--health-timeout 60s] [--drain-timeout 30s] [--pull] [--no-keep-previous]
+                                                replace the service's containers; live progress; exit 0 only on success
+  baton rollback <service>                      start the previous generation (kept stopped) and retire the current
+  baton scale <service> <replicas>              clone or retire containers to reach <replicas>
   baton help | --help                           this text
 
 Admin commands find the admin API by themselves: --admin-url / BATON_ADMIN_URL, else the config file's
@@ -56,6 +62,19 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         'no-wait': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        image: { type: 'string' },
+        strategy: { type: 'string' },
+        replicas: { type: 'string' },
+        parallelism: { type: 'string' },
+        order: { type: 'string' },
+        delay: { type: 'string' },
+        monitor: { type: 'string' },
+        'failure-action': { type: 'string' },
+        'max-failure-ratio': { type: 'string' },
+        'health-timeout': { type: 'string' },
+        'drain-timeout': { type: 'string' },
+        pull: { type: 'boolean' },
+        'no-keep-previous': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -81,6 +100,24 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return EXIT_USAGE;
       }
       return command === 'drain' ? drain(id, values, io) : enable(id, values, io);
+    }
+    case 'deploy':
+    case 'rollback':
+    case 'scale': {
+      const service = positionals[1];
+      const want = command === 'scale' ? 3 : 2;
+      if (service === undefined || positionals.length !== want) {
+        io.err(`baton ${command}: usage: baton ${command} <service>${command === 'scale' ? ' <replicas>' : ''}${command === 'deploy' ? ' --image <ref>' : ''}\n`);
+        return EXIT_USAGE;
+      }
+      if (command === 'deploy') return deploy(service, values, io);
+      if (command === 'rollback') return runOperation(values, io, `/api/services/${encodeURIComponent(service)}/rollback`, {}, `Rolling back ${service}`);
+      const replicas = Number(positionals[2]);
+      if (!Number.isInteger(replicas) || replicas < 0) {
+        io.err(`baton scale: <replicas> must be a whole number (got ${JSON.stringify(positionals[2])})\n`);
+        return EXIT_USAGE;
+      }
+      return runOperation(values, io, `/api/services/${encodeURIComponent(service)}/scale`, { replicas }, `Scaling ${service} to ${replicas}`);
     }
     default:
       io.err(`baton: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
@@ -145,7 +182,27 @@ interface AdminTarget {
   token: string | null;
 }
 
-type Values = { config?: string; 'admin-url'?: string; token?: string; timeout?: string; 'no-wait'?: boolean; json?: boolean };
+type Values = {
+  config?: string;
+  'admin-url'?: string;
+  token?: string;
+  timeout?: string;
+  'no-wait'?: boolean;
+  json?: boolean;
+  image?: string;
+  strategy?: string;
+  replicas?: string;
+  parallelism?: string;
+  order?: string;
+  delay?: string;
+  monitor?: string;
+  'failure-action'?: string;
+  'max-failure-ratio'?: string;
+  'health-timeout'?: string;
+  'drain-timeout'?: string;
+  pull?: boolean;
+  'no-keep-previous'?: boolean;
+};
 
 /** Finds the admin API URL and token: flags, then env, then the config file and its token file. */
 export function adminTarget(values: Values, env: NodeJS.ProcessEnv): AdminTarget {
@@ -269,5 +326,81 @@ function enable(id: string, values: Values, io: Io): Promise<number> {
     const { json } = await call(t, 'POST', `/api/upstreams/${encodeURIComponent(id)}/enable`, {});
     io.out(`${id}: ${json.state}${json.state === 'starting' ? ' (gets traffic once its health checks pass)' : ''}\n`);
     return EXIT_OK;
+  });
+}
+
+// ── deploy, rollback, scale ─────────────────────────────────────────────────────────────────────
+
+/** Builds the deploy request from flags; numbers stay numbers, durations stay strings (the API parses them). */
+export function deployBody(values: Values): Record<string, unknown> | string {
+  if (values.image === undefined || values.image === '') return '--image <ref> is required';
+  const body: Record<string, unknown> = { image: values.image };
+  const int = (flag: keyof Values, key: string) => {
+    const v = values[flag];
+    if (v === undefined) return null;
+    const n = Number(v);
+    if (!Number.isInteger(n)) return `--${flag} must be a whole number`;
+    body[key] = n;
+    return null;
+  };
+  const problems = [int('replicas', 'replicas'), int('parallelism', 'parallelism')].filter((p) => p !== null);
+  if (values['max-failure-ratio'] !== undefined) {
+    const r = Number(values['max-failure-ratio']);
+    if (!Number.isFinite(r)) problems.push('--max-failure-ratio must be a number from 0 to 1');
+    else body.maxFailureRatio = r;
+  }
+  if (problems.length > 0) return problems.join('; ');
+  if (values.strategy !== undefined) body.strategy = values.strategy;
+  if (values.order !== undefined) body.order = values.order;
+  if (values.delay !== undefined) body.delay = values.delay;
+  if (values.monitor !== undefined) body.monitor = values.monitor;
+  if (values['failure-action'] !== undefined) body.failureAction = values['failure-action'];
+  if (values['health-timeout'] !== undefined) body.healthTimeout = values['health-timeout'];
+  if (values['drain-timeout'] !== undefined) body.drainTimeout = values['drain-timeout'];
+  if (values.pull) body.pull = true;
+  if (values['no-keep-previous']) body.keepPrevious = false;
+  return body;
+}
+
+function deploy(service: string, values: Values, io: Io): Promise<number> {
+  const body = deployBody(values);
+  if (typeof body === 'string') {
+    io.err(`baton deploy: ${body}\n`);
+    return Promise.resolve(EXIT_USAGE);
+  }
+  const how = `${body.strategy ?? 'rolling'}${body.replicas !== undefined ? `, ${body.replicas} replicas` : ''}`;
+  return runOperation(values, io, `/api/services/${encodeURIComponent(service)}/deploys`, body, `Deploying ${service} → ${body.image} (${how})`);
+}
+
+const POLL_INTERVAL_MS = 250;
+
+/** Starts a deploy/rollback/scale and follows it to the end, printing each step as it happens. */
+function runOperation(values: Values, io: Io, path: string, body: unknown, title: string): Promise<number> {
+  return withAdmin(io, values, async (t) => {
+    const started = Date.now();
+    const { json: accepted } = await call(t, 'POST', path, body);
+    const id = accepted.id as string;
+    io.out(`${title}: ${id}\n`);
+    let printed = 0;
+    for (;;) {
+      const { json: d } = await call(t, 'GET', `/api/deploys/${encodeURIComponent(id)}`);
+      const steps = d.steps as Array<{ at: string; action: string; containers: string[]; status: string; detail?: string }>;
+      for (; printed < steps.length; printed++) {
+        const s = steps[printed];
+        const mark = s.status === 'done' ? 'ok' : s.status === 'failed' ? 'FAILED' : '..';
+        const who = s.containers.length > 0 ? ` ${s.containers.join(', ')}` : '';
+        io.out(`  ${s.at.slice(11, 19)} ${mark.padEnd(6)} ${s.action}${who}${s.detail ? ` — ${s.detail}` : ''}\n`);
+      }
+      if (['succeeded', 'failed', 'rolled_back', 'paused'].includes(d.state)) {
+        const secs = ((Date.now() - started) / 1000).toFixed(1);
+        if (d.state === 'succeeded') {
+          io.out(`${id} succeeded in ${secs} s\n`);
+          return EXIT_OK;
+        }
+        io.err(`${id} ${d.state.replace('_', ' ')} after ${secs} s${d.error ? `: ${d.error}` : ''}\n`);
+        return EXIT_FAILURE;
+      }
+      await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
+    }
   });
 }

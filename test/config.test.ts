@@ -88,8 +88,8 @@ t.test('a service gets its defaults; units are normalised', async (t) => {
     maxConnectionsPerUpstream: D.DEFAULT_UPSTREAM_MAX_CONNECTIONS,
   });
   t.equal(c.services.app.healthCheck, undefined, 'no health check unless configured');
+  // no path: the probe is a TCP connect
   t.same(c.services.checked.healthCheck, {
-    path: '/',
     interval: D.DEFAULT_HEALTH_INTERVAL_MS,
     timeout: D.DEFAULT_HEALTH_TIMEOUT_MS,
     rise: D.DEFAULT_HEALTH_RISE,
@@ -351,7 +351,7 @@ t.test('the shipped config/baton.yaml loads and holds no token', async (t) => {
   t.equal(c.entrypoints.web.address, '0.0.0.0:8080');
   t.equal(c.stateDirPath, join(REPO, '.baton'), 'stateDir resolved against config/');
   t.equal(c.tokenFilePath, join(REPO, '.baton', D.ADMIN_TOKEN_FILE_NAME));
-  t.equal(c.providers.docker.enabled, false);
+  t.equal(c.providers.docker.enabled, true, 'the shipped config discovers Docker containers');
   const text = readFileSync(path, 'utf8');
   const active = text.split('\n').filter((l) => !/^\s*#/.test(l));
   t.notOk(active.some((l) => /\btoken\b/i.test(l)), 'no uncommented line mentions a token');

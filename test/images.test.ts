@@ -144,16 +144,22 @@ async function run(): Promise<void> {
     t.match(readFileSync(join(dir, 'signals.log'), 'utf8'), new RegExp(`^SIGTERM ${host} \\d{13}\\n$`));
   });
 
-  t.test('crashy: healthy, then exits 1 after ~3 s', async (t) => {
+  t.test('crashy: healthy, then unhealthy after ~3 s, then exits 1 ~1.5 s later', async (t) => {
     const t0 = Date.now();
     const { container, port } = await start(images.crashy);
     t.equal((await http(port, '/health')).status, 200);
+    let ill = false;
+    for (let i = 0; i < 60 && !ill; i++) {
+      await sleep(100);
+      ill = (await http(port, '/health').catch(() => ({ status: 0 }))).status === 503;
+    }
+    t.ok(ill, `falls ill (health 503) before it exits, after ${Date.now() - t0} ms`);
     const exit = await Promise.race([
       container.wait() as Promise<{ StatusCode: number }>,
       sleep(8000).then(() => ({ StatusCode: -1 })),
     ]);
     const ms = Date.now() - t0;
     t.equal(exit.StatusCode, 1, `exit code after ${ms} ms`);
-    t.ok(ms >= 2500 && ms < 8000, `exited after ${ms} ms`);
+    t.ok(ms >= 4000 && ms < 8000, `exited after ${ms} ms`);
   });
 }

@@ -215,7 +215,7 @@ function quote(s: string): string {
 }
 
 function escapeRegExp(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+  return s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 }
 
 /** A gorilla/mux path template (`/users/{id:[0-9]+}`, `/a/{name}`) → an anchored regexp source (no trailing `$`). */
@@ -657,7 +657,7 @@ export function routesForContainer(c: ContainerView, opts: DockerProviderOptions
   }
   const problem = (message: string): LabelProblem => ({ container: c.name, message });
   if (!a.enabled) return { routes: [], problems: [] };
-  if (a.errors.length > 0 || a.reader === null) return { routes: [], problems: [...a.errors, ...a.notes].map(problem) };
+  if (a.errors.length > 0 || a.reader === null) return { routes: [], problems: [...a.notes, ...a.errors].map(problem) };
   const routes: ContainerRoute[] = [];
   const errors: string[] = [];
   for (const s of a.specs) {
@@ -669,7 +669,7 @@ export function routesForContainer(c: ContainerView, opts: DockerProviderOptions
     const { port: _port, ...rest } = s;
     routes.push({ container: c, ...rest, healthCheck: { ...s.healthCheck }, url });
   }
-  if (errors.length > 0) return { routes: [], problems: [...errors, ...a.notes].map(problem) };
+  if (errors.length > 0) return { routes: [], problems: [...a.notes, ...errors].map(problem) };
   return { routes, problems: a.notes.map(problem) };
 }
 
@@ -684,5 +684,15 @@ export function serviceNameOf(c: ContainerView, opts: DockerProviderOptions): st
     return a.enabled && a.errors.length === 0 && a.specs.length > 0 ? a.specs[0].service : null;
   } catch {
     return null;
+  }
+}
+
+/** Every service a container belongs to (sorted; [] if not routed or its labels have a problem), as serviceNameOf. */
+export function serviceNamesOf(c: ContainerView, opts: DockerProviderOptions): string[] {
+  try {
+    const a = analyse(c, opts);
+    return a.enabled && a.errors.length === 0 ? a.specs.map((s) => s.service) : [];
+  } catch {
+    return [];
   }
 }

@@ -1,0 +1,808 @@
+// Table tests for Docker labels → routes (src/providers/labels.ts): pure, no Docker needed.
+import t, { type Test } from 'tap';
+import {
+  normalize,
+  routesForContainer,
+  serviceNameOf,
+  serviceNamesOf,
+  translateV1Rule,
+  type ContainerRoute,
+  type ContainerView,
+  type DockerProviderOptions,
+} from '../src/providers/labels.ts';
+import { parseRule, type RequestView } from '../src/routing/rule.ts';
+
+const OPTS: DockerProviderOptions = { exposedByDefault: false, network: '', publishedPorts: false };
+const ON = { 'baton.enable': 'true' };
+const IP = '172.17.0.2';
+const URL8080 = `http://${IP}:8080`;
+
+function ctr(over: Partial<ContainerView> = {}): ContainerView {
+  return {
+    id: 'c0ffee'.padEnd(64, '0'),
+    name: 'app',
+    labels: {},
+    running: true,
+    paused: false,
+    health: null,
+    networks: { bridge: IP },
+    exposedPorts: ['8080/tcp'],
+    publishedPorts: {},
+    created: '2024-05-01T10:00:00.000000000Z',
+    ...over,
+  };
+}
+
+type Shape = Omit<ContainerRoute, 'container'>;
+type Want = Partial<Shape> & { service: string; rule: string };
+
+interface Row {
+  name: string;
+  labels?: Record<string, string>;
+  c?: Partial<ContainerView>;
+  opts?: Partial<DockerProviderOptions>;
+  /** expected routes (url defaults to URL8080, healthCheck to {}); omitted = none */
+  routes?: Want[];
+  /** each must match one problem, and there must be as many problems as patterns */
+  problems?: RegExp[];
+}
+
+function shape(r: ContainerRoute): Shape {
+  const { container: _c, ...rest } = r;
+  return rest;
+}
+
+function check(t: Test, rows: Row[]): void {
+  for (const row of rows) {
+    const c = ctr({ ...row.c, labels: { ...row.labels, ...row.c?.labels } });
+    const got = routesForContainer(c, { ...OPTS, ...row.opts });
+    const want = (row.routes ?? []).map((w) => ({ url: URL8080, healthCheck: {}, ...w }));
+    t.strictSame(got.routes.map(shape), want, `${row.name}: routes`);
+    for (const r of got.routes) {
+      t.equal(r.container, c, `${row.name}: route carries its container`);
+      t.doesNotThrow(() => parseRule(r.rule), `${row.name}: rule ${r.rule} parses`);
+    }
+    const messages = got.problems.map((p) => p.message);
+    const patterns = row.problems ?? [];
+    t.equal(messages.length, patterns.length, `${row.name}: ${patterns.length} problem(s), got ${JSON.stringify(messages)}`);
+    for (const re of patterns) t.ok(messages.some((m) => re.test(m)), `${row.name}: a problem matches ${re} in ${JSON.stringify(messages)}`);
+    for (const p of got.problems) t.equal(p.container, c.name, `${row.name}: problem names the container`);
+  }
+}
+
+t.test('normalize', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['app', 'app'],
+    ['my_app', 'my-app'],
+    ['My App.1', 'My-App-1'],
+    ['--a__b--', 'a-b'],
+    ['proj_web_1', 'proj-web-1'],
+    ['___', ''],
+  ];
+  for (const [input, want] of cases) t.equal(normalize(input), want, JSON.stringify(input));
+});
+
+t.test('native baton labels', async (t) => {
+  check(t, [
+    { name: 'minimal', labels: ON, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    { name: 'baton.service, normalised', labels: { ...ON, 'baton.service': 'My_API' }, routes: [{ service: 'My-API', rule: 'Host(`My-API`)' }] },
+    {
+      name: 'compose service names the service',
+      labels: { ...ON, 'com.docker.compose.service': 'web', 'com.docker.compose.project': 'shop' },
+      c: { name: 'shop-web-1' },
+      routes: [{ service: 'web', rule: 'Host(`web`)' }],
+    },
+    {
+      name: 'baton.service beats compose service',
+      labels: { ...ON, 'com.docker.compose.service': 'web', 'baton.service': 'front' },
+      routes: [{ service: 'front', rule: 'Host(`front`)' }],
+    },
+    { name: 'container name normalised', labels: ON, c: { name: 'my_app.1' }, routes: [{ service: 'my-app-1', rule: 'Host(`my-app-1`)' }] },
+    {
+      name: 'baton.rule',
+      labels: { ...ON, 'baton.rule': 'Host(`example.com`) && PathPrefix(`/api`)' },
+      routes: [{ service: 'app', rule: 'Host(`example.com`) && PathPrefix(`/api`)' }],
+    },
+    { name: 'baton.priority', labels: { ...ON, 'baton.priority': '42' }, routes: [{ service: 'app', rule: 'Host(`app`)', priority: 42 }] },
+    { name: 'negative priority', labels: { ...ON, 'baton.priority': '-1' }, routes: [{ service: 'app', rule: 'Host(`app`)', priority: -1 }] },
+    {
+      name: 'baton.port picks among several exposed',
+      labels: { ...ON, 'baton.port': '9090' },
+      c: { exposedPorts: ['8080/tcp', '9090/tcp'] },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: `http://${IP}:9090` }],
+    },
+    {
+      name: 'baton.port with nothing exposed',
+      labels: { ...ON, 'baton.port': '3000' },
+      c: { exposedPorts: [] },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: `http://${IP}:3000` }],
+    },
+    {
+      name: 'health labels',
+      labels: {
+        ...ON,
+        'baton.health.path': '/healthz',
+        'baton.health.interval': '2s',
+        'baton.health.timeout': '500ms',
+        'baton.health.rise': '3',
+        'baton.health.fall': '2',
+      },
+      routes: [{ service: 'app', rule: 'Host(`app`)', healthCheck: { path: '/healthz', interval: 2000, timeout: 500, rise: 3, fall: 2 } }],
+    },
+    {
+      name: 'bare baton duration is milliseconds',
+      labels: { ...ON, 'baton.health.interval': '250' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', healthCheck: { interval: 250 } }],
+    },
+    { name: 'drain timeout', labels: { ...ON, 'baton.drain.timeout': '1m30s' }, routes: [{ service: 'app', rule: 'Host(`app`)', drainTimeout: 90_000 }] },
+    { name: 'drain timeout 0', labels: { ...ON, 'baton.drain.timeout': '0' }, routes: [{ service: 'app', rule: 'Host(`app`)', drainTimeout: 0 }] },
+    {
+      name: 'load balancer',
+      labels: { ...ON, 'baton.loadbalancer': 'Least-Connections' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', loadBalancer: 'least-connections' }],
+    },
+    {
+      name: 'passhostheader',
+      labels: { ...ON, 'baton.passhostheader': 'FALSE' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', passHostHeader: false }],
+    },
+    { name: 'empty label counts as unset', labels: { ...ON, 'baton.rule': '  ' }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    { name: 'unrelated labels ignored', labels: { ...ON, 'org.opencontainers.image.title': 'x', 'maintainer': 'me' }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    // problems: the container is left out
+    { name: 'bad load balancer', labels: { ...ON, 'baton.loadbalancer': 'random' }, problems: [/^baton\.loadbalancer: expected round-robin or least-connections/] },
+    { name: 'bad passhostheader', labels: { ...ON, 'baton.passhostheader': 'no' }, problems: [/^baton\.passhostheader: expected true or false/] },
+    { name: 'rise 0', labels: { ...ON, 'baton.health.rise': '0' }, problems: [/^baton\.health\.rise: expected a whole number from 1 to 100/] },
+    { name: 'fall 101', labels: { ...ON, 'baton.health.fall': '101' }, problems: [/^baton\.health\.fall: /] },
+    { name: 'relative health path', labels: { ...ON, 'baton.health.path': 'healthz' }, problems: [/^baton\.health\.path: .*must start with "\/"/] },
+    { name: 'port out of range', labels: { ...ON, 'baton.port': '70000' }, problems: [/^baton\.port: expected a port from 1 to 65535, got "70000"/] },
+    { name: 'port not a number', labels: { ...ON, 'baton.port': 'http' }, problems: [/^baton\.port: expected a port/] },
+    { name: 'port 0', labels: { ...ON, 'baton.port': '0' }, problems: [/^baton\.port: /] },
+    { name: 'bad priority', labels: { ...ON, 'baton.priority': 'high' }, problems: [/^baton\.priority: expected a whole number/] },
+    { name: 'baton.service without letters', labels: { ...ON, 'baton.service': '___' }, problems: [/^baton\.service: no letters or digits/] },
+    {
+      name: 'several problems reported together',
+      labels: { ...ON, 'baton.port': 'x', 'baton.health.interval': 'soon' },
+      problems: [/^baton\.port: /, /^baton\.health\.interval: invalid duration "soon"/],
+    },
+    {
+      name: 'keys differing only in case, different values',
+      labels: { ...ON, 'baton.port': '8080', 'BATON.PORT': '9090' },
+      problems: [/differ only in case/],
+    },
+    {
+      name: 'keys differing only in case, same value',
+      labels: { ...ON, 'baton.port': '8080', 'Baton.Port': '8080' },
+      routes: [{ service: 'app', rule: 'Host(`app`)' }],
+    },
+    { name: 'native keys are case-insensitive too', labels: { 'Baton.Enable': 'true', 'BATON.Rule': 'Host(`x.test`)' }, routes: [{ service: 'app', rule: 'Host(`x.test`)' }] },
+  ]);
+});
+
+t.test('durations', async (t) => {
+  check(t, [
+    { name: 'bad interval', labels: { ...ON, 'baton.health.interval': 'fast' }, problems: [/^baton\.health\.interval: invalid duration "fast"/] },
+    { name: 'zero interval', labels: { ...ON, 'baton.health.interval': '0s' }, problems: [/^baton\.health\.interval: must be more than 0/] },
+    { name: 'zero timeout', labels: { ...ON, 'baton.health.timeout': '0' }, problems: [/^baton\.health\.timeout: must be more than 0/] },
+    { name: 'negative drain', labels: { ...ON, 'baton.drain.timeout': '-1s' }, problems: [/^baton\.drain\.timeout: invalid duration/] },
+    { name: 'huge drain', labels: { ...ON, 'baton.drain.timeout': '900h' }, problems: [/^baton\.drain\.timeout: invalid duration/] },
+    {
+      name: 'traefik bare number is seconds',
+      labels: { 'traefik.enable': 'true', 'traefik.http.services.app.loadbalancer.healthcheck.interval': '10' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', healthCheck: { interval: 10_000 } }],
+    },
+    {
+      name: 'bad traefik duration names the label as written',
+      labels: { 'traefik.enable': 'true', 'traefik.http.services.App.loadBalancer.healthCheck.timeout': '3 seconds' },
+      problems: [/^traefik\.http\.services\.App\.loadBalancer\.healthCheck\.timeout: invalid duration "3 seconds"/],
+    },
+  ]);
+});
+
+t.test('enable precedence and exposedByDefault', async (t) => {
+  const routed = [{ service: 'app', rule: 'Host(`app`)' }];
+  check(t, [
+    { name: 'no labels, not exposed by default', labels: {} },
+    { name: 'no labels, exposed by default', labels: {}, opts: { exposedByDefault: true }, routes: routed },
+    { name: 'baton.enable=false beats exposedByDefault', labels: { 'baton.enable': 'false' }, opts: { exposedByDefault: true } },
+    { name: 'traefik.enable=true', labels: { 'traefik.enable': 'true' }, routes: routed },
+    { name: 'traefik.enable=false beats exposedByDefault', labels: { 'traefik.enable': 'false' }, opts: { exposedByDefault: true } },
+    { name: 'baton.enable=false beats traefik.enable=true', labels: { 'baton.enable': 'false', 'traefik.enable': 'true' } },
+    { name: 'baton.enable=true beats traefik.enable=false', labels: { 'baton.enable': 'true', 'traefik.enable': 'false' }, routes: routed },
+    { name: 'case-insensitive value', labels: { 'baton.enable': 'TRUE' }, routes: routed },
+    { name: 'case-insensitive key', labels: { 'Traefik.Enable': 'True' }, routes: routed },
+    { name: 'bad baton.enable', labels: { 'baton.enable': 'yes' }, problems: [/^baton\.enable: expected true or false, got "yes"/] },
+    { name: 'bad traefik.enable', labels: { 'traefik.enable': '1' }, opts: { exposedByDefault: true }, problems: [/^traefik\.enable: expected true or false/] },
+    { name: 'valid baton.enable hides bad traefik.enable', labels: { 'baton.enable': 'true', 'traefik.enable': 'maybe' }, routes: routed },
+    { name: 'not enabled: bad labels are not looked at', labels: { 'baton.port': 'x', 'baton.rule': 'nonsense' } },
+    { name: 'labels alone do not enable', labels: { 'baton.rule': 'Host(`a.test`)' } },
+  ]);
+});
+
+t.test('port selection', async (t) => {
+  check(t, [
+    {
+      name: 'several exposed ports',
+      labels: ON,
+      c: { exposedPorts: ['9090/tcp', '8080/tcp'] },
+      problems: [/^several ports exposed \(8080\/tcp, 9090\/tcp\); set baton\.port$/],
+    },
+    { name: 'no exposed port', labels: ON, c: { exposedPorts: [] }, problems: [/^no TCP port exposed; set baton\.port$/] },
+    { name: 'only UDP exposed', labels: ON, c: { exposedPorts: ['53/udp'] }, problems: [/no TCP port exposed/] },
+    { name: 'UDP ports do not count', labels: ON, c: { exposedPorts: ['53/udp', '8080/tcp'] }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    {
+      name: 'published ports count as exposed',
+      labels: ON,
+      c: { exposedPorts: [], publishedPorts: { '3000/tcp': null } },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: `http://${IP}:3000` }],
+    },
+    {
+      name: 'traefik v1 port',
+      labels: { 'traefik.enable': 'true', 'traefik.port': '9090' },
+      c: { exposedPorts: ['8080/tcp', '9090/tcp'] },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: `http://${IP}:9090` }],
+    },
+    {
+      name: 'traefik v2 port beats v1',
+      labels: { 'traefik.enable': 'true', 'traefik.port': '9090', 'traefik.http.services.app.loadbalancer.server.port': '7070' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: `http://${IP}:7070` }],
+    },
+    {
+      name: 'baton.port beats traefik v2 and v1',
+      labels: { ...ON, 'baton.port': '6060', 'traefik.port': '9090', 'traefik.http.services.app.loadbalancer.server.port': '7070' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: `http://${IP}:6060` }],
+    },
+    { name: 'bad traefik.port', labels: { 'traefik.enable': 'true', 'traefik.port': '80a' }, problems: [/^traefik\.port: expected a port/] },
+  ]);
+});
+
+t.test('Traefik v2/v3 labels', async (t) => {
+  const T = { 'traefik.enable': 'true' };
+  check(t, [
+    {
+      name: 'single router, implicit service named after the container',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`example.com`)' },
+      routes: [{ service: 'app', rule: 'Host(`example.com`)' }],
+    },
+    {
+      name: 'implicit service named after the compose service',
+      labels: { ...T, 'com.docker.compose.service': 'shop_web', 'traefik.http.routers.web.rule': 'Host(`shop.test`)' },
+      routes: [{ service: 'shop-web', rule: 'Host(`shop.test`)' }],
+    },
+    {
+      name: 'several routers on one service → ||',
+      labels: {
+        ...T,
+        'traefik.http.routers.www.rule': 'Host(`www.example.com`)',
+        'traefik.http.routers.api.rule': 'Host(`example.com`) && PathPrefix(`/api`)',
+      },
+      routes: [{ service: 'app', rule: '(Host(`example.com`) && PathPrefix(`/api`)) || (Host(`www.example.com`))' }],
+    },
+    {
+      name: 'several routers, same rule, not repeated',
+      labels: { ...T, 'traefik.http.routers.a.rule': 'Host(`x.test`)', 'traefik.http.routers.b.rule': 'Host(`x.test`)' },
+      routes: [{ service: 'app', rule: 'Host(`x.test`)' }],
+    },
+    {
+      name: 'router → named service with its port',
+      labels: {
+        ...T,
+        'traefik.http.routers.front.rule': 'Host(`a.test`)',
+        'traefik.http.routers.front.service': 'api',
+        'traefik.http.services.api.loadbalancer.server.port': '9000',
+      },
+      routes: [{ service: 'api', rule: 'Host(`a.test`)', url: `http://${IP}:9000` }],
+    },
+    {
+      name: 'one service defined: a router without .service uses it',
+      labels: { ...T, 'traefik.http.routers.front.rule': 'Host(`a.test`)', 'traefik.http.services.api.loadbalancer.server.port': '9000' },
+      routes: [{ service: 'api', rule: 'Host(`a.test`)', url: `http://${IP}:9000` }],
+    },
+    {
+      name: 'router .service@docker',
+      labels: { ...T, 'traefik.http.routers.front.rule': 'Host(`a.test`)', 'traefik.http.routers.front.service': 'api@docker' },
+      routes: [{ service: 'api', rule: 'Host(`a.test`)' }],
+    },
+    {
+      name: 'router .service of another provider',
+      labels: { ...T, 'traefik.http.routers.front.rule': 'Host(`a.test`)', 'traefik.http.routers.front.service': 'api@file' },
+      problems: [/^traefik\.http\.routers\.front\.service: service "api@file" is another provider's/],
+    },
+    {
+      name: 'several services, each with a router and port',
+      labels: {
+        ...T,
+        'traefik.http.routers.site.rule': 'Host(`site.test`)',
+        'traefik.http.routers.site.service': 'site',
+        'traefik.http.routers.admin.rule': 'Host(`admin.test`)',
+        'traefik.http.routers.admin.service': 'admin',
+        'traefik.http.routers.admin.priority': '5',
+        'traefik.http.services.site.loadbalancer.server.port': '8080',
+        'traefik.http.services.admin.loadbalancer.server.port': '9090',
+      },
+      c: { exposedPorts: ['8080/tcp', '9090/tcp'] },
+      routes: [
+        { service: 'admin', rule: 'Host(`admin.test`)', priority: 5, url: `http://${IP}:9090` },
+        { service: 'site', rule: 'Host(`site.test`)' },
+      ],
+    },
+    {
+      name: 'several services and a router without .service',
+      labels: {
+        ...T,
+        'traefik.http.routers.site.rule': 'Host(`site.test`)',
+        'traefik.http.services.site.loadbalancer.server.port': '8080',
+        'traefik.http.services.admin.loadbalancer.server.port': '9090',
+      },
+      problems: [/^router site has no service and the container defines several \(admin, site\); set traefik\.http\.routers\.site\.service$/],
+    },
+    {
+      name: 'a service with no router gets the default rule',
+      labels: { ...T, 'traefik.http.services.api.loadbalancer.server.port': '8080' },
+      routes: [{ service: 'api', rule: 'Host(`api`)' }],
+    },
+    {
+      name: 'several services without routers: each its default rule',
+      labels: {
+        ...T,
+        'traefik.http.services.api.loadbalancer.server.port': '8080',
+        'traefik.http.services.ops.loadbalancer.server.port': '9090',
+      },
+      routes: [
+        { service: 'api', rule: 'Host(`api`)' },
+        { service: 'ops', rule: 'Host(`ops`)', url: `http://${IP}:9090` },
+      ],
+    },
+    {
+      name: 'several services, one without a port and several exposed',
+      labels: {
+        ...T,
+        'traefik.http.services.api.loadbalancer.server.port': '8080',
+        'traefik.http.services.ops.loadbalancer.healthcheck.path': '/ping',
+      },
+      c: { exposedPorts: ['8080/tcp', '9090/tcp'] },
+      problems: [/^several ports exposed \(8080\/tcp, 9090\/tcp\); set traefik\.http\.services\.<name>\.loadbalancer\.server\.port$/],
+    },
+    {
+      name: 'router without rule: default rule of its service',
+      labels: { ...T, 'traefik.http.routers.web.entrypoints': 'websecure', 'traefik.http.routers.web.tls': 'true' },
+      routes: [{ service: 'app', rule: 'Host(`app`)' }],
+    },
+    {
+      name: 'service healthcheck and passhostheader',
+      labels: {
+        ...T,
+        'traefik.http.services.app.loadbalancer.healthcheck.path': '/health',
+        'traefik.http.services.app.loadbalancer.healthcheck.interval': '5s',
+        'traefik.http.services.app.loadbalancer.healthcheck.timeout': '2s',
+        'traefik.http.services.app.loadbalancer.passhostheader': 'false',
+      },
+      routes: [{ service: 'app', rule: 'Host(`app`)', healthCheck: { path: '/health', interval: 5000, timeout: 2000 }, passHostHeader: false }],
+    },
+    {
+      name: 'baton health labels beat traefik ones, per field',
+      labels: {
+        ...ON,
+        'baton.health.path': '/ready',
+        'traefik.http.services.app.loadbalancer.healthcheck.path': '/health',
+        'traefik.http.services.app.loadbalancer.healthcheck.interval': '5s',
+      },
+      routes: [{ service: 'app', rule: 'Host(`app`)', healthCheck: { path: '/ready', interval: 5000 } }],
+    },
+    {
+      name: 'router priority',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.priority': '100' },
+      routes: [{ service: 'app', rule: 'Host(`a.test`)', priority: 100 }],
+    },
+    {
+      name: 'several routers: highest priority',
+      labels: {
+        ...T,
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.priority': '3',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.priority': '7',
+      },
+      routes: [{ service: 'app', rule: '(Host(`a.test`)) || (Host(`b.test`))', priority: 7 }],
+    },
+    {
+      name: 'baton.priority beats router priority',
+      labels: { ...ON, 'baton.priority': '1', 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.priority': '100' },
+      routes: [{ service: 'app', rule: 'Host(`a.test`)', priority: 1 }],
+    },
+    {
+      name: 'case-insensitive keys (the services key spells the name)',
+      labels: {
+        'Traefik.Enable': 'true',
+        'traefik.http.routers.Web.Rule': 'Host(`a.test`)',
+        'traefik.http.routers.Web.Service': 'Api',
+        'traefik.HTTP.services.api.LoadBalancer.Server.Port': '9000',
+      },
+      routes: [{ service: 'api', rule: 'Host(`a.test`)', url: `http://${IP}:9000` }],
+    },
+    {
+      name: 'router and service names with - and _',
+      labels: { ...T, 'traefik.http.routers.my-router_1.rule': 'Host(`a.test`)', 'traefik.http.routers.my-router_1.service': 'my_svc-2' },
+      routes: [{ service: 'my_svc-2', rule: 'Host(`a.test`)' }],
+    },
+    {
+      name: 'bad router name',
+      labels: { ...T, 'traefik.http.routers.my@r.rule': 'Host(`a.test`)' },
+      problems: [/^traefik\.http\.routers\.my@r\.rule: router names are letters/],
+    },
+    {
+      name: 'baton.rule beats router rules',
+      labels: { ...ON, 'baton.rule': 'Host(`b.test`)', 'traefik.http.routers.web.rule': 'Host(`a.test`)' },
+      routes: [{ service: 'app', rule: 'Host(`b.test`)' }],
+    },
+    {
+      name: 'baton.service renames the only traefik service',
+      labels: { ...ON, 'baton.service': 'front', 'traefik.http.services.api.loadbalancer.server.port': '8080' },
+      routes: [{ service: 'front', rule: 'Host(`front`)' }],
+    },
+    {
+      name: 'baton.rule with several traefik services',
+      labels: {
+        ...ON,
+        'baton.rule': 'Host(`a.test`)',
+        'traefik.http.services.api.loadbalancer.server.port': '8080',
+        'traefik.http.services.ops.loadbalancer.server.port': '9090',
+      },
+      problems: [/^baton\.rule: cannot apply to several services \(api, ops\)/],
+    },
+    {
+      name: 'v2 rule beats v1 rule',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`v2.test`)', 'traefik.frontend.rule': 'Host:v1.test' },
+      routes: [{ service: 'app', rule: 'Host(`v2.test`)' }],
+    },
+    {
+      name: 'unparseable router rule names the label',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(a.test)' },
+      problems: [/^traefik\.http\.routers\.web\.rule: invalid rule: expected a quoted string argument/],
+    },
+    {
+      name: 'middlewares: fail closed',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': 'auth@file' },
+      problems: [/^traefik\.http\.routers\.web\.middlewares: middlewares are not supported/],
+    },
+    {
+      name: 'https upstream scheme',
+      labels: { ...T, 'traefik.http.services.app.loadbalancer.server.scheme': 'https' },
+      problems: [/^traefik\.http\.services\.app\.loadbalancer\.server\.scheme: baton talks plain HTTP/],
+    },
+    { name: 'only TCP routers: no HTTP route', labels: { ...T, 'traefik.tcp.routers.db.rule': 'HostSNI(`*`)' } },
+  ]);
+});
+
+t.test('Traefik v1 labels', async (t) => {
+  const T = { 'traefik.enable': 'true' };
+  check(t, [
+    { name: 'Host list', labels: { ...T, 'traefik.frontend.rule': 'Host:a.com,b.com' }, routes: [{ service: 'app', rule: 'Host(`a.com`, `b.com`)' }] },
+    {
+      name: 'Host and PathPrefix',
+      labels: { ...T, 'traefik.frontend.rule': 'Host:a.com;PathPrefix:/api' },
+      routes: [{ service: 'app', rule: 'Host(`a.com`) && PathPrefix(`/api`)' }],
+    },
+    {
+      name: 'PathPrefixStrip: routed, with a note',
+      labels: { ...T, 'traefik.frontend.rule': 'Host:a.com;PathPrefixStrip:/api' },
+      routes: [{ service: 'app', rule: 'Host(`a.com`) && PathPrefix(`/api`)' }],
+      problems: [/^traefik\.frontend\.rule: PathPrefixStrip strips the path prefix, which baton does not do.*\(still routed\)$/],
+    },
+    {
+      name: 'backend, port, health, priority',
+      labels: {
+        ...T,
+        'traefik.frontend.rule': 'Host:old.test',
+        'traefik.backend': 'Legacy App',
+        'traefik.port': '80',
+        'traefik.backend.healthcheck.path': '/status',
+        'traefik.backend.healthcheck.interval': '30s',
+        'traefik.frontend.priority': '20',
+      },
+      c: { exposedPorts: ['80/tcp', '443/tcp'] },
+      routes: [{ service: 'Legacy-App', rule: 'Host(`old.test`)', priority: 20, url: `http://${IP}:80`, healthCheck: { path: '/status', interval: 30_000 } }],
+    },
+    {
+      name: 'v1 passHostHeader',
+      labels: { ...T, 'traefik.frontend.passHostHeader': 'false' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', passHostHeader: false }],
+    },
+    {
+      name: 'baton.rule beats v1 rule',
+      labels: { ...ON, 'baton.rule': 'Host(`new.test`)', 'traefik.frontend.rule': 'Host:old.test' },
+      routes: [{ service: 'app', rule: 'Host(`new.test`)' }],
+    },
+    {
+      name: 'baton.service beats traefik.backend',
+      labels: { ...ON, 'baton.service': 'new', 'traefik.backend': 'old' },
+      routes: [{ service: 'new', rule: 'Host(`new`)' }],
+    },
+    {
+      name: 'traefik.backend beats compose service',
+      labels: { ...T, 'traefik.backend': 'old', 'com.docker.compose.service': 'web' },
+      routes: [{ service: 'old', rule: 'Host(`old`)' }],
+    },
+    { name: 'unknown matcher', labels: { ...T, 'traefik.frontend.rule': 'Foo:bar' }, problems: [/^traefik\.frontend\.rule: cannot translate .*unknown matcher "Foo"/] },
+    { name: 'empty value', labels: { ...T, 'traefik.frontend.rule': 'Host:' }, problems: [/^traefik\.frontend\.rule: cannot translate .*empty value/] },
+    { name: 'not v1 syntax', labels: { ...T, 'traefik.frontend.rule': 'a.com' }, problems: [/^traefik\.frontend\.rule: cannot translate .*expected "Matcher:value"/] },
+    {
+      name: 'translates but does not parse',
+      labels: { ...T, 'traefik.frontend.rule': 'Path:api' },
+      problems: [/^traefik\.frontend\.rule: invalid rule "Path\(`api`\)": Path argument must start with '\/'/],
+    },
+  ]);
+});
+
+t.test('translateV1Rule', async (t) => {
+  const ok: Array<[string, string, number?]> = [
+    ['Host:a.com', 'Host(`a.com`)'],
+    ['Host: a.com, b.com', 'Host(`a.com`, `b.com`)'],
+    ['host:a.com', 'Host(`a.com`)'],
+    ['Host:a.com;PathPrefix:/api', 'Host(`a.com`) && PathPrefix(`/api`)'],
+    ['Host:a.com; Path:/x,/y; Method:GET,POST', 'Host(`a.com`) && Path(`/x`, `/y`) && Method(`GET`, `POST`)'],
+    ['PathPrefixStrip:/api', 'PathPrefix(`/api`)', 1],
+    ['PathStrip:/api', 'Path(`/api`)', 1],
+    ['Headers:X-Env,prod', 'Headers(`X-Env`, `prod`)'],
+    ['HeadersRegexp:X-Env,^pr', 'HeadersRegexp(`X-Env`, `^pr`)'],
+    ['HostRegexp:{sub:[a-z]+}.example.com', 'HostRegexp(`{sub:[a-z]+}.example.com`)'],
+    ['HostRegexp:{sub:[a-z]{1,3}}.example.com,example.org', 'HostRegexp(`{sub:[a-z]{1,3}}.example.com`, `example.org`)'],
+    ['HostRegexp:example.com', 'HostRegexp(`^example\\.com$`)'],
+    ['Path:/users/{id:[0-9]+}', 'PathRegexp(`^/users/(?:[0-9]+)$`)'],
+    ['PathPrefix:/u/{name}/', 'PathRegexp(`^/u/[^/]+/`)'],
+    ['Path:/v1.0/{id}', 'PathRegexp(`^/v1\\.0/[^/]+$`)'],
+    ['Query:a=1,b=2', 'Query(`a=1`) && Query(`b=2`)'],
+    ['Host:a.com;AddPrefix:/v1', 'Host(`a.com`)', 1],
+    ['Host:a.com;ReplacePath:/x', 'Host(`a.com`)', 1],
+    ['Headers:X-Q,a`b', 'Headers(`X-Q`, "a`b")'],
+  ];
+  for (const [input, rule, notes = 0] of ok) {
+    const got = translateV1Rule(input);
+    t.ok('rule' in got, `${input} translates`);
+    if (!('rule' in got)) continue;
+    t.equal(got.rule, rule, input);
+    t.equal(got.notes.length, notes, `${input}: ${notes} note(s)`);
+    t.doesNotThrow(() => parseRule(got.rule), `${input} → ${got.rule} parses`);
+  }
+  const bad: Array<[string, RegExp]> = [
+    ['', /empty rule/],
+    ['Foo:bar', /unknown matcher/],
+    ['Host', /expected "Matcher:value"/],
+    ['Host:a.com,', /empty value/],
+    ['Headers:X-Only', /takes a header name and a value/],
+    ['AddPrefix:/v1', /no matcher/],
+    ['Path:/a/{id', /unbalanced/],
+  ];
+  for (const [input, re] of bad) {
+    const got = translateV1Rule(input);
+    t.ok('error' in got && re.test(got.error), `${JSON.stringify(input)} → ${JSON.stringify(got)}`);
+  }
+});
+
+t.test('translated v1 rules match as in v1', async (t) => {
+  const req = (over: Partial<RequestView>): RequestView => ({
+    host: 'example.com', path: '/', query: '', method: 'GET', headers: {}, clientIp: '192.0.2.1', ...over,
+  });
+  const cases: Array<[string, Partial<RequestView>, boolean]> = [
+    ['Host:a.com,b.com', { host: 'b.com' }, true],
+    ['Host:a.com,b.com', { host: 'c.com' }, false],
+    ['Host:a.com;PathPrefix:/api', { host: 'a.com', path: '/api/x' }, true],
+    ['Host:a.com;PathPrefix:/api', { host: 'b.com', path: '/api/x' }, false],
+    ['Host:a.com;PathPrefix:/api', { host: 'a.com', path: '/web' }, false],
+    ['HostRegexp:{sub:[a-z]+}.example.com', { host: 'abc.example.com' }, true],
+    ['HostRegexp:{sub:[a-z]+}.example.com', { host: 'ab1.example.com' }, false],
+    ['HostRegexp:my-host.com', { host: 'my-host.com' }, true],
+    ['HostRegexp:my-host.com', { host: 'xmy-host.com' }, false],
+    ['Path:/users/{id:[0-9]+}', { path: '/users/12' }, true],
+    ['Path:/users/{id:[0-9]+}', { path: '/users/12/x' }, false],
+    ['PathPrefix:/u/{name}/', { path: '/u/bob/x' }, true],
+    ['PathPrefix:/u/{name}/', { path: '/u/' }, false],
+    ['Method:GET,POST', { method: 'POST' }, true],
+    ['Method:GET,POST', { method: 'PUT' }, false],
+    ['Headers:X-Env,prod', { headers: { 'x-env': 'prod' } }, true],
+    ['Headers:X-Env,prod', { headers: { 'x-env': 'dev' } }, false],
+    ['Query:a=1,b=2', { query: 'a=1&b=2' }, true],
+    ['Query:a=1,b=2', { query: 'a=1' }, false],
+  ];
+  for (const [v1, r, want] of cases) {
+    const got = translateV1Rule(v1);
+    if (!('rule' in got)) {
+      t.fail(`${v1}: ${got.error}`);
+      continue;
+    }
+    t.equal(parseRule(got.rule).matcher(req(r)), want, `${v1} vs ${JSON.stringify(r)}`);
+  }
+});
+
+t.test('rules must parse', async (t) => {
+  check(t, [
+    { name: 'baton.rule unparseable', labels: { ...ON, 'baton.rule': 'Host(example.com)' }, problems: [/^baton\.rule: invalid rule: expected a quoted string argument to Host/] },
+    { name: 'unknown matcher', labels: { ...ON, 'baton.rule': 'host(`a.test`)' }, problems: [/^baton\.rule: invalid rule: unknown matcher 'host'/] },
+    { name: 'wildcard host', labels: { ...ON, 'baton.rule': 'Host(`*.a.test`)' }, problems: [/^baton\.rule: invalid rule: .*wildcards/] },
+  ]);
+});
+
+t.test('addressing', async (t) => {
+  const two = { bridge: IP, backend: '10.1.0.5' };
+  check(t, [
+    { name: 'only network', labels: ON, c: { networks: { mynet: '10.9.0.2' } }, routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://10.9.0.2:8080' }] },
+    { name: 'network option', labels: ON, c: { networks: two }, opts: { network: 'backend' }, routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://10.1.0.5:8080' }] },
+    { name: 'network option, not attached', labels: ON, opts: { network: 'backend' }, problems: [/^not attached to network backend$/] },
+    { name: 'network option, no IP', labels: ON, c: { networks: { backend: '' } }, opts: { network: 'backend' }, problems: [/no IP address on network backend/] },
+    {
+      name: 'traefik.docker.network beats the option',
+      labels: { ...ON, 'traefik.docker.network': 'backend' },
+      c: { networks: two },
+      opts: { network: 'bridge' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://10.1.0.5:8080' }],
+    },
+    {
+      name: 'baton.network, not attached',
+      labels: { ...ON, 'baton.network': 'edge' },
+      c: { networks: two },
+      problems: [/^baton\.network: not attached to network edge$/],
+    },
+    {
+      name: 'compose default network preferred',
+      labels: { ...ON, 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'web' },
+      c: { networks: { aaa: '10.0.0.1', shop_default: '10.0.5.7', zzz: '10.0.9.9' } },
+      routes: [{ service: 'web', rule: 'Host(`web`)', url: 'http://10.0.5.7:8080' }],
+    },
+    {
+      name: 'compose default network without IP: first sorted with one',
+      labels: { ...ON, 'com.docker.compose.project': 'shop' },
+      c: { networks: { shop_default: '', beta: '10.0.0.2', alpha: '' } },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://10.0.0.2:8080' }],
+    },
+    {
+      name: 'first network in sorted order',
+      labels: ON,
+      c: { networks: { zeta: '10.0.0.3', alpha: '10.0.0.4' } },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://10.0.0.4:8080' }],
+    },
+    { name: 'network_mode host', labels: ON, c: { networks: { host: '' } }, problems: [/^no IP address \(networks host; network_mode host or none\?\)/] },
+    { name: 'no networks at all', labels: ON, c: { networks: {} }, problems: [/^no IP address \(no network/] },
+    { name: 'IPv6 container address', labels: ON, c: { networks: { v6: 'fd00::5' } }, routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://[fd00::5]:8080' }] },
+    {
+      name: 'published: 0.0.0.0 → 127.0.0.1, IPv4 binding first',
+      labels: ON,
+      c: { publishedPorts: { '8080/tcp': [{ HostIp: '::', HostPort: '32768' }, { HostIp: '0.0.0.0', HostPort: '32768' }] } },
+      opts: { publishedPorts: true },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://127.0.0.1:32768' }],
+    },
+    {
+      name: 'published: empty HostIp',
+      labels: ON,
+      c: { publishedPorts: { '8080/tcp': [{ HostIp: '', HostPort: '40000' }] } },
+      opts: { publishedPorts: true },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://127.0.0.1:40000' }],
+    },
+    {
+      name: 'published: :: only → [::1]',
+      labels: ON,
+      c: { publishedPorts: { '8080/tcp': [{ HostIp: '::', HostPort: '40001' }] } },
+      opts: { publishedPorts: true },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://[::1]:40001' }],
+    },
+    {
+      name: 'published: specific host IP',
+      labels: ON,
+      c: { publishedPorts: { '8080/tcp': [{ HostIp: '192.168.1.5', HostPort: '8081' }] } },
+      opts: { publishedPorts: true },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://192.168.1.5:8081' }],
+    },
+    {
+      name: 'published: the labelled port',
+      labels: { ...ON, 'baton.port': '9090' },
+      c: {
+        exposedPorts: ['8080/tcp', '9090/tcp'],
+        publishedPorts: { '8080/tcp': [{ HostIp: '0.0.0.0', HostPort: '1111' }], '9090/tcp': [{ HostIp: '0.0.0.0', HostPort: '2222' }] },
+      },
+      opts: { publishedPorts: true },
+      routes: [{ service: 'app', rule: 'Host(`app`)', url: 'http://127.0.0.1:2222' }],
+    },
+    {
+      name: 'published: no binding',
+      labels: ON,
+      c: { publishedPorts: { '8080/tcp': null } },
+      opts: { publishedPorts: true },
+      problems: [/^port 8080\/tcp is not published on the host/],
+    },
+    {
+      name: 'published: container IPs not used',
+      labels: ON,
+      c: { publishedPorts: {} },
+      opts: { publishedPorts: true, network: 'bridge' },
+      problems: [/not published/],
+    },
+  ]);
+});
+
+t.test('runtime state', async (t) => {
+  check(t, [
+    { name: 'not running', labels: ON, c: { running: false } },
+    { name: 'paused', labels: ON, c: { paused: true } },
+    { name: 'docker health starting', labels: ON, c: { health: 'starting' } },
+    { name: 'docker unhealthy', labels: ON, c: { health: 'unhealthy' } },
+    { name: 'docker healthy', labels: ON, c: { health: 'healthy' }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    { name: 'stopped with bad labels: no problem', labels: { ...ON, 'baton.port': 'x' }, c: { running: false } },
+    { name: 'stopped, no network: no problem', labels: ON, c: { running: false, networks: {} } },
+  ]);
+});
+
+t.test('compose --scale: same service, own addresses', async (t) => {
+  const labels = { ...ON, 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'web' };
+  const a = ctr({ name: 'shop-web-1', labels, networks: { shop_default: '10.0.0.2' } });
+  const b = ctr({ name: 'shop_web_2', id: 'b'.repeat(64), labels, networks: { shop_default: '10.0.0.3' } });
+  const ra = routesForContainer(a, OPTS);
+  const rb = routesForContainer(b, OPTS);
+  t.same(ra.problems, []);
+  t.same(rb.problems, []);
+  t.equal(ra.routes[0].service, 'web');
+  t.equal(rb.routes[0].service, 'web');
+  t.equal(ra.routes[0].rule, rb.routes[0].rule);
+  t.equal(ra.routes[0].url, 'http://10.0.0.2:8080');
+  t.equal(rb.routes[0].url, 'http://10.0.0.3:8080');
+  t.equal(serviceNameOf(a, OPTS), 'web');
+  t.equal(serviceNameOf(b, OPTS), 'web');
+});
+
+t.test('serviceNameOf', async (t) => {
+  const cases: Array<[string, Partial<ContainerView>, string | null, Partial<DockerProviderOptions>?]> = [
+    ['stopped compose container', { running: false, labels: { ...ON, 'com.docker.compose.service': 'web' } }, 'web'],
+    ['stopped, no networks', { running: false, networks: {}, labels: ON }, 'app'],
+    ['paused', { paused: true, labels: { ...ON, 'baton.service': 'api' } }, 'api'],
+    ['docker unhealthy', { health: 'unhealthy', labels: ON }, 'app'],
+    ['not enabled', { running: false, labels: {} }, null],
+    ['exposed by default', { running: false, labels: {} }, 'app', { exposedByDefault: true }],
+    ['explicitly disabled', { labels: { 'baton.enable': 'false' } }, null, { exposedByDefault: true }],
+    ['bad labels', { running: false, labels: { ...ON, 'baton.rule': 'nope' } }, null],
+    ['ambiguous port', { running: false, labels: ON, exposedPorts: ['1/tcp', '2/tcp'] }, null],
+    ['published ports not needed', { running: false, labels: ON, publishedPorts: {} }, 'app', { publishedPorts: true }],
+    ['traefik v2 service', { running: false, labels: { 'traefik.enable': 'true', 'traefik.http.routers.r.service': 'api' } }, 'api'],
+    ['traefik v1 backend', { running: false, labels: { 'traefik.enable': 'true', 'traefik.backend': 'old_app' } }, 'old-app'],
+    [
+      'several services: first by name',
+      {
+        running: false,
+        labels: {
+          'traefik.enable': 'true',
+          'traefik.http.services.zeta.loadbalancer.server.port': '1',
+          'traefik.http.services.alpha.loadbalancer.server.port': '2',
+        },
+      },
+      'alpha',
+    ],
+  ];
+  for (const [name, over, want, opts] of cases) t.equal(serviceNameOf(ctr(over), { ...OPTS, ...opts }), want, name);
+  const multi = ctr({
+    running: false,
+    labels: { 'traefik.enable': 'true', 'traefik.http.services.zeta.loadbalancer.server.port': '1', 'traefik.http.services.alpha.loadbalancer.server.port': '2' },
+  });
+  t.same(serviceNamesOf(multi, OPTS), ['alpha', 'zeta'], 'serviceNamesOf: all services');
+  t.same(serviceNamesOf(ctr({ labels: {} }), OPTS), [], 'serviceNamesOf: not routed');
+});
+
+t.test('problems never throw, and stay with their container', async (t) => {
+  const weird = [
+    ctr({ labels: { ...ON, 'baton.rule': '((((((((' } }),
+    ctr({ labels: { ...ON, 'traefik.frontend.rule': ';;;' } }),
+    ctr({ labels: { ...ON, 'traefik.http.routers..rule': 'Host(`a`)' } }),
+    ctr({ labels: { ...ON, 'traefik.http.services.x.loadbalancer.server.port': '' } }),
+    ctr({ labels: { ...ON, 'baton.rule': 'Host(`a`)'.repeat(3) } }),
+    ctr({ labels: { ...ON, 'baton.rule': '!'.repeat(1000) + 'Host(`a`)' } }),
+    ctr({ labels: ON, networks: null as unknown as Record<string, string>, exposedPorts: [] }),
+    ctr({ labels: { ...ON, 'baton.port': '8080' }, networks: null as unknown as Record<string, string> }),
+    ctr({ labels: { ...ON, 'baton.port': '8080' }, publishedPorts: null as unknown as ContainerView['publishedPorts'] }),
+  ];
+  for (const c of weird) {
+    t.doesNotThrow(() => routesForContainer(c, OPTS), JSON.stringify(c.labels));
+    t.doesNotThrow(() => routesForContainer(c, { ...OPTS, publishedPorts: true }), JSON.stringify(c.labels));
+    t.doesNotThrow(() => serviceNameOf(c, OPTS), JSON.stringify(c.labels));
+  }
+  const good = routesForContainer(ctr({ name: 'good', labels: ON }), OPTS);
+  const bad = routesForContainer(ctr({ name: 'bad', labels: { ...ON, 'baton.port': 'x' } }), OPTS);
+  t.equal(good.routes.length, 1);
+  t.same(good.problems, []);
+  t.same(bad.routes, []);
+  t.same(bad.problems.map((p) => p.container), ['bad']);
+});
