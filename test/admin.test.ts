@@ -540,3 +540,18 @@ t.test('checkBearer', async (t) => {
   ];
   for (const [header, want] of cases) t.equal(checkBearer(header, token), want, `${JSON.stringify(header)} → ${want}`);
 });
+
+t.test('deploy endpoints without the Docker provider: 409 with a clear message, nothing started', async (t) => {
+  const { adminPort } = await startBaton(t, {});
+  for (const [method, path, body] of [
+    ['POST', '/api/services/app/deploys', { image: 'app:v2' }],
+    ['POST', '/api/services/app/rollback', {}],
+    ['POST', '/api/services/app/scale', { replicas: 2 }],
+    ['GET', '/api/deploys/d-nope', undefined],
+  ] as const) {
+    const r = await admin(adminPort, method, path, body);
+    t.equal(r.status, 409, `${method} ${path}`);
+    t.equal(r.json.error.code, 'BATON_DOCKER_DISABLED');
+    t.match(r.json.error.message, /providers\.docker\.enabled/);
+  }
+});

@@ -1,7 +1,7 @@
 // Active health checks (rise/fall, timeouts, no pile-up) and passive ejection (with the panic threshold).
 import t from 'tap';
 import { Agent } from 'undici';
-import { http, startBaton, startUpstream, upstreamState, waitFor } from './fixtures/harness.ts';
+import { closedPort, http, startBaton, startUpstream, upstreamState, waitFor } from './fixtures/harness.ts';
 
 const hc = { path: '/health', interval: '100ms', timeout: '200ms', rise: 2, fall: 2 };
 
@@ -104,4 +104,15 @@ t.test('passive checks alone never eject the last upstream (panic threshold)', a
   const states = [...app.registry.upstreams.values()].map((u) => u.state);
   t.equal(states.filter((s) => s === 'healthy').length, 1, 'one upstream left in rotation');
   t.equal((await http(port, { agent })).body, 'broken', 'requests still reach an upstream, no 503 from baton');
+});
+
+t.test('a health check without a path is a TCP connect probe', async (t) => {
+  const a = await startUpstream(t, 'a');
+  const dead = await closedPort();
+  const { app } = await startBaton(t, {
+    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url, `http://127.0.0.1:${dead}`], healthCheck: { interval: '100ms', timeout: '200ms', rise: 2, fall: 2 } } },
+  });
+  await waitFor(() => upstreamState(app, `app@127.0.0.1:${a.port}`) === 'healthy', 3000, 'listening upstream rises');
+  await waitFor(() => upstreamState(app, `app@127.0.0.1:${dead}`) === 'unhealthy', 3000, 'closed port falls');
+  t.equal(a.seen.length, 0, 'no HTTP request was sent by the probes');
 });
