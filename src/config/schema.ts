@@ -4,7 +4,8 @@ import { z } from 'zod';
 import * as D from './defaults.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
 
-const duration = (fallback: number) =>
+/** A duration field: "500ms", "2s", "1m" or milliseconds, normalised to milliseconds. */
+export const duration = (fallback: number) =>
   z
     .union([z.number(), z.string()])
     .transform((v, ctx) => {

@@ -6,20 +6,7 @@
 //
 // R = replicas wanted (default: as many as run now), O = old containers, P = parallelism (0 = all at once).
 import { z } from 'zod';
-import { parseDuration } from '../config/units.ts';
-
-const duration = (fallback: number) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. "500ms", "5s" or milliseconds)` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .default(fallback);
+import { duration } from '../config/schema.ts';
 
 /** Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id. */
 export const IMAGE_REF = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$|^(?:sha256:)?[a-f0-9]{12,64}$/;
