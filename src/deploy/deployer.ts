@@ -298,22 +298,24 @@ export class Deployer {
   async #startExisting(rec: DeployRecord, refs: ContainerRef[], action: string): Promise<Inspect[]> {
     const names = refs.map((r) => r.name);
     this.#step(rec, action, names, 'started');
-    const out: Inspect[] = [];
-    for (const r of refs) {
+    // in parallel (like #startClones): on a rollback this is time the service may have nothing healthy to serve
+    const started = await mapLimit(refs, 4, async (r): Promise<Inspect | null> => {
       try {
         const c = this.#d.docker.getContainer(r.id);
         await c.start().catch((err: { statusCode?: number }) => {
           if (err.statusCode !== 304) throw err; // 304: already running
         });
         r.stopped = false;
-        out.push(await c.inspect());
+        const info = await c.inspect();
         await this.#d.provider.sync(r.id);
+        return info;
       } catch (err) {
         this.#log.error({ deploy: rec.id, container: r.name, err: (err as Error).message }, 'Could not start container');
+        return null;
       }
-    }
+    });
     this.#step(rec, action, names, 'done');
-    return out;
+    return started.filter((i): i is Inspect => i !== null);
   }
 
   /** Waits until every container is routed and `healthy` in baton (which includes Docker's HEALTHCHECK when the
@@ -463,6 +465,7 @@ export class Deployer {
       rec.error = `interrupted in state ${rec.state} (baton restarted); rolled back to the previous containers`;
       this.#locks.set(rec.service, rec.id);
       try {
+        await this.#reconcileWithDocker(rec);
         if (rec.kind === 'rollback') {
           // the current generation was the "old" one: make sure it runs, then stop what the rollback started
           const restart = rec.old.filter((o) => o.stopped === true && o.removed !== true);
@@ -480,6 +483,32 @@ export class Deployer {
         this.#locks.delete(rec.service);
       }
     }
+  }
+
+  /** Brings an interrupted record in line with what Docker has now. baton may have died between asking Docker for
+   *  something and journaling the answer: a container created (Docker went on after the client vanished) but never
+   *  recorded in `new`, or an old container stopped but not yet marked `stopped` — a blue/green switch stops every
+   *  old container at once, so trusting the flags alone left the service with nothing running. Docker is the
+   *  truth: every container carrying this deploy's label is one of its new ones, and every old container (all of
+   *  them ran when it began) that no longer runs was stopped by it, so the rollback starts it again. */
+  async #reconcileWithDocker(rec: DeployRecord): Promise<void> {
+    const labelled = await this.#d.docker.listContainers({ all: true, filters: { label: [`${DEPLOY_LABEL}=${rec.id}`] } });
+    for (const c of labelled) {
+      if (rec.new.some((n) => n.id === c.Id) || rec.old.some((o) => o.id === c.Id)) continue;
+      const name = (c.Names?.[0] ?? c.Id).replace(/^\//, '');
+      this.#log.warn({ deploy: rec.id, container: name }, 'Found a container of the interrupted deploy that the journal did not record');
+      rec.new.push({ id: c.Id, name, image: c.Image });
+    }
+    for (const o of rec.old) {
+      if (o.removed === true) continue;
+      const info = await this.#d.docker.getContainer(o.id).inspect().catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return null;
+        throw err;
+      });
+      if (info === null) o.removed = true;
+      else if (!info.State.Running) o.stopped = true;
+    }
+    this.#d.journal.write(rec);
   }
 
   // ── helpers ───────────────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,466 @@
+// Deploys on the real Docker engine, under a bounded mixed load through baton (test/fixtures/load.ts): rolling and
+// blue/green v1→v2, a version that never gets healthy (bad), one that dies during the monitor window (crashy), an
+// image with a Docker HEALTHCHECK (hc), a slow in-flight request across a deploy, the deploy lock (409), a missing
+// image (400), GET /api/deploys/{id}, and rollback. Skipped, with the reason, when no engine answers.
+//
+// Each test makes its own service (unique name, Host and run label baton.test.run=<...>) with a temp folder
+// bind-mounted at /data: the app appends every POST it processes to /data/processed.log and every SIGTERM it
+// gets to /data/signals.log, which is how "processed exactly once" and "SIGTERM only after the drain" are checked.
+import t, { type Test } from 'tap';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { admin, http, startBaton, waitFor, type TestBaton } from './fixtures/harness.ts';
+import { buildStats, buildTestImages, dockerAvailable, dockerClient, removeTestContainers, type TestImages } from './fixtures/images.ts';
+import { describeLoad, runLoad, type LoadResult } from './fixtures/load.ts';
+
+
+const reason = await dockerAvailable();
+if (reason) {
+  t.comment(`SKIPPED: ${reason}`);
+  t.plan(0, reason);
+} else {
+  t.setTimeout(240_000);
+  await run();
+}
+
+async function run(): Promise<void> {
+  const docker = dockerClient();
+  /** the engine baton talks to: the one the tests use (DOCKER_HOST, else the default socket) */
+  const ENDPOINT = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+  const FILE = 'deploy';
+  const RUN = `${FILE}-${process.pid}-${Date.now().toString(36)}`;
+  let seq = 0;
+  const started = Date.now();
+  const images: TestImages = await buildTestImages();
+  t.comment(`buildTestImages: ${buildStats.cached ? 'cached' : 'built'} in ${Date.now() - started} ms`);
+
+  /** Short settings keep the suite fast: health probes every 500 ms (rise/fall 2), drain timeout 10 s. */
+  const DEPLOY = { monitor: '2s', healthTimeout: '10s', drainTimeout: '10s' };
+
+  interface Svc {
+    name: string;
+    host: string;
+    run: string;
+    dataDir: string;
+    /** the containers the test created (the "v1" generation) */
+    ids: string[];
+    /** their hostnames (what the app writes in processed.log and signals.log) */
+    hosts: string[];
+  }
+
+  /** N containers the way a user starts them: labels, default bridge network, /data bind mount. */
+  async function service(t: Test, image: string, replicas: number): Promise<Svc> {
+    const i = ++seq;
+    const name = `bt-${FILE}-${process.pid}-${i}`;
+    const host = `${name}.test`;
+    const run = `${RUN}-${i}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'baton-docker-data-'));
+    chmodSync(dataDir, 0o777);
+    // clones made by the deployer carry the same labels, so this removes them too
+    t.teardown(async () => {
+      await removeTestContainers(`baton.test.run=${run}`);
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const ids: string[] = [];
+    for (let k = 0; k < replicas; k++) {
+      const c = await docker.createContainer({
+        name: `${name}-orig-${k}`,
+        Image: image,
+        Env: ['DATA_DIR=/data'],
+        Labels: {
+          'baton.test': '1',
+          'baton.test.run': run,
+          'baton.enable': 'true',
+          'baton.service': name,
+          'baton.rule': `Host(\`${host}\`)`,
+          'baton.port': '8080',
+          'baton.health.path': '/health',
+          'baton.health.interval': '500ms',
+        },
+        HostConfig: { Binds: [`${dataDir}:/data`] },
+      });
+      ids.push(c.id);
+    }
+    await Promise.all(ids.map((id) => docker.getContainer(id).start()));
+    const hosts = await Promise.all(ids.map(async (id) => (await docker.getContainer(id).inspect()).Config.Hostname));
+    return { name, host, run, dataDir, ids, hosts };
+  }
+
+  async function baton(t: Test): Promise<TestBaton> {
+    return startBaton(t, { providers: { docker: { enabled: true, endpoint: ENDPOINT } }, log: { level: 'info', accessLog: false } });
+  }
+
+  function healthyUpstreams(b: TestBaton, svc: Svc): Array<{ id: string; containerId?: string }> {
+    const s = b.app.registry.services.get(svc.name);
+    return (s?.upstreams ?? []).filter((u) => u.state === 'healthy').map((u) => ({ id: u.id, containerId: u.containerId }));
+  }
+
+  async function waitHealthy(b: TestBaton, svc: Svc, n: number, ms = 15_000): Promise<void> {
+    await waitFor(() => healthyUpstreams(b, svc).length === n, ms, `${n} healthy upstreams of ${svc.name}`);
+  }
+
+  /** Containers of this service (by run label), running or not. */
+  async function containers(svc: Svc): Promise<Docker.ContainerInfo[]> {
+    return docker.listContainers({ all: true, filters: { label: [`baton.test.run=${svc.run}`] } });
+  }
+
+  async function startDeploy(b: TestBaton, svc: Svc, body: Record<string, unknown>): Promise<string> {
+    const res = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/deploys`, body);
+    if (res.status !== 202) throw new Error(`deploy not accepted: ${res.status} ${JSON.stringify(res.json)}`);
+    return res.json.id as string;
+  }
+
+  const TERMINAL = ['succeeded', 'failed', 'rolled_back', 'paused'];
+  async function finished(b: TestBaton, id: string, ms = 90_000): Promise<any> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const res = await admin(b.adminPort, 'GET', `/api/deploys/${id}`);
+      if (res.status === 200 && TERMINAL.includes(res.json.state)) return res.json;
+      if (Date.now() > end) throw new Error(`deploy ${id} not finished within ${ms} ms: ${JSON.stringify(res.json)}`);
+      await sleep(100);
+    }
+  }
+
+  /** Deploys under load; returns the record, the load counts and the deploy's duration. */
+  async function deployUnderLoad(b: TestBaton, svc: Svc, body: Record<string, unknown>, runId: string) {
+    let deployMs = 0;
+    let rec: any;
+    const go = (async () => {
+      await sleep(1000); // load on the old version first
+      const t0 = Date.now();
+      const id = await startDeploy(b, svc, body);
+      rec = await finished(b, id);
+      deployMs = Date.now() - t0;
+    })();
+    const load = await runLoad({ port: b.port, host: svc.host, runId, until: go, tailMs: 1000, maxDurationMs: 60_000 });
+    await go;
+    return { rec, load, deployMs };
+  }
+
+  function loadClean(t: Test, load: LoadResult, what: string): void {
+    t.comment(`${what}: ${describeLoad(load)}`);
+    t.ok(load.requests >= 200, `${what}: load ran (${load.requests} requests)`);
+    t.equal(load.non2xx, 0, `${what}: zero non-2xx`);
+    t.equal(load.errors, 0, `${what}: zero socket errors`);
+    t.equal(load.timeouts, 0, `${what}: zero timeouts`);
+    t.equal(load.unanswered, 0, `${what}: no request left without an answer`);
+    t.same(load.failures, [], `${what}: no failures`);
+  }
+
+  /** processed.log: every 2xx POST id exactly once, no id (answered or not) more than once. */
+  function processedOnce(t: Test, svc: Svc, load: LoadResult, runId: string): Map<string, string> {
+    const file = join(svc.dataDir, 'processed.log');
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const count = new Map<string, number>();
+    const versionOf = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      const [id, version] = line.split(' ');
+      if (id === undefined || !id.startsWith(`${runId}-`)) continue;
+      count.set(id, (count.get(id) ?? 0) + 1);
+      versionOf.set(id, version);
+    }
+    const twice = [...count].filter(([, n]) => n > 1).map(([id]) => id);
+    const missing = load.postIds2xx.filter((id) => count.get(id) !== 1);
+    t.ok(load.postIds2xx.length > 0, `POSTs answered 2xx: ${load.postIds2xx.length}`);
+    t.same(twice, [], 'no POST processed twice');
+    t.same(missing, [], 'every POST answered 2xx is in processed.log exactly once');
+    t.equal(new Set(load.postIds2xx).size, load.postIds2xx.length, 'each POST id answered once');
+    const sent = new Set(load.postIdsSent);
+    t.same([...count.keys()].filter((id) => !sent.has(id)), [], 'processed.log holds only ids that were sent');
+    const ok = new Set(load.postIds2xx);
+    const unseen = [...count.keys()].filter((id) => !ok.has(id));
+    t.comment(`POSTs processed without a 2xx reaching the load: ${unseen.length} (in flight at the stop, or written by autocannon after a Connection: close)`);
+    return versionOf;
+  }
+
+  function signals(svc: Svc): Array<{ host: string; at: number }> {
+    const file = join(svc.dataDir, 'signals.log');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => {
+      const [, host, at] = l.split(' ');
+      return { host, at: Number(at) };
+    });
+  }
+
+  /** Each old container's SIGTERM (the app's own clock, signals.log) came after baton finished draining it (the
+   *  'drain' step marked done that names it): out of rotation and in-flight zero first, then the signal. */
+  async function sigtermAfterDrain(t: Test, svc: Svc, rec: any, action: string): Promise<void> {
+    const sig = signals(svc);
+    for (const [k, id] of svc.ids.entries()) {
+      const name = `${svc.name}-orig-${k}`;
+      const host = svc.hosts[k];
+      const drained = (rec.steps as Array<{ action: string; status: string; containers: string[]; at: string }>).find(
+        (s) => s.action === `${action}: drain` && s.status === 'done' && s.containers.includes(name),
+      );
+      const got = sig.filter((x) => x.host === host);
+      if (drained === undefined || got.length !== 1) {
+        t.fail(`${name}: drain step ${drained ? 'found' : 'missing'}, ${got.length} SIGTERM(s)`);
+        continue;
+      }
+      const after = got[0].at - Date.parse(drained.at);
+      if (after < 0) t.fail(`${name} got SIGTERM ${-after} ms BEFORE its drain was done`);
+      else t.pass(`${name}: SIGTERM ${after} ms after its drain was done`);
+    }
+  }
+
+  /** Nothing reached a container that was going away: baton never had to retry a request or answer 5xx. */
+  function noRetries(t: Test, b: TestBaton, svc: Svc): void {
+    const s = b.app.registry.services.get(svc.name)!;
+    t.equal(s.retries, 0, 'baton retried no request (none hit a stopping container)');
+    t.equal(s.responses[5], 0, 'no 5xx');
+  }
+
+  async function versionsNow(b: TestBaton, svc: Svc, n = 20): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const r = await http(b.port, { host: svc.host });
+      const v = r.status === 200 ? JSON.parse(r.body).version : `HTTP ${r.status}`;
+      out[v] = (out[v] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  // ── rolling and blue/green v1 → v2 under load ───────────────────────────────────────────────
+
+  t.test('rolling v1 → v2, 4 replicas, under load: nothing lost; v1 kept stopped', async (t) => {
+    const svc = await service(t, images.v1, 4);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 4);
+    const runId = `${svc.run}-rolling`;
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.v2, strategy: 'rolling', ...DEPLOY }, runId);
+    t.comment(`rolling deploy: ${rec.state} in ${deployMs} ms, ${rec.steps.length} steps`);
+    t.equal(rec.state, 'succeeded', `deploy succeeded${rec.error ? `: ${rec.error}` : ''}`);
+    loadClean(t, load, 'rolling');
+    t.ok((load.versions.v1 ?? 0) > 0 && (load.versions.v2 ?? 0) > 0, `the load saw v1 then v2: ${JSON.stringify(load.versions)}`);
+    processedOnce(t, svc, load, runId);
+
+    t.same(await versionsNow(b, svc), { v2: 20 }, 'afterwards only v2 answers');
+    await waitHealthy(b, svc, 4, 2000);
+    const all = await containers(svc);
+    const running = all.filter((c) => c.State === 'running');
+    t.equal(running.length, 4, '4 containers run');
+    t.ok(running.every((c) => c.Image === images.v2), 'all of them v2');
+    const old = all.filter((c) => svc.ids.includes(c.Id));
+    t.equal(old.length, 4, 'the 4 v1 containers still exist (kept for rollback)');
+    t.ok(old.every((c) => c.State === 'exited'), `kept stopped: ${old.map((c) => c.State).join(', ')}`);
+    const sig = signals(svc);
+    t.same(sig.map((s) => s.host).sort(), [...svc.hosts].sort(), 'each v1 container got exactly one SIGTERM');
+    await sigtermAfterDrain(t, svc, rec, 'retire old');
+    noRetries(t, b, svc);
+
+    const steps = rec.steps as Array<{ action: string; status: string }>;
+    const order = steps.filter((s) => s.status === 'done').map((s) => s.action);
+    t.equal(order.filter((a) => a === 'retire old: drain').length, 4, 'four batches drained one old container each');
+    t.ok(order.indexOf('health gate') < order.indexOf('retire old: drain'), 'health gate before the first drain');
+  });
+
+  t.test('blue/green v1 → v2, 4 replicas, keepPrevious false, under load: nothing lost; v1 removed', async (t) => {
+    const svc = await service(t, images.v1, 4);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 4);
+    const runId = `${svc.run}-bg`;
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.v2, strategy: 'blue-green', keepPrevious: false, ...DEPLOY }, runId);
+    t.comment(`blue-green deploy: ${rec.state} in ${deployMs} ms`);
+    t.equal(rec.state, 'succeeded', `deploy succeeded${rec.error ? `: ${rec.error}` : ''}`);
+    loadClean(t, load, 'blue-green');
+    t.ok((load.versions.v1 ?? 0) > 0 && (load.versions.v2 ?? 0) > 0, `the load saw v1 then v2: ${JSON.stringify(load.versions)}`);
+    processedOnce(t, svc, load, runId);
+    t.same(await versionsNow(b, svc), { v2: 20 }, 'afterwards only v2 answers');
+    const all = await containers(svc);
+    t.equal(all.length, 4, 'only 4 containers left');
+    t.ok(all.every((c) => c.State === 'running' && c.Image === images.v2), 'all running v2');
+    t.same(all.filter((c) => svc.ids.includes(c.Id)), [], 'the v1 containers are gone');
+    await sigtermAfterDrain(t, svc, rec, 'retire old');
+    noRetries(t, b, svc);
+    const steps = rec.steps as Array<{ action: string; status: string; containers: string[] }>;
+    const drain = steps.find((s) => s.action === 'retire old: drain' && s.status === 'started');
+    t.equal(drain?.containers.length, 4, 'blue/green retires all 4 old containers in one switch');
+  });
+
+  // ── failures: the new version never gets healthy / dies in the monitor window ─────────────────
+
+  t.test('bad (health never passes) → deploy fails, v2 keeps serving, zero errors; bad got no traffic', async (t) => {
+    const svc = await service(t, images.v2, 4);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 4);
+    const runId = `${svc.run}-bad`;
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.bad, ...DEPLOY, healthTimeout: '5s' }, runId);
+    t.comment(`bad deploy: ${rec.state} in ${deployMs} ms: ${rec.error}`);
+    t.equal(rec.state, 'failed', 'deploy failed');
+    t.match(rec.error, /not healthy within 5000 ms/, 'the error says why');
+    loadClean(t, load, 'bad');
+    t.same(Object.keys(load.versions), ['v2'], `only v2 ever answered: ${JSON.stringify(load.versions)}`);
+    processedOnce(t, svc, load, runId);
+    const all = await containers(svc);
+    t.same(all.map((c) => c.Id).sort(), [...svc.ids].sort(), 'the bad container is removed, the 4 originals remain');
+    t.ok(all.every((c) => c.State === 'running'), 'all running');
+    t.same(signals(svc).filter((s) => svc.hosts.includes(s.host)), [], 'no v2 container got a SIGTERM');
+    t.same(await versionsNow(b, svc), { v2: 20 }, 'v2 answers');
+  });
+
+  t.test('crashy (healthy, then dies in the monitor window) → automatic rollback, zero errors', async (t) => {
+    const svc = await service(t, images.v2, 4);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 4);
+    const runId = `${svc.run}-crashy`;
+    // crashy falls ill 3 s after it starts and exits 1.5 s later: a 6 s monitor window covers it in batch 1
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.crashy, ...DEPLOY, monitor: '6s' }, runId);
+    t.comment(`crashy deploy: ${rec.state} in ${deployMs} ms: ${rec.error}`);
+    t.equal(rec.state, 'rolled_back', 'rolled back automatically');
+    t.match(rec.error, /during the monitor window/, 'the monitor window caught it');
+    const actions = (rec.steps as Array<{ action: string; status: string }>).map((s) => `${s.action}:${s.status}`);
+    t.ok(actions.includes('monitor:failed') && actions.includes('restart old:done') && actions.includes('remove new: stop:done'), `steps: ${actions.join(', ')}`);
+    loadClean(t, load, 'crashy');
+    t.ok((load.versions.crashy ?? 0) > 0, `crashy served for a while: ${JSON.stringify(load.versions)}`);
+    processedOnce(t, svc, load, runId);
+    await waitHealthy(b, svc, 4, 10_000);
+    t.same(await versionsNow(b, svc), { v2: 20 }, 'v2 answers again');
+    const all = await containers(svc);
+    t.same(all.map((c) => c.Id).sort(), [...svc.ids].sort(), 'crashy containers removed, the 4 originals remain');
+    t.ok(all.every((c) => c.State === 'running'), 'the originals run (the retired one was started again)');
+  });
+
+  // ── an image with a Docker HEALTHCHECK ──────────────────────────────────────────────────────
+
+  t.test('v1 → hc (image with a Docker HEALTHCHECK) under load: routed only once Docker says healthy, nothing lost', async (t) => {
+    const svc = await service(t, images.v1, 2);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 2);
+    const runId = `${svc.run}-hc`;
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.hc, ...DEPLOY }, runId);
+    t.comment(`hc deploy: ${rec.state} in ${deployMs} ms`);
+    t.equal(rec.state, 'succeeded', `deploy succeeded${rec.error ? `: ${rec.error}` : ''}`);
+    loadClean(t, load, 'hc');
+    t.ok((load.versions.hc ?? 0) > 0, `hc served: ${JSON.stringify(load.versions)}`);
+    processedOnce(t, svc, load, runId);
+    noRetries(t, b, svc);
+    // when Docker said healthy (its events) vs when baton first routed the container (its log)
+    const fresh = rec.new as Array<{ id: string; name: string }>;
+    const stream = (await docker.getEvents({ since, until: Math.ceil(Date.now() / 1000), filters: { type: ['container'], event: ['health_status'] } } as never)) as unknown as NodeJS.ReadableStream;
+    let text = '';
+    for await (const chunk of stream as AsyncIterable<Buffer>) text += chunk.toString();
+    const healthyAt = new Map<string, number>();
+    for (const line of text.split('\n').filter(Boolean)) {
+      const e = JSON.parse(line) as { id?: string; status?: string; timeNano?: number };
+      if (e.status?.trim() === 'health_status: healthy' && e.id !== undefined && !healthyAt.has(e.id)) healthyAt.set(e.id, e.timeNano! / 1e6);
+    }
+    for (const n of fresh) {
+      const added = b.logs.find((l) => l.msg === 'Upstream added' && l.upstream === `${svc.name}@${n.name}`);
+      const healthy = healthyAt.get(n.id);
+      if (added === undefined || healthy === undefined) {
+        t.fail(`${n.name}: ${added ? '' : 'never routed'} ${healthy ? '' : 'no healthy event'}`);
+        continue;
+      }
+      const after = (added.time as number) - healthy;
+      t.ok(after >= -5, `${n.name} routed ${Math.round(after)} ms after Docker said healthy`);
+    }
+  });
+
+  // ── the drain comes before SIGTERM ──────────────────────────────────────────────────────────
+
+  t.test('a slow in-flight request finishes before its container gets SIGTERM', async (t) => {
+    const svc = await service(t, images.v1, 1);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 1);
+    const oldHost = svc.hosts[0];
+    const t0 = Date.now();
+    const slow = http(b.port, { host: svc.host, path: '/slow?ms=4000' }).then((r) => ({ ...r, at: Date.now() }));
+    await sleep(300);
+    const id = await startDeploy(b, svc, { image: images.v2, ...DEPLOY, monitor: '1s' });
+    const rec = await finished(b, id);
+    const r = await slow;
+    t.equal(rec.state, 'succeeded', 'deploy succeeded');
+    t.equal(r.status, 200, 'the slow request succeeded');
+    const body = JSON.parse(r.body);
+    t.equal(body.version, 'v1', 'answered by the old version');
+    t.equal(body.hostname, oldHost, 'by the old container itself (not retried elsewhere)');
+    t.ok(r.at - t0 >= 4000, `it took its 4 s (${r.at - t0} ms)`);
+    const sig = signals(svc).filter((s) => s.host === oldHost);
+    t.equal(sig.length, 1, 'the old container got one SIGTERM');
+    t.ok(sig[0].at >= r.at - 50, `SIGTERM ${sig[0].at - r.at} ms after the slow answer reached the client`);
+    const drain = (rec.steps as Array<{ action: string; status: string; detail?: string; at: string }>).filter((s) => s.action === 'retire old: drain');
+    const waited = Date.parse(drain[1].at) - Date.parse(drain[0].at);
+    t.equal(drain[1].detail, 'in-flight reached zero', 'the drain ended at in-flight zero, not at its timeout');
+    t.ok(waited >= 1500, `the drain waited ${waited} ms for the slow request`);
+    t.same(await versionsNow(b, svc, 5), { v2: 5 }, 'v2 answers');
+  });
+
+  // ── lock, validation, records, rollback ───────────────────────────────────────────────────
+
+  t.test('concurrent deploys → 409; GET /api/deploys/{id}; rollback to the kept generation', async (t) => {
+    const svc = await service(t, images.v1, 2);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 2);
+    const path = `/api/services/${svc.name}/deploys`;
+    const body = { image: images.v2, ...DEPLOY, monitor: '3s' };
+    const [a, c] = await Promise.all([admin(b.adminPort, 'POST', path, body), admin(b.adminPort, 'POST', path, body)]);
+    t.same([a.status, c.status].sort(), [202, 409], `two deploys at once: one 202, one 409 (${a.status}, ${c.status})`);
+    const accepted = a.status === 202 ? a : c;
+    const refused = a.status === 202 ? c : a;
+    t.equal(refused.json.error.code, 'BATON_CONFLICT', 'conflict code');
+    t.match(refused.json.error.message, accepted.json.id, 'the 409 names the running deploy');
+    const id = accepted.json.id as string;
+    t.equal((await admin(b.adminPort, 'POST', path, body)).status, 409, 'a third one while it runs: 409');
+    t.equal((await admin(b.adminPort, 'POST', `/api/services/${svc.name}/rollback`, {})).status, 409, 'rollback while it runs: 409');
+    t.equal((await admin(b.adminPort, 'POST', `/api/services/${svc.name}/scale`, { replicas: 3 })).status, 409, 'scale while it runs: 409');
+
+    const running = await admin(b.adminPort, 'GET', `/api/deploys/${id}`);
+    t.equal(running.status, 200, 'GET /api/deploys/{id} while running');
+    t.match(running.json, { id, service: svc.name, kind: 'deploy', image: images.v2 }, 'record fields');
+    t.ok(['pending', 'running'].includes(running.json.state), `state while running: ${running.json.state}`);
+    const rec = await finished(b, id);
+    t.equal(rec.state, 'succeeded', 'the accepted deploy succeeded');
+    t.ok(rec.steps.length > 0, 'steps recorded');
+    for (const [i, s] of (rec.steps as any[]).entries()) {
+      if (s.n !== i + 1 || typeof s.at !== 'string' || typeof s.action !== 'string' || !Array.isArray(s.containers) || !['started', 'done', 'failed'].includes(s.status)) {
+        t.fail(`malformed step ${JSON.stringify(s)}`);
+        break;
+      }
+    }
+    t.equal((await admin(b.adminPort, 'GET', '/api/deploys/d-nope-000000')).status, 404, 'unknown deploy id: 404');
+    t.same(await versionsNow(b, svc, 10), { v2: 10 }, 'v2 serves');
+
+    // the lock is free again: roll back to v1 (kept stopped)
+    const rb = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/rollback`, {});
+    t.equal(rb.status, 202, 'rollback accepted after the deploy');
+    const rrec = await finished(b, rb.json.id);
+    t.equal(rrec.state, 'succeeded', `rollback succeeded${rrec.error ? `: ${rrec.error}` : ''}`);
+    await waitHealthy(b, svc, 2, 5000);
+    t.same(await versionsNow(b, svc, 10), { v1: 10 }, 'v1 serves again');
+    const all = await containers(svc);
+    const orig = all.filter((c) => svc.ids.includes(c.Id));
+    t.ok(orig.length === 2 && orig.every((c) => c.State === 'running'), 'the original v1 containers run again');
+    const v2 = all.filter((c) => !svc.ids.includes(c.Id));
+    t.ok(v2.length === 2 && v2.every((c) => c.State === 'exited' && c.Image === images.v2), 'the v2 containers are kept stopped');
+    const list = await admin(b.adminPort, 'GET', `/api/services/${svc.name}/deploys`);
+    t.same(list.json.deploys.map((d: any) => `${d.kind}:${d.state}`).sort(), ['deploy:succeeded', 'rollback:succeeded'], 'both listed');
+  });
+
+  t.test('image missing locally → clear 400 before anything changes', async (t) => {
+    const svc = await service(t, images.v1, 2);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 2);
+    const before = (await containers(svc)).map((c) => `${c.Id}:${c.State}`).sort();
+    const upstreamsBefore = healthyUpstreams(b, svc).map((u) => u.id).sort();
+    const missing = `baton-test-app:missing-${process.pid}-${Date.now()}`;
+    const res = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/deploys`, { image: missing });
+    t.equal(res.status, 400, '400');
+    t.equal(res.json.error.code, 'BATON_BAD_REQUEST', 'code');
+    t.match(res.json.error.message, `image ${missing} is not present on this Docker host`, `message: ${res.json.error.message}`);
+    const bad = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/deploys`, { image: 'Not A Ref!' });
+    t.equal(bad.status, 400, 'an invalid reference: 400 too');
+    t.match(bad.json.error.message, /image: not a valid image reference/, `message: ${bad.json.error.message}`);
+    t.equal((await admin(b.adminPort, 'POST', `/api/services/${svc.name}-nope/deploys`, { image: images.v2 })).status, 404, 'unknown service: 404');
+    await sleep(500);
+    t.same((await containers(svc)).map((c) => `${c.Id}:${c.State}`).sort(), before, 'containers unchanged');
+    t.same(healthyUpstreams(b, svc).map((u) => u.id).sort(), upstreamsBefore, 'routing unchanged');
+    t.same((await admin(b.adminPort, 'GET', `/api/services/${svc.name}/deploys`)).json.deploys, [], 'no deploy recorded');
+    const again = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/scale`, { replicas: 2 });
+    t.equal(again.status, 202, 'no lock left behind (scale accepted)');
+    t.equal((await finished(b, again.json.id)).state, 'succeeded', 'scale to the same count succeeds');
+  });
+}
