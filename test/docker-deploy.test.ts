@@ -323,6 +323,26 @@ async function run(): Promise<void> {
     t.ok(all.every((c) => c.State === 'running'), 'the originals run (the retired one was started again)');
   });
 
+  t.test('blue/green to crashy → the parked old generation is switched straight back, zero errors', async (t) => {
+    const svc = await service(t, images.v2, 3);
+    const b = await baton(t);
+    await waitHealthy(b, svc, 3);
+    const runId = `${svc.run}-bg-crashy`;
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.crashy, ...DEPLOY, strategy: 'blue-green', monitor: '6s' }, runId);
+    t.comment(`blue/green crashy deploy: ${rec.state} in ${deployMs} ms: ${rec.error}`);
+    t.equal(rec.state, 'rolled_back', 'rolled back automatically');
+    const actions = (rec.steps as Array<{ action: string; status: string }>).map((s) => `${s.action}:${s.status}`);
+    t.ok(actions.includes('switch: drain old:done') && actions.includes('switch back:done'), `steps: ${actions.join(', ')}`);
+    t.notOk(actions.some((a) => a.startsWith('retire old')), 'the old containers were never stopped');
+    loadClean(t, load, 'blue/green crashy');
+    t.ok((load.versions.crashy ?? 0) > 0, `crashy served for a while: ${JSON.stringify(load.versions)}`);
+    processedOnce(t, svc, load, runId);
+    t.same(await versionsNow(b, svc), { v2: 20 }, 'v2 answers again');
+    const all = await containers(svc);
+    t.same(all.map((c) => c.Id).sort(), [...svc.ids].sort(), 'crashy containers removed, the originals remain');
+    t.ok(all.every((c) => c.State === 'running'), 'the originals never stopped');
+  });
+
   // ── an image with a Docker HEALTHCHECK ──────────────────────────────────────────────────────
 
   t.test('v1 → hc (image with a Docker HEALTHCHECK) under load: routed only once Docker says healthy, nothing lost', async (t) => {

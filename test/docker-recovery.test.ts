@@ -331,7 +331,9 @@ async function run(): Promise<void> {
 
     // Docker carries out the stops; baton never hears back, and dies meanwhile
     relay.hold = /^POST \S*\/containers\/[0-9a-f]+\/stop/;
-    const res = await admin(first.adminPort, 'POST', `/api/services/${u.name}/deploys`, { image: images.v2, strategy: 'blue-green', monitor: '30s', healthTimeout: '10s', drainTimeout: '10s' });
+    // blue/green keeps the old generation running (drained) through the monitor window and stops it after: a
+    // short window brings the stops on quickly
+    const res = await admin(first.adminPort, 'POST', `/api/services/${u.name}/deploys`, { image: images.v2, strategy: 'blue-green', monitor: '1s', healthTimeout: '10s', drainTimeout: '10s' });
     t.equal(res.status, 202, 'deploy accepted');
     const id = res.json.id as string;
     await waitFor(async () => (await Promise.all(old.map(state))).every((s) => s === 'exited'), 30_000, 'both old containers stopped by Docker');

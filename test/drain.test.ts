@@ -84,15 +84,23 @@ t.test('drain closes idle pooled sockets at once; enable puts the upstream back 
   t.equal((await http(port, { agent })).body, 'a');
 });
 
-t.test('responses still coming from a draining upstream carry Connection: close', async (t) => {
+t.test('responses still coming from a draining upstream complete; its sockets close, the client keeps its connection', async (t) => {
   const a = await startUpstream(t, 'a', (req, res) => setTimeout(() => res.end('a'), 300));
-  const { port, adminPort, app } = await startBaton(t, { services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url] } } });
+  const b = await startUpstream(t, 'b');
+  const { port, adminPort, app } = await startBaton(t, { services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url, b.url] } } });
   const id = `app@127.0.0.1:${a.port}`;
-  const pending = http(port);
+  const agent = new Agent({ connections: 1 });
+  t.teardown(() => agent.close());
+  const pending = http(port, { agent });
   await waitFor(() => app.registry.upstreams.get(id)!.inflight === 1, 2000);
+  t.equal(a.sockets.size, 1);
   const d = admin(adminPort, 'POST', `/api/upstreams/${encodeURIComponent(id)}/drain`);
   const r = await pending;
   t.equal(r.status, 200);
-  t.equal(r.headers.connection, 'close');
+  t.equal(r.body, 'a', 'the in-flight response completed');
+  t.not(r.headers.connection, 'close', 'the client connection is not closed: it is not tied to the upstream');
   t.equal((await d).json.timedOut, false);
+  await waitFor(() => a.sockets.size === 0, 2000, "the draining upstream's socket closed after its response");
+  const next = await http(port, { agent });
+  t.equal(next.headers['x-upstream'], 'b', 'the same client connection is balanced to another upstream');
 });

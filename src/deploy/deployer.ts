@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { parseDuration } from '../config/units.ts';
 import { BadRequestError, BatonError, ConflictError, NotFoundError } from '../errors.ts';
 import { containerView, mapLimit, type DockerProvider } from '../providers/docker.ts';
-import { serviceNameOf, type DockerProviderOptions } from '../providers/labels.ts';
+import { serviceNamesOf, type DockerProviderOptions } from '../providers/labels.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { cloneSpec } from './clone.ts';
@@ -75,11 +75,20 @@ export class Deployer {
   readonly #records = new Map<string, DeployRecord>();
   readonly #running = new Set<Promise<void>>();
   readonly #abort = new AbortController();
+  /** ids of interrupted deploys waiting for recover() */
+  readonly #recovering = new Set<string>();
 
   constructor(init: DeployerInit) {
     this.#d = init;
     this.#log = init.log;
-    for (const r of init.journal.list()) this.#records.set(r.id, r);
+    for (const r of init.journal.list()) {
+      this.#records.set(r.id, r);
+      // an interrupted deploy holds its service's lock until recover() has rolled it back
+      if (!TERMINAL_STATES.has(r.state) && r.state !== 'paused') {
+        this.#locks.set(r.service, r.id);
+        this.#recovering.add(r.id);
+      }
+    }
   }
 
   get(id: string): DeployRecord | null {
@@ -174,9 +183,13 @@ export class Deployer {
         }
         const fresh = await this.#startClones(rec, template, oldImage, req.image, batch.start);
         await this.#healthGate(rec, fresh, req.healthTimeout);
+        const blueGreen = req.strategy === 'blue-green';
         if (batch.order === 'start-first' && retire.length > 0) {
-          await this.#retire(rec, retire, drainTimeout, 'retire old');
           retiredAny = true;
+          // blue-green: one atomic switch; the old containers stay running (drained) through the monitor window,
+          // so a failure puts them straight back instead of waiting for them to restart
+          if (blueGreen) await this.#park(rec, retire, drainTimeout);
+          else await this.#retire(rec, retire, drainTimeout, 'retire old');
         }
         try {
           await this.#monitor(rec, req.monitor, req.maxFailureRatio);
@@ -184,6 +197,7 @@ export class Deployer {
           if (!(err instanceof DeployFailure) || req.failureAction !== 'continue') throw err;
           this.#step(rec, 'monitor failure ignored (failureAction: continue)', [], 'done', err.message);
         }
+        if (blueGreen && retire.length > 0) await this.#retire(rec, retire, drainTimeout, 'retire old');
         if (req.delay > 0 && i < batches.length - 1) await sleep(req.delay, this.#abort.signal);
       }
     } catch (err) {
@@ -206,6 +220,18 @@ export class Deployer {
    *  new ones are drained, stopped and removed. */
   async #undo(rec: DeployRecord, drainTimeout: number | undefined): Promise<void> {
     this.#setState(rec, 'rolling_back');
+    // parked (drained, still running) old containers were serving seconds ago: back in rotation at once
+    const parked = rec.old.filter((o) => o.parked === true && o.stopped !== true && o.removed !== true);
+    if (parked.length > 0) {
+      this.#step(rec, 'switch back', parked.map((p) => p.name), 'started');
+      for (const p of parked) {
+        const u = this.#upstreamOf(p.id);
+        if (u !== undefined) this.#d.registry.enable(u.id, { skipGate: true });
+        else p.stopped = true; // gone from rotation meanwhile (it exited): restarted below
+        p.parked = false;
+      }
+      this.#step(rec, 'switch back', parked.map((p) => p.name), 'done');
+    }
     const restart = rec.old.filter((o) => o.stopped === true && o.removed !== true);
     if (restart.length > 0) {
       const started = await this.#startExisting(rec, restart, 'restart old');
@@ -356,6 +382,20 @@ export class Deployer {
     this.#step(rec, 'health gate', names, 'done');
   }
 
+  /** Blue-green's switch: every old container out of rotation in the same tick, drained, but left running. */
+  async #park(rec: DeployRecord, containers: Inspect[], drainTimeout: number | undefined): Promise<void> {
+    const refs = containers.map((c) => rec.old.find((o) => o.id === c.Id)!).filter((r) => r !== undefined);
+    const names = refs.map((r) => r.name);
+    this.#step(rec, 'switch: drain old', names, 'started');
+    for (const r of refs) r.parked = true;
+    const drains = await Promise.all(refs.map((r) => {
+      const u = this.#upstreamOf(r.id);
+      return u === undefined ? null : this.#d.registry.drain(u.id, drainTimeout);
+    }));
+    const timedOut = drains.filter((d) => d?.timedOut).map((d) => `${d!.id} (${d!.aborted} aborted)`);
+    this.#step(rec, 'switch: drain old', names, 'done', timedOut.length > 0 ? `drain timeout: ${timedOut.join(', ')}` : 'in-flight reached zero; kept running until the monitor window passes');
+  }
+
   /** Out of rotation → in-flight 0 (or drain timeout) → stop with the container's grace period → kept stopped
    *  (or removed). Never SIGTERM first. */
   async #retire(rec: DeployRecord, containers: Inspect[], drainTimeout: number | undefined, action: string, remove = false): Promise<void> {
@@ -481,6 +521,7 @@ export class Deployer {
         this.#setState(rec, 'failed');
       } finally {
         this.#locks.delete(rec.service);
+        this.#recovering.delete(rec.id);
       }
     }
   }
@@ -525,7 +566,7 @@ export class Deployer {
     const stopped: Inspect[] = [];
     for (const info of infos) {
       if (info === null) continue;
-      if (serviceNameOf(containerView(info), this.#d.providerOptions) !== service) continue;
+      if (!serviceNamesOf(containerView(info), this.#d.providerOptions).includes(service)) continue;
       if (info.State.Running) running.push(info);
       else if (info.State.Status === 'exited' || info.State.Status === 'created') stopped.push(info);
     }
@@ -551,7 +592,9 @@ export class Deployer {
 
   #checkLock(service: string): void {
     const holder = this.#locks.get(service);
-    if (holder !== undefined) throw new ConflictError(`a deploy of ${service} is already running (${holder})`);
+    if (holder === undefined) return;
+    const what = this.#recovering.has(holder) ? 'being recovered after a restart' : 'running';
+    throw new ConflictError(`a deploy, rollback or scale of ${service} is already ${what} (${holder})`);
   }
 
   #newRecord(kind: DeployRecord['kind'], service: string, image: string | null, generation: number, settings: Record<string, unknown>): DeployRecord {

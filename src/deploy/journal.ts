@@ -25,6 +25,8 @@ export interface ContainerRef {
   stopped?: boolean;
   /** whether it was removed */
   removed?: boolean;
+  /** blue-green: drained out of rotation but still running (until the monitor window passes) */
+  parked?: boolean;
 }
 
 export interface DeployRecord {

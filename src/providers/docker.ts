@@ -284,10 +284,14 @@ export class DockerProvider {
     for (const { view } of this.#known.values()) {
       const r = routesForContainer(view, this.#init.options);
       routes.push(...r.routes);
-      for (const p of r.problems) problems.set(p.container, p.message);
+      // errors win over notes when a container has both
+      for (const p of r.problems) if (!problems.has(p.container) || problems.get(p.container)!.endsWith('(still routed)')) problems.set(p.container, p.message);
     }
     for (const [container, message] of problems) {
-      if (this.#lastProblems.get(container) !== message) this.#log.warn({ container, problem: message }, 'Container labels ignored');
+      if (this.#lastProblems.get(container) === message) continue;
+      // notes end in "(still routed)"; anything else left the container out
+      if (message.endsWith('(still routed)')) this.#log.info({ container, note: message }, 'Container label note');
+      else this.#log.warn({ container, problem: message }, 'Container labels ignored');
     }
     this.#lastProblems = problems;
     try {

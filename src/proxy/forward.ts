@@ -169,7 +169,11 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (statusCode >= 500) this.service.reportFailure(u);
     else this.service.reportSuccess(u);
     const list = clientResponseHeaders(headers);
-    if (u.state === 'draining' || this.host.closing) list.push('connection', 'close');
+    // Only a stopping baton closes client connections. A draining upstream's responses keep the client's
+    // connection open: it is not tied to that upstream (the next request is balanced afresh), and closing it would
+    // make clients that reuse the socket at that moment lose a request. The upstream side closes: its pool was
+    // closed when the drain began, so each of its sockets is shut as soon as its response completes.
+    if (this.host.closing) list.push('connection', 'close');
     try {
       this.res.writeHead(statusCode, list);
     } catch {

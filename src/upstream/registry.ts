@@ -190,10 +190,12 @@ export class Registry extends EventEmitter {
     return u.drain(timeoutMs ?? service?.options.drainTimeout ?? 30_000);
   }
 
-  enable(id: string): Upstream | null {
+  /** Back into rotation: through the health gate, or at once with `skipGate` (a container that was serving moments
+   *  ago and never stopped, e.g. a blue-green rollback). */
+  enable(id: string, opts: { skipGate?: boolean } = {}): Upstream | null {
     const u = this.upstreams.get(id);
     if (u === undefined) return null;
-    u.enable();
+    u.enable(opts.skipGate === true);
     this.services.get(u.service)?.startChecks(u);
     return u;
   }

@@ -158,14 +158,15 @@ export class Upstream {
     return this.#drainPromise;
   }
 
-  /** Back into rotation through the health gate (state starting when a health check is configured). */
-  enable(): void {
+  /** Back into rotation through the health gate (state starting when a health check is configured), or at once
+   *  with `skipGate`. */
+  enable(skipGate = false): void {
     if (this.#closed) return;
     if (this.state !== 'draining' && this.state !== 'drained') return;
     if (this.pool === null) this.pool = this.#newPool();
     this.passiveFailures = 0;
     this.ejectedUntil = 0;
-    this.apply({ type: 'enable', hasHealthCheck: this.hasHealthCheck }, 'enabled');
+    this.apply({ type: 'enable', hasHealthCheck: this.hasHealthCheck && !skipGate }, skipGate ? 'enabled (no health gate)' : 'enabled');
     // a drain still waiting is cancelled: it resolves with the new state
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
