@@ -238,7 +238,7 @@ export class Deployer {
       try {
         await this.#healthGate(rec, started, 60_000);
       } catch (err) {
-        this.#log.error({ deploy: rec.id, err: (err as Error).message }, 'Old containers did not become healthy again during rollback');
+        this.#log.error({ deploy: rec.id, err }, 'Old containers did not become healthy again during rollback');
       }
     }
     const fresh = rec.new.filter((n) => n.removed !== true);
@@ -336,7 +336,7 @@ export class Deployer {
         await this.#d.provider.sync(r.id);
         return info;
       } catch (err) {
-        this.#log.error({ deploy: rec.id, container: r.name, err: (err as Error).message }, 'Could not start container');
+        this.#log.error({ deploy: rec.id, container: r.name, err }, 'Could not start container');
         return null;
       }
     });
@@ -516,7 +516,7 @@ export class Deployer {
         }
         this.#setState(rec, 'failed');
       } catch (err) {
-        this.#log.error({ deploy: rec.id, err: (err as Error).message }, 'Recovery of an interrupted deploy failed');
+        this.#log.error({ deploy: rec.id, err }, 'Recovery of an interrupted deploy failed');
         rec.error += `; recovery failed: ${(err as Error).message}`;
         this.#setState(rec, 'failed');
       } finally {
@@ -623,7 +623,7 @@ export class Deployer {
   #launch(rec: DeployRecord, run: () => Promise<void>): void {
     const p = run()
       .catch((err) => {
-        this.#log.error({ deploy: rec.id, err: (err as Error).message }, 'Deploy crashed');
+        this.#log.error({ deploy: rec.id, err }, 'Deploy crashed');
         rec.error = (err as Error).message;
         this.#setState(rec, 'failed');
       })

@@ -140,15 +140,15 @@ export class DockerProvider {
       } catch (err) {
         if (signal.aborted) break;
         if (this.#connected) {
-          this.#log.warn({ err: errInfo(err) }, 'Docker events stream failed; reconnecting and re-listing');
+          this.#log.warn({ err }, 'Docker events stream failed; reconnecting and re-listing');
         } else if (!this.#warnedDown) {
           this.#warnedDown = true;
           this.#log.warn(
-            { endpoint: this.#init.endpoint, err: errInfo(err) },
+            { endpoint: this.#init.endpoint, err },
             'Docker engine not reachable; static routes keep serving, retrying with backoff',
           );
         } else {
-          this.#log.debug({ err: errInfo(err) }, 'Docker engine still not reachable');
+          this.#log.debug({ err }, 'Docker engine still not reachable');
         }
         this.#connected = false;
         this.#resolveFirstSync();
@@ -297,7 +297,7 @@ export class DockerProvider {
     try {
       this.#init.registry.setSnapshot('docker', dockerSnapshot(routes));
     } catch (err) {
-      this.#log.error({ err: errInfo(err) }, 'Docker snapshot rejected; routing unchanged');
+      this.#log.error({ err }, 'Docker snapshot rejected; routing unchanged');
     }
   }
 
@@ -312,11 +312,6 @@ export class DockerProvider {
     s?.destroy?.();
     this.#resolveFirstSync();
   }
-}
-
-function errInfo(err: unknown): { code?: string; message: string } {
-  const e = err as { code?: string; message?: string };
-  return { code: e?.code, message: e?.message ?? String(err) };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

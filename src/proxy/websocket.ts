@@ -183,7 +183,7 @@ export class WebSocketTunnels {
     req.headers = headers;
     this.#proxy.ws(req, socket, head, { target: u.url, agent: u.wsAgent, connectTimeout: this.#connectTimeout }, (err) => {
       // Before the upstream answered: tell the client, once, and close.
-      this.#log.warn({ upstream: u.id, err: { code: (err as { code?: string }).code, message: err.message } }, 'WebSocket upstream failed');
+      this.#log.warn({ upstream: u.id, err }, 'WebSocket upstream failed');
       if (!s.destroyed && s.writable && (s as { bytesWritten?: number }).bytesWritten === 0) {
         s.end(rawPage(502, 'upstream_unreachable', 'The upstream could not be reached.'));
       }
