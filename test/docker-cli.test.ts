@@ -3,40 +3,20 @@
 // config file, talking to a baton App in this process. Skipped, with the reason, when no engine answers.
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { http, startBaton, TOKEN, waitFor, type TestBaton } from './fixtures/harness.ts';
-import { buildStats, buildTestImages, dockerAvailable, dockerClient, removeTestContainers, type TestImages } from './fixtures/images.ts';
+import { BATON_BIN, batonLabels, runContainers, startContainer, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
+import { TOKEN, type TestBaton } from './fixtures/harness.ts';
 
 
-const reason = await dockerAvailable();
-if (reason) {
-  t.comment(`SKIPPED: ${reason}`);
-  t.plan(0, reason);
-} else {
-  t.setTimeout(180_000);
-  await run();
-}
+await whenDockerAnswers(t, 180_000, run);
 
 async function run(): Promise<void> {
-  const docker = dockerClient();
-  /** the engine baton talks to: the one the tests use (DOCKER_HOST, else the default socket) */
-  const ENDPOINT = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-  const FILE = 'cli';
-  const RUN = `${FILE}-${process.pid}-${Date.now().toString(36)}`;
-  const BATON_BIN = fileURLToPath(new URL('../bin/baton.js', import.meta.url));
-  let seq = 0;
-  const started = Date.now();
-  const images: TestImages = await buildTestImages();
-  t.comment(`buildTestImages: ${buildStats.cached ? 'cached' : 'built'} in ${Date.now() - started} ms`);
+  const images = await testImages(t);
+  const unique = testRuns('cli', { dirPrefix: 'baton-docker-cli-' });
 
-  interface Setup {
-    name: string;
-    host: string;
-    run: string;
+  interface Setup extends TestRun {
     ids: string[];
     b: TestBaton;
     /** a config file holding only what the CLI needs: the admin address and the token */
@@ -44,39 +24,14 @@ async function run(): Promise<void> {
   }
 
   async function setup(t: Test, replicas: number): Promise<Setup> {
-    const i = ++seq;
-    const name = `bt-${FILE}-${process.pid}-${i}`;
-    const host = `${name}.test`;
-    const run = `${RUN}-${i}`;
-    const dir = mkdtempSync(join(tmpdir(), 'baton-docker-cli-'));
-    t.teardown(async () => {
-      await removeTestContainers(`baton.test.run=${run}`);
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const u = unique(t);
     const ids: string[] = [];
-    for (let k = 0; k < replicas; k++) {
-      const c = await docker.createContainer({
-        name: `${name}-orig-${k}`,
-        Image: images.v1,
-        Labels: {
-          'baton.test': '1',
-          'baton.test.run': run,
-          'baton.enable': 'true',
-          'baton.service': name,
-          'baton.rule': `Host(\`${host}\`)`,
-          'baton.port': '8080',
-          'baton.health.path': '/health',
-          'baton.health.interval': '500ms',
-        },
-      });
-      await c.start();
-      ids.push(c.id);
-    }
-    const b = await startBaton(t, { providers: { docker: { enabled: true, endpoint: ENDPOINT } }, log: { level: 'info', accessLog: false } });
-    await waitFor(() => (b.app.registry.services.get(name)?.upstreams ?? []).filter((u) => u.state === 'healthy').length === replicas, 15_000, 'healthy upstreams');
-    const config = join(dir, 'cli.yaml');
-    writeFileSync(config, stringify({ admin: { address: `127.0.0.1:${b.adminPort}`, token: TOKEN }, stateDir: join(dir, 'state') }));
-    return { name, host, run, ids, b, config };
+    for (let k = 0; k < replicas; k++) ids.push(await startContainer(`${u.name}-orig-${k}`, images.v1, u.run, batonLabels(u.name, u.host)));
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, u.name, replicas, 15_000, 'healthy upstreams');
+    const config = join(u.dir, 'cli.yaml');
+    writeFileSync(config, stringify({ admin: { address: `127.0.0.1:${b.adminPort}`, token: TOKEN }, stateDir: join(u.dir, 'state') }));
+    return { ...u, ids, b, config };
   }
 
   interface CliRun {
@@ -122,16 +77,6 @@ async function run(): Promise<void> {
     });
   }
 
-  async function versions(s: Setup, n = 10): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const r = await http(s.b.port, { host: s.host });
-      const v = r.status === 200 ? JSON.parse(r.body).version : `HTTP ${r.status}`;
-      out[v] = (out[v] ?? 0) + 1;
-    }
-    return out;
-  }
-
   t.test('baton deploy: live progress, exit 0; baton rollback; baton scale', async (t) => {
     const s = await setup(t, 2);
     const r = await cli(['deploy', s.name, '--image', images.v2, '--monitor', '2s', '--health-timeout', '10s', '--drain-timeout', '10s', '--config', s.config]);
@@ -146,23 +91,23 @@ async function run(): Promise<void> {
     // live: steps arrive while the deploy runs (two 2 s monitor windows), not all at the end
     const spread = steps.at(-1)!.at - steps[0].at;
     t.ok(spread >= 2000, `progress lines arrived over ${spread} ms`);
-    t.same(await versions(s), { v2: 10 }, 'v2 serves');
+    t.same(await versions(s.b.port, s.host), { v2: 10 }, 'v2 serves');
 
     const rb = await cli(['rollback', s.name, '--config', s.config]);
     t.equal(rb.code, 0, `baton rollback: exit 0 (stderr: ${rb.stderr.trim()})`);
     t.match(rb.stdout, new RegExp(`^Rolling back ${s.name}: d-`), 'rollback title');
     t.match(rb.stdout, /ok +start previous/, 'rollback steps');
-    await waitFor(() => (s.b.app.registry.services.get(s.name)?.upstreams ?? []).filter((u) => u.state === 'healthy').length === 2, 5000, 'two healthy');
-    t.same(await versions(s), { v1: 10 }, 'v1 serves again');
+    await waitHealthy(s.b, s.name, 2, 5000, 'two healthy');
+    t.same(await versions(s.b.port, s.host), { v1: 10 }, 'v1 serves again');
     const again = await cli(['rollback', s.name, '--config', s.config]);
     t.comment(`second rollback: exit ${again.code}: ${again.stderr.trim()}`);
     t.equal(again.code, 0, 'rolling back again swaps back to v2 (the generation kept stopped)');
-    t.same(await versions(s), { v2: 10 }, 'v2 serves');
+    t.same(await versions(s.b.port, s.host), { v2: 10 }, 'v2 serves');
 
     const sc = await cli(['scale', s.name, '3', '--config', s.config]);
     t.equal(sc.code, 0, `baton scale: exit 0 (stderr: ${sc.stderr.trim()})`);
     t.match(sc.stdout, new RegExp(`^Scaling ${s.name} to 3: d-`), 'scale title');
-    const running = await docker.listContainers({ filters: { label: [`baton.test.run=${s.run}`] } });
+    const running = await runContainers(s.run, false);
     t.equal(running.length, 3, '3 containers run');
   });
 
@@ -173,7 +118,7 @@ async function run(): Promise<void> {
     t.equal(r.code, 1, 'exit 1');
     t.match(r.stdout, /FAILED health gate .* — \S+: unhealthy \(status 503\)/, 'the failed step with its reason');
     t.match(r.stderr, /^d-\S+ failed after \d+\.\d s: new containers not healthy within 4000 ms/m, `stderr: ${r.stderr.trim()}`);
-    t.same(await versions(s, 5), { v1: 5 }, 'v1 still serves');
+    t.same(await versions(s.b.port, s.host, 5), { v1: 5 }, 'v1 still serves');
 
     const missing = await cli(['deploy', s.name, '--image', `baton-test-app:missing-${process.pid}`, '--config', s.config]);
     t.equal(missing.code, 1, 'image missing: exit 1');

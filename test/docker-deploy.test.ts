@@ -7,44 +7,27 @@
 // bind-mounted at /data: the app appends every POST it processes to /data/processed.log and every SIGTERM it
 // gets to /data/signals.log, which is how "processed exactly once" and "SIGTERM only after the drain" are checked.
 import t, { type Test } from 'tap';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type Docker from 'dockerode';
-import { admin, http, startBaton, waitFor, type TestBaton } from './fixtures/harness.ts';
-import { buildStats, buildTestImages, dockerAvailable, dockerClient, removeTestContainers, type TestImages } from './fixtures/images.ts';
+import { batonLabels, createContainer, finished, healthyUpstreams, runContainers, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
+import { admin, http, type TestBaton } from './fixtures/harness.ts';
+import { dockerClient } from './fixtures/images.ts';
 import { describeLoad, runLoad, type LoadResult } from './fixtures/load.ts';
 
 
-const reason = await dockerAvailable();
-if (reason) {
-  t.comment(`SKIPPED: ${reason}`);
-  t.plan(0, reason);
-} else {
-  t.setTimeout(240_000);
-  await run();
-}
+await whenDockerAnswers(t, 240_000, run);
 
 async function run(): Promise<void> {
   const docker = dockerClient();
-  /** the engine baton talks to: the one the tests use (DOCKER_HOST, else the default socket) */
-  const ENDPOINT = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-  const FILE = 'deploy';
-  const RUN = `${FILE}-${process.pid}-${Date.now().toString(36)}`;
-  let seq = 0;
-  const started = Date.now();
-  const images: TestImages = await buildTestImages();
-  t.comment(`buildTestImages: ${buildStats.cached ? 'cached' : 'built'} in ${Date.now() - started} ms`);
+  const images = await testImages(t);
+  const unique = testRuns('deploy', { dirPrefix: 'baton-docker-data-', mountable: true });
 
   /** Short settings keep the suite fast: health probes every 500 ms (rise/fall 2), drain timeout 10 s. */
   const DEPLOY = { monitor: '2s', healthTimeout: '10s', drainTimeout: '10s' };
 
-  interface Svc {
-    name: string;
-    host: string;
-    run: string;
-    dataDir: string;
+  /** A test's service; its temp folder (dir) is bind-mounted at /data in its containers. */
+  interface Svc extends TestRun {
     /** the containers the test created (the "v1" generation) */
     ids: string[];
     /** their hostnames (what the app writes in processed.log and signals.log) */
@@ -53,75 +36,18 @@ async function run(): Promise<void> {
 
   /** N containers the way a user starts them: labels, default bridge network, /data bind mount. */
   async function service(t: Test, image: string, replicas: number): Promise<Svc> {
-    const i = ++seq;
-    const name = `bt-${FILE}-${process.pid}-${i}`;
-    const host = `${name}.test`;
-    const run = `${RUN}-${i}`;
-    const dataDir = mkdtempSync(join(tmpdir(), 'baton-docker-data-'));
-    chmodSync(dataDir, 0o777);
-    // clones made by the deployer carry the same labels, so this removes them too
-    t.teardown(async () => {
-      await removeTestContainers(`baton.test.run=${run}`);
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const u = unique(t);
     const ids: string[] = [];
-    for (let k = 0; k < replicas; k++) {
-      const c = await docker.createContainer({
-        name: `${name}-orig-${k}`,
-        Image: image,
-        Env: ['DATA_DIR=/data'],
-        Labels: {
-          'baton.test': '1',
-          'baton.test.run': run,
-          'baton.enable': 'true',
-          'baton.service': name,
-          'baton.rule': `Host(\`${host}\`)`,
-          'baton.port': '8080',
-          'baton.health.path': '/health',
-          'baton.health.interval': '500ms',
-        },
-        HostConfig: { Binds: [`${dataDir}:/data`] },
-      });
-      ids.push(c.id);
-    }
+    for (let k = 0; k < replicas; k++) ids.push(await createContainer(`${u.name}-orig-${k}`, image, u.run, batonLabels(u.name, u.host), u.dir));
     await Promise.all(ids.map((id) => docker.getContainer(id).start()));
     const hosts = await Promise.all(ids.map(async (id) => (await docker.getContainer(id).inspect()).Config.Hostname));
-    return { name, host, run, dataDir, ids, hosts };
-  }
-
-  async function baton(t: Test): Promise<TestBaton> {
-    return startBaton(t, { providers: { docker: { enabled: true, endpoint: ENDPOINT } }, log: { level: 'info', accessLog: false } });
-  }
-
-  function healthyUpstreams(b: TestBaton, svc: Svc): Array<{ id: string; containerId?: string }> {
-    const s = b.app.registry.services.get(svc.name);
-    return (s?.upstreams ?? []).filter((u) => u.state === 'healthy').map((u) => ({ id: u.id, containerId: u.containerId }));
-  }
-
-  async function waitHealthy(b: TestBaton, svc: Svc, n: number, ms = 15_000): Promise<void> {
-    await waitFor(() => healthyUpstreams(b, svc).length === n, ms, `${n} healthy upstreams of ${svc.name}`);
-  }
-
-  /** Containers of this service (by run label), running or not. */
-  async function containers(svc: Svc): Promise<Docker.ContainerInfo[]> {
-    return docker.listContainers({ all: true, filters: { label: [`baton.test.run=${svc.run}`] } });
+    return { ...u, ids, hosts };
   }
 
   async function startDeploy(b: TestBaton, svc: Svc, body: Record<string, unknown>): Promise<string> {
     const res = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/deploys`, body);
     if (res.status !== 202) throw new Error(`deploy not accepted: ${res.status} ${JSON.stringify(res.json)}`);
     return res.json.id as string;
-  }
-
-  const TERMINAL = ['succeeded', 'failed', 'rolled_back', 'paused'];
-  async function finished(b: TestBaton, id: string, ms = 90_000): Promise<any> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const res = await admin(b.adminPort, 'GET', `/api/deploys/${id}`);
-      if (res.status === 200 && TERMINAL.includes(res.json.state)) return res.json;
-      if (Date.now() > end) throw new Error(`deploy ${id} not finished within ${ms} ms: ${JSON.stringify(res.json)}`);
-      await sleep(100);
-    }
   }
 
   /** Deploys under load; returns the record, the load counts and the deploy's duration. */
@@ -152,7 +78,7 @@ async function run(): Promise<void> {
 
   /** processed.log: every 2xx POST id exactly once, no id (answered or not) more than once. */
   function processedOnce(t: Test, svc: Svc, load: LoadResult, runId: string): Map<string, string> {
-    const file = join(svc.dataDir, 'processed.log');
+    const file = join(svc.dir, 'processed.log');
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const count = new Map<string, number>();
     const versionOf = new Map<string, string>();
@@ -177,7 +103,7 @@ async function run(): Promise<void> {
   }
 
   function signals(svc: Svc): Array<{ host: string; at: number }> {
-    const file = join(svc.dataDir, 'signals.log');
+    const file = join(svc.dir, 'signals.log');
     if (!existsSync(file)) return [];
     return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => {
       const [, host, at] = l.split(' ');
@@ -213,22 +139,12 @@ async function run(): Promise<void> {
     t.equal(s.responses[5], 0, 'no 5xx');
   }
 
-  async function versionsNow(b: TestBaton, svc: Svc, n = 20): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const r = await http(b.port, { host: svc.host });
-      const v = r.status === 200 ? JSON.parse(r.body).version : `HTTP ${r.status}`;
-      out[v] = (out[v] ?? 0) + 1;
-    }
-    return out;
-  }
-
   // ── rolling and blue/green v1 → v2 under load ───────────────────────────────────────────────
 
   t.test('rolling v1 → v2, 4 replicas, under load: nothing lost; v1 kept stopped', async (t) => {
     const svc = await service(t, images.v1, 4);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 4);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 4);
     const runId = `${svc.run}-rolling`;
     const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.v2, strategy: 'rolling', ...DEPLOY }, runId);
     t.comment(`rolling deploy: ${rec.state} in ${deployMs} ms, ${rec.steps.length} steps`);
@@ -237,9 +153,9 @@ async function run(): Promise<void> {
     t.ok((load.versions.v1 ?? 0) > 0 && (load.versions.v2 ?? 0) > 0, `the load saw v1 then v2: ${JSON.stringify(load.versions)}`);
     processedOnce(t, svc, load, runId);
 
-    t.same(await versionsNow(b, svc), { v2: 20 }, 'afterwards only v2 answers');
-    await waitHealthy(b, svc, 4, 2000);
-    const all = await containers(svc);
+    t.same(await versions(b.port, svc.host, 20), { v2: 20 }, 'afterwards only v2 answers');
+    await waitHealthy(b, svc.name, 4, 2000);
+    const all = await runContainers(svc.run);
     const running = all.filter((c) => c.State === 'running');
     t.equal(running.length, 4, '4 containers run');
     t.ok(running.every((c) => c.Image === images.v2), 'all of them v2');
@@ -259,8 +175,8 @@ async function run(): Promise<void> {
 
   t.test('blue/green v1 → v2, 4 replicas, keepPrevious false, under load: nothing lost; v1 removed', async (t) => {
     const svc = await service(t, images.v1, 4);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 4);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 4);
     const runId = `${svc.run}-bg`;
     const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.v2, strategy: 'blue-green', keepPrevious: false, ...DEPLOY }, runId);
     t.comment(`blue-green deploy: ${rec.state} in ${deployMs} ms`);
@@ -268,8 +184,8 @@ async function run(): Promise<void> {
     loadClean(t, load, 'blue-green');
     t.ok((load.versions.v1 ?? 0) > 0 && (load.versions.v2 ?? 0) > 0, `the load saw v1 then v2: ${JSON.stringify(load.versions)}`);
     processedOnce(t, svc, load, runId);
-    t.same(await versionsNow(b, svc), { v2: 20 }, 'afterwards only v2 answers');
-    const all = await containers(svc);
+    t.same(await versions(b.port, svc.host, 20), { v2: 20 }, 'afterwards only v2 answers');
+    const all = await runContainers(svc.run);
     t.equal(all.length, 4, 'only 4 containers left');
     t.ok(all.every((c) => c.State === 'running' && c.Image === images.v2), 'all running v2');
     t.same(all.filter((c) => svc.ids.includes(c.Id)), [], 'the v1 containers are gone');
@@ -284,8 +200,8 @@ async function run(): Promise<void> {
 
   t.test('bad (health never passes) → deploy fails, v2 keeps serving, zero errors; bad got no traffic', async (t) => {
     const svc = await service(t, images.v2, 4);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 4);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 4);
     const runId = `${svc.run}-bad`;
     const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.bad, ...DEPLOY, healthTimeout: '5s' }, runId);
     t.comment(`bad deploy: ${rec.state} in ${deployMs} ms: ${rec.error}`);
@@ -294,17 +210,17 @@ async function run(): Promise<void> {
     loadClean(t, load, 'bad');
     t.same(Object.keys(load.versions), ['v2'], `only v2 ever answered: ${JSON.stringify(load.versions)}`);
     processedOnce(t, svc, load, runId);
-    const all = await containers(svc);
+    const all = await runContainers(svc.run);
     t.same(all.map((c) => c.Id).sort(), [...svc.ids].sort(), 'the bad container is removed, the 4 originals remain');
     t.ok(all.every((c) => c.State === 'running'), 'all running');
     t.same(signals(svc).filter((s) => svc.hosts.includes(s.host)), [], 'no v2 container got a SIGTERM');
-    t.same(await versionsNow(b, svc), { v2: 20 }, 'v2 answers');
+    t.same(await versions(b.port, svc.host, 20), { v2: 20 }, 'v2 answers');
   });
 
   t.test('crashy (healthy, then dies in the monitor window) → automatic rollback, zero errors', async (t) => {
     const svc = await service(t, images.v2, 4);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 4);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 4);
     const runId = `${svc.run}-crashy`;
     // crashy falls ill 3 s after it starts and exits 1.5 s later: a 6 s monitor window covers it in batch 1
     const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.crashy, ...DEPLOY, monitor: '6s' }, runId);
@@ -316,17 +232,17 @@ async function run(): Promise<void> {
     loadClean(t, load, 'crashy');
     t.ok((load.versions.crashy ?? 0) > 0, `crashy served for a while: ${JSON.stringify(load.versions)}`);
     processedOnce(t, svc, load, runId);
-    await waitHealthy(b, svc, 4, 10_000);
-    t.same(await versionsNow(b, svc), { v2: 20 }, 'v2 answers again');
-    const all = await containers(svc);
+    await waitHealthy(b, svc.name, 4, 10_000);
+    t.same(await versions(b.port, svc.host, 20), { v2: 20 }, 'v2 answers again');
+    const all = await runContainers(svc.run);
     t.same(all.map((c) => c.Id).sort(), [...svc.ids].sort(), 'crashy containers removed, the 4 originals remain');
     t.ok(all.every((c) => c.State === 'running'), 'the originals run (the retired one was started again)');
   });
 
   t.test('blue/green to crashy → the parked old generation is switched straight back, zero errors', async (t) => {
     const svc = await service(t, images.v2, 3);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 3);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 3);
     const runId = `${svc.run}-bg-crashy`;
     const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.crashy, ...DEPLOY, strategy: 'blue-green', monitor: '6s' }, runId);
     t.comment(`blue/green crashy deploy: ${rec.state} in ${deployMs} ms: ${rec.error}`);
@@ -337,8 +253,8 @@ async function run(): Promise<void> {
     loadClean(t, load, 'blue/green crashy');
     t.ok((load.versions.crashy ?? 0) > 0, `crashy served for a while: ${JSON.stringify(load.versions)}`);
     processedOnce(t, svc, load, runId);
-    t.same(await versionsNow(b, svc), { v2: 20 }, 'v2 answers again');
-    const all = await containers(svc);
+    t.same(await versions(b.port, svc.host, 20), { v2: 20 }, 'v2 answers again');
+    const all = await runContainers(svc.run);
     t.same(all.map((c) => c.Id).sort(), [...svc.ids].sort(), 'crashy containers removed, the originals remain');
     t.ok(all.every((c) => c.State === 'running'), 'the originals never stopped');
   });
@@ -347,8 +263,8 @@ async function run(): Promise<void> {
 
   t.test('v1 → hc (image with a Docker HEALTHCHECK) under load: routed only once Docker says healthy, nothing lost', async (t) => {
     const svc = await service(t, images.v1, 2);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 2);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 2);
     const runId = `${svc.run}-hc`;
     const since = Math.floor(Date.now() / 1000) - 1;
     const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.hc, ...DEPLOY }, runId);
@@ -384,8 +300,8 @@ async function run(): Promise<void> {
 
   t.test('a slow in-flight request finishes before its container gets SIGTERM', async (t) => {
     const svc = await service(t, images.v1, 1);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 1);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 1);
     const oldHost = svc.hosts[0];
     const t0 = Date.now();
     const slow = http(b.port, { host: svc.host, path: '/slow?ms=4000' }).then((r) => ({ ...r, at: Date.now() }));
@@ -406,15 +322,15 @@ async function run(): Promise<void> {
     const waited = Date.parse(drain[1].at) - Date.parse(drain[0].at);
     t.equal(drain[1].detail, 'in-flight reached zero', 'the drain ended at in-flight zero, not at its timeout');
     t.ok(waited >= 1500, `the drain waited ${waited} ms for the slow request`);
-    t.same(await versionsNow(b, svc, 5), { v2: 5 }, 'v2 answers');
+    t.same(await versions(b.port, svc.host, 5), { v2: 5 }, 'v2 answers');
   });
 
   // ── lock, validation, records, rollback ───────────────────────────────────────────────────
 
   t.test('concurrent deploys → 409; GET /api/deploys/{id}; rollback to the kept generation', async (t) => {
     const svc = await service(t, images.v1, 2);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 2);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 2);
     const path = `/api/services/${svc.name}/deploys`;
     const body = { image: images.v2, ...DEPLOY, monitor: '3s' };
     const [a, c] = await Promise.all([admin(b.adminPort, 'POST', path, body), admin(b.adminPort, 'POST', path, body)]);
@@ -442,16 +358,16 @@ async function run(): Promise<void> {
       }
     }
     t.equal((await admin(b.adminPort, 'GET', '/api/deploys/d-nope-000000')).status, 404, 'unknown deploy id: 404');
-    t.same(await versionsNow(b, svc, 10), { v2: 10 }, 'v2 serves');
+    t.same(await versions(b.port, svc.host, 10), { v2: 10 }, 'v2 serves');
 
     // the lock is free again: roll back to v1 (kept stopped)
     const rb = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/rollback`, {});
     t.equal(rb.status, 202, 'rollback accepted after the deploy');
     const rrec = await finished(b, rb.json.id);
     t.equal(rrec.state, 'succeeded', `rollback succeeded${rrec.error ? `: ${rrec.error}` : ''}`);
-    await waitHealthy(b, svc, 2, 5000);
-    t.same(await versionsNow(b, svc, 10), { v1: 10 }, 'v1 serves again');
-    const all = await containers(svc);
+    await waitHealthy(b, svc.name, 2, 5000);
+    t.same(await versions(b.port, svc.host, 10), { v1: 10 }, 'v1 serves again');
+    const all = await runContainers(svc.run);
     const orig = all.filter((c) => svc.ids.includes(c.Id));
     t.ok(orig.length === 2 && orig.every((c) => c.State === 'running'), 'the original v1 containers run again');
     const v2 = all.filter((c) => !svc.ids.includes(c.Id));
@@ -462,10 +378,10 @@ async function run(): Promise<void> {
 
   t.test('image missing locally → clear 400 before anything changes', async (t) => {
     const svc = await service(t, images.v1, 2);
-    const b = await baton(t);
-    await waitHealthy(b, svc, 2);
-    const before = (await containers(svc)).map((c) => `${c.Id}:${c.State}`).sort();
-    const upstreamsBefore = healthyUpstreams(b, svc).map((u) => u.id).sort();
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 2);
+    const before = (await runContainers(svc.run)).map((c) => `${c.Id}:${c.State}`).sort();
+    const upstreamsBefore = healthyUpstreams(b, svc.name).map((u) => u.id).sort();
     const missing = `baton-test-app:missing-${process.pid}-${Date.now()}`;
     const res = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/deploys`, { image: missing });
     t.equal(res.status, 400, '400');
@@ -476,8 +392,8 @@ async function run(): Promise<void> {
     t.match(bad.json.error.message, /image: not a valid image reference/, `message: ${bad.json.error.message}`);
     t.equal((await admin(b.adminPort, 'POST', `/api/services/${svc.name}-nope/deploys`, { image: images.v2 })).status, 404, 'unknown service: 404');
     await sleep(500);
-    t.same((await containers(svc)).map((c) => `${c.Id}:${c.State}`).sort(), before, 'containers unchanged');
-    t.same(healthyUpstreams(b, svc).map((u) => u.id).sort(), upstreamsBefore, 'routing unchanged');
+    t.same((await runContainers(svc.run)).map((c) => `${c.Id}:${c.State}`).sort(), before, 'containers unchanged');
+    t.same(healthyUpstreams(b, svc.name).map((u) => u.id).sort(), upstreamsBefore, 'routing unchanged');
     t.same((await admin(b.adminPort, 'GET', `/api/services/${svc.name}/deploys`)).json.deploys, [], 'no deploy recorded');
     const again = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/scale`, { replicas: 2 });
     t.equal(again.status, 202, 'no lock left behind (scale accepted)');

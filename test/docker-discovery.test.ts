@@ -3,94 +3,21 @@
 // baton label at all); `docker stop` / `docker kill` of an upstream from outside under load loses no GET; scaling a
 // service up and down through the admin API under load. Skipped, with the reason, when no engine answers.
 import t, { type Test } from 'tap';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { admin, http, startBaton, waitFor, type TestBaton } from './fixtures/harness.ts';
-import { buildStats, buildTestImages, dockerAvailable, dockerClient, removeTestContainers, type TestImages } from './fixtures/images.ts';
+import { batonLabels, finished, runContainers, startContainer, startDockerBaton, testImages, testRuns, upstreams, waitHealthy, whenDockerAnswers } from './fixtures/docker.ts';
+import { admin, http } from './fixtures/harness.ts';
+import { dockerClient } from './fixtures/images.ts';
 import { describeLoad, runLoad, type LoadResult } from './fixtures/load.ts';
 
 
-const reason = await dockerAvailable();
-if (reason) {
-  t.comment(`SKIPPED: ${reason}`);
-  t.plan(0, reason);
-} else {
-  t.setTimeout(180_000);
-  await run();
-}
+await whenDockerAnswers(t, 180_000, run);
 
 async function run(): Promise<void> {
   const docker = dockerClient();
-  /** the engine baton talks to: the one the tests use (DOCKER_HOST, else the default socket) */
-  const ENDPOINT = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
-  const FILE = 'discovery';
-  const RUN = `${FILE}-${process.pid}-${Date.now().toString(36)}`;
-  let seq = 0;
-  const started = Date.now();
-  const images: TestImages = await buildTestImages();
-  t.comment(`buildTestImages: ${buildStats.cached ? 'cached' : 'built'} in ${Date.now() - started} ms`);
-
-  /** A unique name, Host and run label for one test; its containers (found by the run label) are removed in
-   *  teardown, with its data folder. */
-  function unique(t: Test): { name: string; host: string; run: string; dataDir: string } {
-    const i = ++seq;
-    const name = `bt-${FILE}-${process.pid}-${i}`;
-    const run = `${RUN}-${i}`;
-    const dataDir = mkdtempSync(join(tmpdir(), 'baton-docker-data-'));
-    chmodSync(dataDir, 0o777);
-    t.teardown(async () => {
-      await removeTestContainers(`baton.test.run=${run}`);
-      rmSync(dataDir, { recursive: true, force: true });
-    });
-    return { name, host: `${name}.test`, run, dataDir };
-  }
-
-  async function startContainer(name: string, image: string, run: string, labels: Record<string, string>, dataDir?: string): Promise<string> {
-    const c = await docker.createContainer({
-      name,
-      Image: image,
-      Env: dataDir !== undefined ? ['DATA_DIR=/data'] : [],
-      Labels: { 'baton.test': '1', 'baton.test.run': run, ...labels },
-      HostConfig: dataDir !== undefined ? { Binds: [`${dataDir}:/data`] } : {},
-    });
-    await c.start();
-    return c.id;
-  }
-
-  function batonLabels(name: string, host: string): Record<string, string> {
-    return {
-      'baton.enable': 'true',
-      'baton.service': name,
-      'baton.rule': `Host(\`${host}\`)`,
-      'baton.port': '8080',
-      'baton.health.path': '/health',
-      'baton.health.interval': '500ms',
-    };
-  }
-
-  async function baton(t: Test): Promise<TestBaton> {
-    return startBaton(t, { providers: { docker: { enabled: true, endpoint: ENDPOINT } }, log: { level: 'info', accessLog: false } });
-  }
-
-  function upstreams(b: TestBaton, service: string) {
-    return b.app.registry.services.get(service)?.upstreams ?? [];
-  }
-
-  async function waitHealthy(b: TestBaton, service: string, n: number, ms = 15_000): Promise<void> {
-    await waitFor(() => upstreams(b, service).filter((u) => u.state === 'healthy').length === n, ms, `${n} healthy upstreams of ${service}`);
-  }
-
-  async function finished(b: TestBaton, id: string, ms = 60_000): Promise<any> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const res = await admin(b.adminPort, 'GET', `/api/deploys/${id}`);
-      if (res.status === 200 && ['succeeded', 'failed', 'rolled_back', 'paused'].includes(res.json.state)) return res.json;
-      if (Date.now() > end) throw new Error(`${id} not finished within ${ms} ms: ${JSON.stringify(res.json)}`);
-      await sleep(100);
-    }
-  }
+  const images = await testImages(t);
+  const unique = testRuns('discovery', { dirPrefix: 'baton-docker-data-', mountable: true });
 
   function processedOnce(t: Test, dataDir: string, load: LoadResult, runId: string): void {
     const file = join(dataDir, 'processed.log');
@@ -113,7 +40,7 @@ async function run(): Promise<void> {
     const v1Host = `${u.name}-v1.test`;
     const v2Service = `${u.name}-tv2`;
     const v1Backend = `${u.name}-tv1`;
-    const router = `r${process.pid}x${seq}`;
+    const router = `r${process.pid}x${u.i}`;
     const v2Labels = {
       'traefik.enable': 'true',
       [`traefik.http.routers.${router}.rule`]: `Host(\`${v2Host}\`)`,
@@ -141,7 +68,7 @@ async function run(): Promise<void> {
       const labels = (await docker.getContainer(id).inspect()).Config.Labels ?? {};
       if (Object.keys(labels).some((k) => k.startsWith('baton.') && !k.startsWith('baton.test'))) t.fail(`container ${id} has a baton label`);
     }
-    const b = await baton(t);
+    const b = await startDockerBaton(t);
     await waitHealthy(b, v2Service, 2);
     await waitHealthy(b, v1Backend, 1);
 
@@ -179,8 +106,8 @@ async function run(): Promise<void> {
   t.test('docker stop and docker kill of upstreams from outside under load: zero failed GETs', async (t) => {
     const u = unique(t);
     const ids: string[] = [];
-    for (let k = 0; k < 3; k++) ids.push(await startContainer(`${u.name}-${k}`, images.v1, u.run, batonLabels(u.name, u.host), u.dataDir));
-    const b = await baton(t);
+    for (let k = 0; k < 3; k++) ids.push(await startContainer(`${u.name}-${k}`, images.v1, u.run, batonLabels(u.name, u.host), u.dir));
+    const b = await startDockerBaton(t);
     await waitHealthy(b, u.name, 3);
     const runId = `${u.run}-stop`;
     const timeline: string[] = [];
@@ -204,7 +131,7 @@ async function run(): Promise<void> {
     t.equal(load.errors + load.timeouts + load.unanswered, 0, 'no socket error at all');
     // POSTs written to a container that died under them cannot be retried (never, for a POST): report them
     t.comment(`POSTs: ${load.post.sent} sent, ${load.post.ok} ok, ${load.post.non2xx} non-2xx (a POST in flight on a killed container is answered 502 and never retried)`);
-    processedOnce(t, u.dataDir, load, runId);
+    processedOnce(t, u.dir, load, runId);
     const left = upstreams(b, u.name);
     t.same(left.map((x) => x.containerId), [ids[2]], 'only the container still running is routed');
     const events = b.logs.filter((l) => l.msg === 'Container leaves rotation').map((l) => `${l.container}:${l.event}`);
@@ -219,8 +146,8 @@ async function run(): Promise<void> {
   t.test('POST /api/services/{name}/scale: 2 → 4 → 1 under load, nothing lost', async (t) => {
     const u = unique(t);
     const ids: string[] = [];
-    for (let k = 0; k < 2; k++) ids.push(await startContainer(`${u.name}-${k}`, images.v1, u.run, batonLabels(u.name, u.host), u.dataDir));
-    const b = await baton(t);
+    for (let k = 0; k < 2; k++) ids.push(await startContainer(`${u.name}-${k}`, images.v1, u.run, batonLabels(u.name, u.host), u.dir));
+    const b = await startDockerBaton(t);
     await waitHealthy(b, u.name, 2);
     const runId = `${u.run}-scale`;
     const steps: string[] = [];
@@ -229,7 +156,7 @@ async function run(): Promise<void> {
       const up = await admin(b.adminPort, 'POST', `/api/services/${u.name}/scale`, { replicas: 4, healthTimeout: '10s' });
       if (up.status !== 202) throw new Error(`scale up: ${up.status} ${JSON.stringify(up.json)}`);
       let t0 = Date.now();
-      const upRec = await finished(b, up.json.id);
+      const upRec = await finished(b, up.json.id, 60_000);
       steps.push(`up ${upRec.state} in ${Date.now() - t0} ms`);
       if (upRec.state !== 'succeeded') throw new Error(`scale up ${upRec.state}: ${upRec.error}`);
       await waitHealthy(b, u.name, 4, 5000);
@@ -237,7 +164,7 @@ async function run(): Promise<void> {
       const down = await admin(b.adminPort, 'POST', `/api/services/${u.name}/scale`, { replicas: 1, drainTimeout: '10s' });
       if (down.status !== 202) throw new Error(`scale down: ${down.status} ${JSON.stringify(down.json)}`);
       t0 = Date.now();
-      const downRec = await finished(b, down.json.id);
+      const downRec = await finished(b, down.json.id, 60_000);
       steps.push(`down ${downRec.state} in ${Date.now() - t0} ms`);
       if (downRec.state !== 'succeeded') throw new Error(`scale down ${downRec.state}: ${downRec.error}`);
       await sleep(500);
@@ -247,8 +174,8 @@ async function run(): Promise<void> {
     t.comment(`scale: ${steps.join(', ')}; ${describeLoad(load)}`);
     t.equal(load.non2xx, 0, 'zero non-2xx');
     t.equal(load.errors + load.timeouts + load.unanswered, 0, 'zero socket errors, timeouts, unanswered');
-    processedOnce(t, u.dataDir, load, runId);
-    const all = await docker.listContainers({ all: true, filters: { label: [`baton.test.run=${u.run}`] } });
+    processedOnce(t, u.dir, load, runId);
+    const all = await runContainers(u.run);
     t.same(all.map((c) => `${c.Id}:${c.State}`), [`${ids[0]}:running`], 'scaled down to the oldest container; the others removed');
     t.same(upstreams(b, u.name).map((x) => x.containerId), [ids[0]], 'one upstream routed');
     const bad = await admin(b.adminPort, 'POST', `/api/services/${u.name}/scale`, { replicas: -1 });

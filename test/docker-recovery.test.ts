@@ -18,65 +18,26 @@
 //    reconcile: no stale upstream, the new container routed, and events followed again.
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { admin, http, startBaton, TOKEN, waitFor, type TestBaton } from './fixtures/harness.ts';
-import { buildStats, buildTestImages, dockerAvailable, dockerClient, removeTestContainers, type TestImages } from './fixtures/images.ts';
+import { BATON_BIN, batonLabels, dockerConfig, ENDPOINT, runContainers, startContainer, startDockerBaton, testImages, testRuns, versions, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
+import { admin, TOKEN, waitFor, type TestBaton } from './fixtures/harness.ts';
+import { dockerClient } from './fixtures/images.ts';
 
 
-const reason = await dockerAvailable();
-if (reason) {
-  t.comment(`SKIPPED: ${reason}`);
-  t.plan(0, reason);
-} else {
-  t.setTimeout(180_000);
-  await run();
-}
+await whenDockerAnswers(t, 180_000, run);
 
 async function run(): Promise<void> {
   const docker = dockerClient();
-  const FILE = 'recovery';
-  const RUN = `${FILE}-${process.pid}-${Date.now().toString(36)}`;
-  const BATON_BIN = fileURLToPath(new URL('../bin/baton.js', import.meta.url));
-  let seq = 0;
-  const started = Date.now();
-  const images: TestImages = await buildTestImages();
-  t.comment(`buildTestImages: ${buildStats.cached ? 'cached' : 'built'} in ${Date.now() - started} ms`);
+  const images = await testImages(t);
+  const unique = testRuns('recovery', { dirPrefix: 'baton-docker-recovery-' });
 
-  function unique(t: Test): { name: string; host: string; run: string; dir: string } {
-    const i = ++seq;
-    const name = `bt-${FILE}-${process.pid}-${i}`;
-    const run = `${RUN}-${i}`;
-    const dir = mkdtempSync(join(tmpdir(), 'baton-docker-recovery-'));
-    t.teardown(async () => {
-      await removeTestContainers(`baton.test.run=${run}`);
-      rmSync(dir, { recursive: true, force: true });
-    });
-    return { name, host: `${name}.test`, run, dir };
-  }
-
-  async function startContainer(name: string, image: string, run: string, service: string, host: string): Promise<string> {
-    const c = await docker.createContainer({
-      name,
-      Image: image,
-      Labels: {
-        'baton.test': '1',
-        'baton.test.run': run,
-        'baton.enable': 'true',
-        'baton.service': service,
-        'baton.rule': `Host(\`${host}\`)`,
-        'baton.port': '8080',
-        'baton.health.path': '/health',
-        'baton.health.interval': '500ms',
-      },
-    });
-    await c.start();
-    return c.id;
+  /** A container of the test's service (baton labels: service u.name, Host u.host), named <u.name>-<suffix>. */
+  function member(u: TestRun, suffix: string, image: string): Promise<string> {
+    return startContainer(`${u.name}-${suffix}`, image, u.run, batonLabels(u.name, u.host));
   }
 
   async function state(id: string): Promise<string> {
@@ -86,16 +47,6 @@ async function run(): Promise<void> {
       if ((err as { statusCode?: number }).statusCode === 404) return 'removed';
       throw err;
     }
-  }
-
-  async function versions(port: number, host: string, n = 10): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const r = await http(port, { host });
-      const v = r.status === 200 ? JSON.parse(r.body).version : `HTTP ${r.status}`;
-      out[v] = (out[v] ?? 0) + 1;
-    }
-    return out;
   }
 
   // ── a real `baton serve` child process ──────────────────────────────────────────────────────
@@ -236,8 +187,7 @@ async function run(): Promise<void> {
     }
   }
 
-  /** the engine the tests use (as images.ts: DOCKER_HOST, else the default socket) */
-  const ENDPOINT = process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+  /** the engine's socket, for the relay */
   const ENGINE_SOCKET = ENDPOINT.replace(/^unix:\/\//, '');
 
   /** baton's config for a child process: ports 0 (read back from its log), a state folder, the test token. */
@@ -250,8 +200,7 @@ async function run(): Promise<void> {
         entrypoints: { web: { address: '127.0.0.1:0' } },
         admin: { address: '127.0.0.1:0', token: TOKEN },
         stateDir,
-        log: { level: 'info', accessLog: false },
-        providers: { docker: { enabled: true, endpoint: endpoint ?? ENDPOINT } },
+        ...dockerConfig(endpoint),
       }),
     );
     return { configPath, stateDir };
@@ -268,7 +217,7 @@ async function run(): Promise<void> {
 
   t.test('baton SIGKILLed mid-deploy and restarted: deploy marked failed, old version serving, new containers removed', async (t) => {
     const u = unique(t);
-    const old = [await startContainer(`${u.name}-0`, images.v1, u.run, u.name, u.host), await startContainer(`${u.name}-1`, images.v1, u.run, u.name, u.host)];
+    const old = [await member(u, '0', images.v1), await member(u, '1', images.v1)];
     const { configPath, stateDir } = writeConfig(u.dir);
     const first = await spawnBaton(t, configPath);
     const healthy = (adminPort: number) => healthyOf(adminPort, u.name);
@@ -303,7 +252,7 @@ async function run(): Promise<void> {
     await waitFor(async () => (await healthy(second.adminPort)).length === 2, 15_000, 'two healthy upstreams after recovery');
     t.same((await healthy(second.adminPort)).sort(), [...old].sort(), 'routed to the old containers only');
     t.same(await versions(second.port, u.host), { v1: 10 }, 'only v1 answers');
-    const all = await docker.listContainers({ all: true, filters: { label: [`baton.test.run=${u.run}`] } });
+    const all = await runContainers(u.run);
     t.equal(all.length, 2, 'no other container of this service is left');
     const again = await admin(second.adminPort, 'POST', `/api/services/${u.name}/deploys`, { image: images.v2, monitor: '0s', healthTimeout: '10s' });
     t.equal(again.status, 202, 'the lock was released: a new deploy is accepted');
@@ -324,7 +273,7 @@ async function run(): Promise<void> {
     const relay = new EngineRelay(join(u.dir, 'engine.sock'), ENGINE_SOCKET);
     await relay.up();
     t.teardown(() => relay.down());
-    const old = [await startContainer(`${u.name}-0`, images.v1, u.run, u.name, u.host), await startContainer(`${u.name}-1`, images.v1, u.run, u.name, u.host)];
+    const old = [await member(u, '0', images.v1), await member(u, '1', images.v1)];
     const { configPath, stateDir } = writeConfig(u.dir, `unix://${relay.path}`);
     const first = await spawnBaton(t, configPath);
     await waitFor(async () => (await healthyOf(first.adminPort, u.name)).length === 2, 15_000, 'two healthy upstreams');
@@ -365,7 +314,7 @@ async function run(): Promise<void> {
     const relay = new EngineRelay(join(u.dir, 'engine.sock'), ENGINE_SOCKET);
     await relay.up();
     t.teardown(() => relay.down());
-    const old = [await startContainer(`${u.name}-0`, images.v1, u.run, u.name, u.host), await startContainer(`${u.name}-1`, images.v1, u.run, u.name, u.host)];
+    const old = [await member(u, '0', images.v1), await member(u, '1', images.v1)];
     const { configPath, stateDir } = writeConfig(u.dir, `unix://${relay.path}`);
     const first = await spawnBaton(t, configPath);
     await waitFor(async () => (await healthyOf(first.adminPort, u.name)).length === 2, 15_000, 'two healthy upstreams');
@@ -403,9 +352,9 @@ async function run(): Promise<void> {
     const relay = new EngineRelay(join(u.dir, 'engine.sock'), engineSocket);
     await relay.up();
     t.teardown(() => relay.down());
-    const a = await startContainer(`${u.name}-a`, images.v1, u.run, u.name, u.host);
-    const b = await startContainer(`${u.name}-b`, images.v1, u.run, u.name, u.host);
-    const baton: TestBaton = await startBaton(t, { providers: { docker: { enabled: true, endpoint: `unix://${relay.path}` } }, log: { level: 'info', accessLog: false } });
+    const a = await member(u, 'a', images.v1);
+    const b = await member(u, 'b', images.v1);
+    const baton: TestBaton = await startDockerBaton(t, `unix://${relay.path}`);
     const ups = () => baton.app.registry.services.get(u.name)?.upstreams ?? [];
     const routed = () => ups().filter((x) => x.state === 'healthy').map((x) => `${x.containerId}@${x.url}`).sort();
     await waitFor(() => routed().length === 2, 15_000, 'a and b routed');
@@ -420,7 +369,7 @@ async function run(): Promise<void> {
     // behind baton's back, as across an engine restart: a stops, b restarts (its address may change), c is new
     await docker.getContainer(a).stop({ t: 5 });
     await docker.getContainer(b).stop({ t: 5 });
-    const c = await startContainer(`${u.name}-c`, images.v2, u.run, u.name, u.host);
+    const c = await member(u, 'c', images.v2);
     await docker.getContainer(b).start();
     const ipOf = async (id: string) => (await docker.getContainer(id).inspect()).NetworkSettings.Networks.bridge.IPAddress;
     const want = [`${b}@http://${await ipOf(b)}:8080`, `${c}@http://${await ipOf(c)}:8080`].sort();
