@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { parseDuration } from '../config/units.ts';
+import { durationValue, parseBody } from '../config/schema.ts';
 import { listenOn } from '../listen.ts';
 import { BadRequestError, BatonError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import type { Deployer } from '../deploy/deployer.ts';
@@ -16,7 +16,7 @@ import { checkBearer } from './token.ts';
 const MAX_BODY_BYTES = 64 * 1024;
 
 const drainBody = z.strictObject({
-  timeout: z.union([z.number(), z.string()]).optional(),
+  timeout: durationValue.optional(),
 });
 const emptyBody = z.strictObject({});
 
@@ -134,9 +134,7 @@ export class AdminServer {
           ? await deployer.startDeploy(name, body)
           : parts[2] === 'rollback'
             ? await (async () => {
-                if (body === null || typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0) {
-                  throw new BadRequestError('rollback takes no body fields');
-                }
+                parseBody(emptyBody, body);
                 return deployer.startRollback(name);
               })()
             : await deployer.startScale(name, body);
@@ -159,14 +157,7 @@ export class AdminServer {
       }
       if (method !== 'POST') throw new MethodNotAllowedError('POST');
       if (parts[2] === 'drain') {
-        const body = drainBody.safeParse(await readJson(req));
-        if (!body.success) throw new BadRequestError(body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-        let timeout: number | undefined;
-        if (body.data.timeout !== undefined) {
-          const ms = parseDuration(body.data.timeout);
-          if (ms === null) throw new BadRequestError(`timeout: invalid duration ${JSON.stringify(body.data.timeout)}`);
-          timeout = ms;
-        }
+        const { timeout } = parseBody(drainBody, await readJson(req));
         const wait = url.searchParams.get('wait') !== 'false';
         this.#opts.log.info({ upstream: id, timeout }, 'Drain requested');
         const done = registry.drain(id, timeout);
@@ -178,8 +169,7 @@ export class AdminServer {
         return this.#json(res, 200, result);
       }
       if (parts[2] === 'enable') {
-        const body = emptyBody.safeParse(await readJson(req));
-        if (!body.success) throw new BadRequestError(body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+        parseBody(emptyBody, await readJson(req));
         this.#opts.log.info({ upstream: id }, 'Enable requested');
         registry.enable(id);
         return this.#json(res, 200, { id, state: u.state, inflight: u.inflight });

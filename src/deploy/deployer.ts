@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { parseDuration } from '../config/units.ts';
+import { parseBody } from '../config/schema.ts';
 import { BadRequestError, BatonError, ConflictError, NotFoundError } from '../errors.ts';
 import { containerView, mapLimit, type DockerProvider } from '../providers/docker.ts';
 import { serviceNamesOf, type DockerProviderOptions } from '../providers/labels.ts';
@@ -23,7 +23,7 @@ import type { Registry } from '../upstream/registry.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { cloneSpec } from './clone.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type DeployState, Journal } from './journal.ts';
-import { deployRequestSchema, planDeploy, type DeployRequest } from './plan.ts';
+import { deployRequestSchema, planDeploy, scaleRequestSchema, type DeployRequest } from './plan.ts';
 
 export const GENERATION_LABEL = 'baton.generation';
 export const DEPLOY_LABEL = 'baton.deploy';
@@ -50,6 +50,11 @@ type Inspect = Docker.ContainerInspectInfo;
 function generationOf(c: Inspect): number {
   const n = Number(c.Config?.Labels?.[GENERATION_LABEL] ?? 0);
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+/** Newest container first (by creation time). */
+function newestFirst(list: readonly Inspect[]): Inspect[] {
+  return [...list].sort((a, b) => b.Created.localeCompare(a.Created));
 }
 
 function nameOf(c: Inspect): string {
@@ -104,22 +109,15 @@ export class Deployer {
   /** Validates, takes the service's lock and starts the deploy in the background. Throws 400/404/409 errors
    *  before anything changes. */
   async startDeploy(service: string, body: unknown): Promise<DeployRecord> {
-    const parsed = deployRequestSchema.safeParse(body ?? {});
-    if (!parsed.success) throw new BadRequestError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-    const req = parsed.data;
-    let drainTimeout: number | undefined;
-    if (req.drainTimeout !== undefined) {
-      const ms = parseDuration(req.drainTimeout);
-      if (ms === null) throw new BadRequestError(`drainTimeout: invalid duration ${JSON.stringify(req.drainTimeout)}`);
-      drainTimeout = ms;
-    }
+    const req = parseBody(deployRequestSchema, body);
+    const drainTimeout = req.drainTimeout;
     this.#checkLock(service);
     const { running, stopped } = await this.#containersOf(service);
     if (running.length === 0) throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)}`);
     await this.#ensureImage(req.image, req.pull);
     this.#checkLock(service); // checked again: the awaits above let another request in
     const generation = Math.max(...[...running, ...stopped].map(generationOf)) + 1;
-    const rec = this.#newRecord('deploy', service, req.image, generation, { ...req, drainTimeout });
+    const rec = this.#newRecord('deploy', service, req.image, generation, { ...req });
     rec.old = running.map((c) => ({ id: c.Id, name: nameOf(c), image: c.Config.Image }));
     this.#launch(rec, () => this.#runDeploy(rec, req, running, drainTimeout));
     return rec;
@@ -144,16 +142,7 @@ export class Deployer {
 
   /** Scales a service to `replicas` running containers (clones of the newest one; removes the newest extra). */
   async startScale(service: string, body: unknown): Promise<DeployRecord> {
-    const b = body as { replicas?: unknown } | null;
-    const keys = b !== null && typeof b === 'object' ? Object.keys(b) : [];
-    const replicas = b?.replicas;
-    if (keys.some((k) => k !== 'replicas' && k !== 'healthTimeout' && k !== 'drainTimeout')) throw new BadRequestError(`unknown field(s): ${keys.filter((k) => !['replicas', 'healthTimeout', 'drainTimeout'].includes(k)).join(', ')}`);
-    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > 100) throw new BadRequestError('replicas: an integer from 0 to 100 is required');
-    const healthTimeout = parseDuration((b as { healthTimeout?: string | number }).healthTimeout ?? 60_000);
-    if (healthTimeout === null) throw new BadRequestError('healthTimeout: invalid duration');
-    const drainRaw = (b as { drainTimeout?: string | number }).drainTimeout;
-    const drainTimeout = drainRaw === undefined ? undefined : parseDuration(drainRaw);
-    if (drainTimeout === null) throw new BadRequestError('drainTimeout: invalid duration');
+    const { replicas, healthTimeout, drainTimeout } = parseBody(scaleRequestSchema, body);
     this.#checkLock(service);
     const { running } = await this.#containersOf(service);
     if (running.length === 0) throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)} (scale clones a running one)`);
@@ -168,7 +157,7 @@ export class Deployer {
   // ── the deploy, top to bottom ─────────────────────────────────────────────────────────────────
 
   async #runDeploy(rec: DeployRecord, req: DeployRequest, current: Inspect[], drainTimeout: number | undefined): Promise<void> {
-    const template = [...current].sort((a, b) => b.Created.localeCompare(a.Created))[0];
+    const template = newestFirst(current)[0];
     const oldImage = await this.#d.docker.getImage(template.Image).inspect().catch(() => null);
     const batches = planDeploy(current.map((c) => c.Id), req);
     this.#setState(rec, 'running');
@@ -264,12 +253,12 @@ export class Deployer {
     this.#setState(rec, 'running');
     try {
       if (replicas > current.length) {
-        const template = [...current].sort((a, b) => b.Created.localeCompare(a.Created))[0];
+        const template = newestFirst(current)[0];
         const oldImage = await this.#d.docker.getImage(template.Image).inspect().catch(() => null);
         const fresh = await this.#startClones(rec, template, oldImage, template.Config.Image, replicas - current.length);
         await this.#healthGate(rec, fresh, healthTimeout);
       } else if (replicas < current.length) {
-        const extra = [...current].sort((a, b) => b.Created.localeCompare(a.Created)).slice(0, current.length - replicas);
+        const extra = newestFirst(current).slice(0, current.length - replicas);
         await this.#retire(rec, extra, drainTimeout, 'scale down', true);
       }
     } catch (err) {

@@ -6,7 +6,7 @@
 //
 // R = replicas wanted (default: as many as run now), O = old containers, P = parallelism (0 = all at once).
 import { z } from 'zod';
-import { duration } from '../config/schema.ts';
+import { duration, durationValue } from '../config/schema.ts';
 
 /** Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id. */
 export const IMAGE_REF = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$|^(?:sha256:)?[a-f0-9]{12,64}$/;
@@ -34,7 +34,7 @@ export const deployRequestSchema = z.strictObject({
   maxFailureRatio: z.number().min(0).max(1).default(DEPLOY_DEFAULTS.maxFailureRatio),
   healthTimeout: duration(DEPLOY_DEFAULTS.healthTimeout),
   /** default: the service's drain timeout */
-  drainTimeout: z.union([z.number(), z.string()]).optional(),
+  drainTimeout: durationValue.optional(),
   /** pull the image when it is not present locally */
   pull: z.boolean().default(false),
   /** keep the previous generation stopped for an instant rollback (default) instead of removing it */
@@ -42,6 +42,13 @@ export const deployRequestSchema = z.strictObject({
 });
 
 export type DeployRequest = z.output<typeof deployRequestSchema>;
+
+export const scaleRequestSchema = z.strictObject({
+  replicas: z.number().int().min(0).max(100),
+  healthTimeout: duration(DEPLOY_DEFAULTS.healthTimeout),
+  /** default: the service's drain timeout */
+  drainTimeout: durationValue.optional(),
+});
 
 export interface Batch {
   /** new containers to start in this batch */

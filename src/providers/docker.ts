@@ -105,24 +105,16 @@ export class DockerProvider {
   #stream: NodeJS.ReadableStream | null = null;
   #connected = false;
   #warnedDown = false;
-  #firstSync: Promise<void>;
-  #resolveFirstSync!: () => void;
   #lastProblems = new Map<string, string>();
 
   constructor(init: DockerProviderInit) {
     this.#init = init;
     this.#log = init.log;
     this.docker = dockerClient(init.endpoint);
-    this.#firstSync = new Promise((resolve) => (this.#resolveFirstSync = resolve));
   }
 
   get connected(): boolean {
     return this.#connected;
-  }
-
-  /** Resolves after the first successful list (or the first failure to reach the engine). */
-  firstSync(): Promise<void> {
-    return this.#firstSync;
   }
 
   start(): void {
@@ -151,7 +143,6 @@ export class DockerProvider {
           this.#log.debug({ err }, 'Docker engine still not reachable');
         }
         this.#connected = false;
-        this.#resolveFirstSync();
       }
       if (signal.aborted) break;
       await sleep(backoff, signal);
@@ -185,7 +176,6 @@ export class DockerProvider {
       this.#log.info({ endpoint: this.#init.endpoint, containers: this.#known.size }, this.#warnedDown ? 'Docker engine reachable again' : 'Docker provider connected');
       this.#warnedDown = false;
     }
-    this.#resolveFirstSync();
     this.#init.onConnect?.();
     await ended;
     this.#stream = null;
@@ -301,16 +291,10 @@ export class DockerProvider {
     }
   }
 
-  /** The views of running containers baton routes or knows about. */
-  views(): ContainerView[] {
-    return [...this.#known.values()].map((k) => k.view);
-  }
-
   close(): void {
     this.#abort.abort();
     const s = this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null;
     s?.destroy?.();
-    this.#resolveFirstSync();
   }
 }
 

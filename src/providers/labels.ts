@@ -9,7 +9,7 @@
 // name and only that container is left out. A few problems are notes on a container that is still routed
 // (e.g. a v1 PathPrefixStrip, which baton routes as PathPrefix without stripping).
 import { parseDuration } from '../config/units.ts';
-import { parseRule } from '../routing/rule.ts';
+import { escapeRegExp, parseRule, templateSource } from '../routing/rule.ts';
 
 export interface ContainerView {
   /** full container id */
@@ -214,45 +214,11 @@ function quote(s: string): string {
   return s.includes('`') ? JSON.stringify(s) : `\`${s}\``;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
-}
-
-/** A gorilla/mux path template (`/users/{id:[0-9]+}`, `/a/{name}`) → an anchored regexp source (no trailing `$`). */
-function pathTemplate(s: string): string {
-  let out = '^';
-  let i = 0;
-  while (i < s.length) {
-    const open = s.indexOf('{', i);
-    if (open === -1) {
-      out += escapeRegExp(s.slice(i));
-      break;
-    }
-    out += escapeRegExp(s.slice(i, open));
-    let depth = 0;
-    let end = -1;
-    for (let j = open; j < s.length; j++) {
-      if (s[j] === '\\') j++;
-      else if (s[j] === '{') depth++;
-      else if (s[j] === '}' && --depth === 0) {
-        end = j;
-        break;
-      }
-    }
-    if (end === -1) throw new Error(`unbalanced '{' in ${JSON.stringify(s)}`);
-    const inner = s.slice(open + 1, end);
-    const colon = inner.indexOf(':');
-    out += colon === -1 ? '[^/]+' : `(?:${inner.slice(colon + 1)})`;
-    i = end + 1;
-  }
-  return out;
-}
-
 const TEMPLATE = /\{[A-Za-z_]/;
 
 function pathMatcher(values: string[], prefix: boolean): string {
   if (!values.some((v) => TEMPLATE.test(v))) return `${prefix ? 'PathPrefix' : 'Path'}(${values.map(quote).join(', ')})`;
-  return `PathRegexp(${values.map((v) => quote(pathTemplate(v) + (prefix ? '' : '$'))).join(', ')})`;
+  return `PathRegexp(${values.map((v) => quote(templateSource(v, '[^/]+') + (prefix ? '' : '$'))).join(', ')})`;
 }
 
 /**

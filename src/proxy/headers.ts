@@ -89,13 +89,17 @@ export function upstreamRequestHeaders(raw: readonly string[], ctx: RequestConte
   return out;
 }
 
+/** A response header that never reaches the client: hop-by-hop, or named in the upstream's Connection. */
+function dropFromResponse(name: string, named: readonly string[] | null): boolean {
+  return RESPONSE_DROP.has(name) || (named !== null && named.includes(name));
+}
+
 /** Builds the flat [name, value, ...] list for the client from undici's parsed (lower-cased) response headers. */
 export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): string[] {
   const out: string[] = [];
   const named = connectionTokens(headers.connection);
   for (const name in headers) {
-    if (RESPONSE_DROP.has(name)) continue;
-    if (named !== null && named.includes(name)) continue;
+    if (dropFromResponse(name, named)) continue;
     const v = headers[name];
     if (v === undefined) continue;
     if (typeof v === 'string') out.push(name, v);
@@ -114,7 +118,7 @@ export function sanitizeUpgradeResponse(headers: Record<string, string | string[
   const upgrade = headers.upgrade;
   const named = connectionTokens(headers.connection);
   for (const name of Object.keys(headers)) {
-    if (RESPONSE_DROP.has(name) || (named !== null && named.includes(name))) delete headers[name];
+    if (dropFromResponse(name, named)) delete headers[name];
   }
   if (switched) {
     if (upgrade !== undefined) headers.upgrade = upgrade;
@@ -122,10 +126,4 @@ export function sanitizeUpgradeResponse(headers: Record<string, string | string[
   } else {
     headers.connection = 'close';
   }
-}
-
-const TCHAR = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** Header names the websocket tunnel may forward (the request goes through http-proxy-3, which takes an object). */
-export function isToken(s: string): boolean {
-  return TCHAR.test(s);
 }

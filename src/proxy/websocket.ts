@@ -190,11 +190,6 @@ export class WebSocketTunnels {
     });
   }
 
-  /** Number of tunnels (or handshakes in progress) not yet torn down. */
-  get size(): number {
-    return this.#open.size;
-  }
-
   /** Destroys every open tunnel (both sides). Called at shutdown, after the entrypoint's grace period. */
   close(): void {
     for (const t of [...this.#open]) t.destroy();

@@ -135,8 +135,8 @@ function buildHost(args: StringToken[]): Node {
 }
 
 /** Escapes a literal for use inside a RegExp. */
-function escapeRegExp(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+export function escapeRegExp(s: string): string {
+  return s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 }
 
 /**
@@ -191,15 +191,18 @@ function compileGoRegExp(src: string, tok: StringToken, matcher: string, extraFl
  */
 const V2_TEMPLATE = /\{[A-Za-z_]/;
 
-function translateHostTemplate(tok: StringToken): string {
-  const s = tok.value;
-  const bad = (why: string) => new RuleSyntaxError(`invalid HostRegexp template '${s}': ${why}`, tok.pos);
+/**
+ * A gorilla/mux template (`{sub:[a-z]+}.example.com`, `/users/{id}`) → an anchored regexp source without the
+ * trailing `$`: literal text escaped, `{name:re}` → `(?:re)`, `{name}` → `placeholder`. Throws an Error saying
+ * what is wrong. Shared by HostRegexp (placeholder `[^.]+`) and the Traefik v1 label translation (paths, `[^/]+`).
+ */
+export function templateSource(s: string, placeholder: string): string {
   let out = '^';
   let i = 0;
   while (i < s.length) {
     const open = s.indexOf('{', i);
     const close = s.indexOf('}', i);
-    if (close !== -1 && (open === -1 || close < open)) throw bad("unbalanced '}'");
+    if (close !== -1 && (open === -1 || close < open)) throw new Error("unbalanced '}'");
     if (open === -1) {
       out += escapeRegExp(s.slice(i));
       break;
@@ -215,20 +218,28 @@ function translateHostTemplate(tok: StringToken): string {
         break;
       }
     }
-    if (end === -1) throw bad("unbalanced '{'");
+    if (end === -1) throw new Error("unbalanced '{'");
     const inner = s.slice(open + 1, end);
     const colon = inner.indexOf(':');
     const name = colon === -1 ? inner : inner.slice(0, colon);
-    if (name === '') throw bad('missing variable name');
-    if (colon === -1) out += '[^.]+';
+    if (name === '') throw new Error('missing variable name');
+    if (colon === -1) out += placeholder;
     else {
       const re = inner.slice(colon + 1);
-      if (re === '') throw bad(`missing pattern for '${name}'`);
+      if (re === '') throw new Error(`missing pattern for '${name}'`);
       out += `(?:${re})`;
     }
     i = end + 1;
   }
-  return out + '$';
+  return out;
+}
+
+function translateHostTemplate(tok: StringToken): string {
+  try {
+    return templateSource(tok.value, '[^.]+') + '$';
+  } catch (err) {
+    throw new RuleSyntaxError(`invalid HostRegexp template '${tok.value}': ${(err as Error).message}`, tok.pos);
+  }
 }
 
 function buildHostRegexp(args: StringToken[]): Node {
