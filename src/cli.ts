@@ -9,7 +9,7 @@ import { App } from './app.ts';
 import { DEFAULT_CONFIG_PATH } from './config/defaults.ts';
 import { loadConfig, parseConfig, type LoadedConfig } from './config/load.ts';
 import { parseListenAddress } from './config/schema.ts';
-import { ConfigError } from './errors.ts';
+import { AdminCallError, ConfigError } from './errors.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -226,10 +226,6 @@ export function adminTarget(values: Values, env: NodeJS.ProcessEnv): AdminTarget
   return { url: url.replace(/\/+$/, ''), token };
 }
 
-class AdminCallError extends Error {
-  code = 'BATON_ADMIN_CALL';
-}
-
 async function call(target: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   // A waiting drain answers only when the upstream is drained (bounded by its drain timeout, which may be long):
   // no client-side response timeout here.
@@ -249,7 +245,8 @@ async function call(target: AdminTarget, method: string, path: string, body?: un
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    throw new AdminCallError(`cannot reach the admin API at ${target.url} (${(err as { code?: string }).code ?? (err as Error).message}); is \`baton serve\` running?`);
+    const why = (err as { code?: string }).code ?? (err as Error).message;
+    throw new AdminCallError(`cannot reach the admin API at ${target.url} (${why}); is \`baton serve\` running?`, 0, { cause: err });
   } finally {
     void dispatcher.close();
   }
@@ -262,7 +259,7 @@ async function call(target: AdminTarget, method: string, path: string, body?: un
   if (status >= 400) {
     const msg = json?.error?.message ?? `HTTP ${status}`;
     const hint = status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
-    throw new AdminCallError(`${msg}${hint}`);
+    throw new AdminCallError(`${msg}${hint}`, status);
   }
   return { status, json };
 }

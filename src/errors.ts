@@ -1,4 +1,5 @@
-// Coded errors, in the style of undici's lib/core/errors.js: branch on `code`, never on message text.
+// Every coded error baton throws, in one place, in the style of undici's lib/core/errors.js: branch on `code`,
+// never on message text. `statusCode` is the HTTP status baton answers with when the error ends a request.
 
 export class BatonError extends Error {
   code: string = 'BATON_ERROR';
@@ -32,15 +33,6 @@ export class RuleSyntaxError extends BatonError {
   }
 }
 
-export class NoUpstreamError extends BatonError {
-  override code = 'BATON_NO_UPSTREAM';
-  override statusCode = 503;
-  constructor(service: string) {
-    super(`no healthy upstream for service ${service}`);
-    this.name = 'NoUpstreamError';
-  }
-}
-
 export class DrainTimeoutError extends BatonError {
   override code = 'BATON_DRAIN_TIMEOUT';
   override statusCode = 504;
@@ -56,15 +48,6 @@ export class BodyTooLargeError extends BatonError {
   constructor(limit: number) {
     super(`request body larger than ${limit} bytes`);
     this.name = 'BodyTooLargeError';
-  }
-}
-
-export class UpstreamTimeoutError extends BatonError {
-  override code = 'BATON_UPSTREAM_TIMEOUT';
-  override statusCode = 504;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'UpstreamTimeoutError';
   }
 }
 
@@ -101,5 +84,68 @@ export class UnauthorizedError extends BatonError {
   constructor() {
     super('missing or invalid bearer token');
     this.name = 'UnauthorizedError';
+  }
+}
+
+export class MethodNotAllowedError extends BatonError {
+  override code = 'BATON_METHOD_NOT_ALLOWED';
+  override statusCode = 405;
+  /** the methods the resource does take (sent as `Allow`, which RFC 9110 §15.5.6 requires on a 405) */
+  readonly allow: string;
+  constructor(allow: string) {
+    super(`method not allowed; use ${allow.replace(', ', ' or ')}`);
+    this.name = 'MethodNotAllowedError';
+    this.allow = allow;
+  }
+}
+
+/** The admin API was asked for a deploy, rollback or scale, but the Docker provider is off. */
+export class DockerDisabledError extends BatonError {
+  override code = 'BATON_DOCKER_DISABLED';
+  override statusCode = 409;
+  constructor() {
+    super('the deployer needs the Docker provider (providers.docker.enabled: true)');
+    this.name = 'DockerDisabledError';
+  }
+}
+
+/** A deploy step that failed in a way the deploy's failure action handles (rollback, pause or continue). */
+export class DeployFailure extends BatonError {
+  override code = 'BATON_DEPLOY_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DeployFailure';
+  }
+}
+
+/** The client closed its connection before the response was complete (the upstream request is aborted). */
+export class ClientGoneError extends BatonError {
+  override code = 'BATON_CLIENT_GONE';
+  override statusCode = 499;
+  constructor() {
+    super('client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
+/** The upstream sent a response header that Node refuses to relay (the upstream's fault: 502). */
+export class BadUpstreamHeaderError extends BatonError {
+  override code = 'BATON_BAD_UPSTREAM_HEADER';
+  override statusCode = 502;
+  constructor(options?: { cause?: unknown }) {
+    super('upstream sent a header that cannot be relayed', options);
+    this.name = 'BadUpstreamHeaderError';
+  }
+}
+
+/** The CLI could not complete a call to the admin API (unreachable, or it answered with an error). */
+export class AdminCallError extends BatonError {
+  override code = 'BATON_ADMIN_CALL';
+  /** the admin API's HTTP status, or 0 when it could not be reached */
+  readonly status: number;
+  constructor(message: string, status: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AdminCallError';
+    this.status = status;
   }
 }

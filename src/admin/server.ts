@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { durationValue, parseBody } from '../config/schema.ts';
 import { listenOn } from '../listen.ts';
-import { BadRequestError, BatonError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import { BadRequestError, BatonError, DockerDisabledError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import type { Deployer } from '../deploy/deployer.ts';
 import type { DeployRecord } from '../deploy/journal.ts';
 import type { Entrypoint } from '../proxy/entrypoint.ts';
@@ -29,24 +29,8 @@ export interface AdminOptions {
   log: Logger;
 }
 
-class DockerDisabledError extends BatonError {
-  override code = 'BATON_DOCKER_DISABLED';
-  override statusCode = 409;
-}
-
 function deploySummary(r: DeployRecord): Record<string, unknown> {
   return { id: r.id, kind: r.kind, service: r.service, state: r.state, image: r.image, createdAt: r.createdAt, finishedAt: r.finishedAt, error: r.error };
-}
-
-class MethodNotAllowedError extends BatonError {
-  override code = 'BATON_METHOD_NOT_ALLOWED';
-  override statusCode = 405;
-  /** the methods the resource does take (sent as `Allow`, which RFC 9110 §15.5.6 requires on a 405) */
-  readonly allow: string;
-  constructor(allow: string) {
-    super(`method not allowed; use ${allow.replace(', ', ' or ')}`);
-    this.allow = allow;
-  }
 }
 
 export class AdminServer {
@@ -179,7 +163,7 @@ export class AdminServer {
   }
 
   #deployer(): Deployer {
-    if (this.#opts.deployer === null) throw new DockerDisabledError('the deployer needs the Docker provider (providers.docker.enabled: true)');
+    if (this.#opts.deployer === null) throw new DockerDisabledError();
     return this.#opts.deployer;
   }
 
