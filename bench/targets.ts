@@ -1,0 +1,243 @@
+// The servers under test (the targets) and the upstream the proxies forward to: their nginx and baton configs,
+// each written to the bench's temp dir, started pinned, and ready once it answers on its 127.0.0.1 port.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { pinned, type Pinning } from './pinning.ts';
+import { isAlive, makeTempDir, start, type Managed } from './processes.ts';
+
+const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+export const BATON_BIN = path.join(REPO_ROOT, 'bin', 'baton.js');
+export const BENCH_HOST = 'bench.test';
+const ADMIN_TOKEN = 'bench-token-0123456789';
+const UPSTREAM_BODY = 'hello\n';
+const READY_TIMEOUT_MS = 20_000;
+
+export type TargetName = 'upstream' | 'nginx' | 'baton' | 'baton-log';
+export const ALL_TARGETS: readonly TargetName[] = ['upstream', 'nginx', 'baton', 'baton-log'];
+export const TARGET_LABELS: Record<TargetName, string> = {
+  upstream: 'direct upstream (nginx)',
+  nginx: 'nginx proxy',
+  baton: 'baton (access log off)',
+  'baton-log': 'baton (access log on)',
+};
+
+export interface Target {
+  name: TargetName;
+  port: number;
+  server: Managed;
+  /** baton's stdout file, to count access-log lines. */
+  logFile: string | null;
+}
+
+/** Where servers are started: the temp dir for their configs and logs, the CPU plan, the nginx binary. */
+interface Site {
+  dir: string;
+  pin: Pinning;
+  nginxBin: string;
+}
+
+/** Starts the named targets, in the order given, and the upstream behind the proxies; all ready on return. */
+export async function startTargets(names: TargetName[], pin: Pinning, nginxBin: string): Promise<Target[]> {
+  const dir = makeTempDir('baton-bench-');
+  // nginx started as root runs its worker as `nobody`, which must be able to reach its prefix.
+  if (process.getuid?.() === 0) fs.chmodSync(dir, 0o755);
+  const site: Site = { dir, pin, nginxBin };
+
+  // Two identical nginx upstreams: "upstream-direct" sits where the servers under test sit (the direct row
+  // measures it), "upstream" is the one every proxy forwards to.
+  process.stderr.write('bench: starting servers\n');
+  const backendPort = await freePort();
+  if (names.some((t) => t !== 'upstream')) {
+    await startNginx(site, 'upstream', pin.backendCpu, backendPort, upstreamServer(backendPort));
+  }
+  const targets: Target[] = [];
+  for (const name of names) targets.push(await startTarget(site, name, backendPort));
+  return targets;
+}
+
+async function startTarget(site: Site, name: TargetName, backendPort: number): Promise<Target> {
+  if (name === 'baton' || name === 'baton-log') return startBaton(site, backendPort, name === 'baton-log');
+  const port = await freePort();
+  const server =
+    name === 'upstream'
+      ? await startNginx(site, 'upstream-direct', site.pin.serverCpu, port, upstreamServer(port))
+      : await startNginx(site, 'nginx-proxy', site.pin.serverCpu, port, proxyServer(port, backendPort));
+  return { name, port, server, logFile: null };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// nginx: the upstream and the proxy.
+
+async function startNginx(
+  site: Site,
+  name: string,
+  cpu: number | null,
+  port: number,
+  server: string,
+): Promise<Managed> {
+  const prefix = path.join(site.dir, name);
+  fs.mkdirSync(prefix, { recursive: true });
+  const conf = path.join(prefix, 'nginx.conf');
+  fs.writeFileSync(conf, nginxConfig(prefix, server));
+  const nginxArgs = ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')];
+  const [cmd, args] = pinned(site.pin, cpu, site.nginxBin, nginxArgs);
+  const m = start(name, cmd, args);
+  await waitFor(`${name} to answer on 127.0.0.1:${port}`, m, answersHello(port));
+  return m;
+}
+
+function nginxConfig(prefix: string, server: string): string {
+  // Every path nginx may touch is inside `prefix`, so it never needs /var/log/nginx or /var/lib/nginx.
+  return `daemon off;
+master_process on;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 100000;
+${server}
+}
+`;
+}
+
+function upstreamServer(port: number): string {
+  return `  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type text/plain;
+      return 200 "${UPSTREAM_BODY.replace('\n', '\\n')}";
+    }
+  }`;
+}
+
+function proxyServer(port: number, upstreamPort: number): string {
+  return `  upstream bench_upstream {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+    keepalive_requests 100000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// baton, started exactly as users start it.
+
+async function startBaton(site: Site, upstreamPort: number, accessLog: boolean): Promise<Target> {
+  const [webPort, adminPort] = [await freePort(), await freePort()];
+  const name = accessLog ? 'baton-log' : 'baton';
+  const cfgFile = path.join(site.dir, `${name}.yaml`);
+  const logFile = path.join(site.dir, `${name}.stdout.log`);
+  fs.writeFileSync(
+    cfgFile,
+    `entrypoints:
+  web:
+    address: "127.0.0.1:${webPort}"
+admin:
+  address: "127.0.0.1:${adminPort}"
+  token: "${ADMIN_TOKEN}"
+log:
+  level: info
+  accessLog: ${accessLog}
+services:
+  bench:
+    rule: "Host(\`${BENCH_HOST}\`)"
+    upstreams: ["http://127.0.0.1:${upstreamPort}"]
+`,
+  );
+  // Both runs log at `info` (access-log lines are info-level records; at `warn` they would be filtered out and
+  // "access log on" would measure nothing); they differ only in log.accessLog. baton logs JSON to stdout,
+  // which goes to a file (as a log shipper would read it), not through this process.
+  const [cmd, args] = pinned(site.pin, site.pin.serverCpu, process.execPath, [BATON_BIN, 'serve', '--config', cfgFile]);
+  const m = start(name, cmd, args, { cwd: REPO_ROOT, stdout: { file: logFile } });
+  try {
+    await waitFor(`${name} GET /healthz = 200 on admin port ${adminPort}`, m, async () => {
+      return (await httpGet(adminPort, '/healthz', `127.0.0.1:${adminPort}`)).status === 200;
+    });
+    await waitFor(`${name} to proxy Host: ${BENCH_HOST} to the upstream`, m, answersHello(webPort));
+  } catch (err) {
+    // baton's own account of the failure is in its log (stdout), not on stderr.
+    let log = '';
+    try {
+      log = fs.readFileSync(logFile, 'utf8').slice(-4096).trim();
+    } catch {
+      // no log yet
+    }
+    throw new Error(`${(err as Error).message}\n--- ${name} stdout (config ${cfgFile}) ---\n${log}`, { cause: err });
+  }
+  return { name, port: webPort, server: m, logFile };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Ports and readiness checks.
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what: string, m: Managed, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    if (!isAlive(m)) {
+      const how = `code ${m.child.exitCode}, signal ${m.child.signalCode}`;
+      throw new Error(`${m.name} exited (${how}) before ${what}\n${m.stderrTail()}`);
+    }
+    try {
+      if (await check()) return;
+      lastError = 'unexpected answer';
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${what} (${lastError})\n${m.stderrTail()}`);
+}
+
+const answersHello = (port: number) => async () => {
+  const res = await httpGet(port, '/', BENCH_HOST);
+  return res.status === 200 && res.body === UPSTREAM_BODY;
+};
+
+function httpGet(port: number, urlPath: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false, timeout: 2000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
