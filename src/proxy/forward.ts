@@ -1,20 +1,33 @@
-// Forwarding one request to an upstream over its undici pool, with the retry rules of docs/reliability.md:
-//
-//   - nothing reached the upstream (connect refused / timed out, never written)   → retry, any method
-//   - reset or EOF after the request was written, before any response byte        → retry idempotent methods
-//     whose body (if any) was never streamed
-//   - once a response byte went to the client, after a 101, or with a streamed body → never
+// Forwarding one request to an upstream over its undici pool. What a failed attempt leads to (retry, a
+// 502/503/504/413 page, truncation, or a 499 for a client gone) is the pure table in retry-policy.ts, which holds
+// the retry rules of docs/reliability.md; this file measures the attempt state and carries the decision out.
 //
 // Retries go to a different upstream when one is ready (the same one only if it is the only one left), and are
 // bounded by the service's `retries` count and `retryBudget` deadline. One Forward object is the undici
 // dispatch handler for every attempt: no per-request closures on the hot path.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { BodyTooLargeError } from '../errors.ts';
+import { BadUpstreamHeaderError, BodyTooLargeError, ClientGoneError } from '../errors.ts';
 import type { Service } from '../upstream/service.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { sendPage } from './pages.ts';
+import {
+  type Answer,
+  type AttemptState,
+  answerDetail,
+  BODY_STREAMED,
+  BUDGET_LEFT,
+  classifyError,
+  CLIENT_GONE,
+  decide,
+  IDEMPOTENT,
+  isIdempotent,
+  NO_HEALTHY_UPSTREAM,
+  RESPONSE_STARTED,
+  RETRIES_LEFT,
+  WRITTEN,
+} from './retry-policy.ts';
 
 /** What a Forward needs from its entrypoint (logging, limits, shutdown state). */
 export interface ForwardHost {
@@ -30,17 +43,6 @@ export class BatonResponse extends ServerResponse<BatonRequest> {
   fwd: Forward | null = null;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
-/** Errors meaning the connection failed under a written request (before any response): retry-safe for
- *  idempotent methods. Timeouts are not in this list: a slow upstream is not retried. */
-const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_CLOSED']);
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'BATON_DRAIN_TIMEOUT']);
-
-class ClientGoneError extends Error {
-  code = 'BATON_CLIENT_GONE';
-}
-
 function onResponseClose(this: BatonResponse): void {
   const f = this.fwd;
   if (f !== null) f.clientClosed();
@@ -50,6 +52,9 @@ function onResponseDrain(this: BatonResponse): void {
   const f = this.fwd;
   if (f !== null) f.clientDrained();
 }
+
+/** undici accepts async iterables as a body (its typings only list streams) */
+type Body = Dispatcher.DispatchOptions['body'];
 
 async function* streamBody(f: Forward, req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
   f.bodyStarted = true;
@@ -89,7 +94,15 @@ export class Forward implements Dispatcher.DispatchHandler {
   #waitingDrain = false;
   #deadline: number;
 
-  constructor(req: BatonRequest, res: BatonResponse, service: Service, host: ForwardHost, path: string, headers: string[], hasBody: boolean) {
+  constructor(
+    req: BatonRequest,
+    res: BatonResponse,
+    service: Service,
+    host: ForwardHost,
+    path: string,
+    headers: string[],
+    hasBody: boolean,
+  ) {
     this.req = req;
     this.res = res;
     this.service = service;
@@ -109,7 +122,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     const u = this.service.pick(null);
     if (u === null) {
       this.service.unavailable++;
-      this.#fail(503, 'no_healthy_upstream', 'The service has no healthy upstream right now.');
+      this.#fail(NO_HEALTHY_UPSTREAM);
       return;
     }
     this.#dispatch(u);
@@ -130,17 +143,9 @@ export class Forward implements Dispatcher.DispatchHandler {
         }
       }
     }
+    const body = this.hasBody ? (streamBody(this, this.req, this.host.maxBodySize) as unknown as Body) : null;
     try {
-      u.pool!.dispatch(
-        {
-          path: this.path,
-          method: this.method,
-          headers: this.headers,
-          // undici accepts async iterables here (its typings only list streams)
-          body: this.hasBody ? (streamBody(this, this.req, this.host.maxBodySize) as unknown as Dispatcher.DispatchOptions['body']) : null,
-        },
-        this,
-      );
+      u.pool!.dispatch({ path: this.path, method: this.method, headers: this.headers, body }, this);
     } catch (err) {
       this.onResponseError(null, err as Error);
     }
@@ -158,10 +163,14 @@ export class Forward implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     this.#requestStarted = true;
-    if (this.#clientGone) controller.abort(new ClientGoneError('client closed the connection'));
+    if (this.#clientGone) controller.abort(new ClientGoneError());
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
     if (statusCode < 200 || this.done) return; // 1xx informational answers are not relayed
     this.#responseStarted = true;
     this.status = statusCode;
@@ -179,7 +188,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     } catch {
       // a header value Node refuses to send (the upstream's fault)
       this.#responseStarted = false;
-      controller.abort(Object.assign(new Error('upstream sent a header that cannot be relayed'), { code: 'BATON_BAD_UPSTREAM_HEADER' }));
+      controller.abort(new BadUpstreamHeaderError());
     }
   }
 
@@ -204,54 +213,43 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (this.done) return;
     const u = this.upstream!;
     this.#release();
-    const code = (err as { code?: string }).code ?? '';
-
-    if (this.#clientGone) {
-      this.status = 499;
-      this.error = 'client_closed';
-      this.#finish();
-      return;
-    }
-    if (this.#responseStarted) {
-      // Truncation: the client must see it promptly. Never retried.
-      this.error = TIMEOUT_CODES.has(code) ? 'upstream_timeout' : 'upstream_reset';
-      this.service.reportFailure(u);
-      this.res.destroy();
-      this.#finish();
-      return;
-    }
-    if (err instanceof BodyTooLargeError) {
-      this.#fail(413, 'body_too_large', `The request body is larger than ${this.host.maxBodySize} bytes.`);
-      return;
-    }
-    if (code === 'BATON_DRAIN_TIMEOUT') {
-      this.#fail(504, 'drain_timeout', 'The upstream was taken out of service before it answered.');
-      return;
-    }
-    if (code === 'BATON_BAD_UPSTREAM_HEADER' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code.startsWith('HPE_') || err.name === 'HTTPParserError') {
-      this.service.reportFailure(u);
-      this.#fail(502, 'upstream_bad_response', 'The upstream sent a malformed response.');
-      return;
-    }
-
-    this.service.reportFailure(u);
-    const nothingSent = !this.#requestStarted;
-    const retryable =
-      this.retries < this.service.options.retries &&
-      Date.now() < this.#deadline &&
-      (nothingSent || (IDEMPOTENT.has(this.method) && !this.bodyStarted && RESET_CODES.has(code)));
-    if (retryable) {
-      const next = this.service.pick(u) ?? this.service.pick(null);
-      if (next !== null) {
+    const kind = this.#clientGone ? 'client_gone' : classifyError((err as { code?: string }).code ?? '', err.name);
+    const d = decide(kind, this.#attemptState());
+    if (d.report) this.service.reportFailure(u);
+    switch (d.kind) {
+      case 'client_gone':
+        this.#clientGoneDone();
+        return;
+      case 'truncate':
+        // the client must see the truncation promptly
+        this.error = d.code;
+        this.res.destroy();
+        this.#finish();
+        return;
+      case 'retry': {
+        const next = this.service.pick(u) ?? this.service.pick(null);
+        if (next === null) {
+          this.#fail(d.otherwise);
+          return;
+        }
         this.retries++;
         this.#dispatch(next);
         return;
       }
+      case 'answer':
+        this.#fail(d);
     }
-    if (code === 'UND_ERR_CONNECT_TIMEOUT') this.#fail(504, 'upstream_connect_timeout', 'The upstream did not accept the connection in time.');
-    else if (TIMEOUT_CODES.has(code)) this.#fail(504, 'upstream_timeout', 'The upstream did not answer in time.');
-    else if (nothingSent) this.#fail(502, 'upstream_unreachable', 'The upstream could not be reached.');
-    else this.#fail(502, 'upstream_reset', 'The upstream closed the connection without answering.');
+  }
+
+  #attemptState(): AttemptState {
+    return (
+      (this.#requestStarted ? WRITTEN : 0) |
+      (this.bodyStarted ? BODY_STREAMED : 0) |
+      (this.#responseStarted ? RESPONSE_STARTED : 0) |
+      (isIdempotent(this.method) ? IDEMPOTENT : 0) |
+      (this.retries < this.service.options.retries ? RETRIES_LEFT : 0) |
+      (Date.now() < this.#deadline ? BUDGET_LEFT : 0)
+    );
   }
 
   // ── client side ─────────────────────────────────────────────────────────────────────────────────
@@ -261,15 +259,19 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (this.res.writableFinished) return;
     this.#clientGone = true;
     if (this.#controller !== null) {
-      this.#controller.abort(new ClientGoneError('client closed the connection'));
+      this.#controller.abort(new ClientGoneError());
     }
     if (!this.done) {
       // still queued in the pool (no controller yet): account for it now; the abort happens at start
       this.#release();
-      this.status = 499;
-      this.error = 'client_closed';
-      this.#finish();
+      this.#clientGoneDone();
     }
+  }
+
+  #clientGoneDone(): void {
+    this.status = CLIENT_GONE.status;
+    this.error = CLIENT_GONE.code;
+    this.#finish();
   }
 
   clientDrained(): void {
@@ -277,14 +279,14 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#controller?.resume();
   }
 
-  #fail(status: number, code: string, detail: string): void {
-    this.status = status;
-    this.error = code;
+  #fail(a: Answer): void {
+    this.status = a.status;
+    this.error = a.code;
     const res = this.res;
     if (!res.headersSent && !res.destroyed) {
       // An unread request body is not drained: close the connection instead.
       const close = this.host.closing || (this.hasBody && !this.req.complete);
-      sendPage(res, status, code, detail, close);
+      sendPage(res, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
     } else {
       res.destroy();
     }
