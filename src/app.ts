@@ -7,9 +7,11 @@ import { ensureToken } from './admin/token.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { Deployer } from './deploy/deployer.ts';
+import { DockerEngine } from './deploy/engine.ts';
 import { Journal } from './deploy/journal.ts';
+import { EventBus } from './events.ts';
 import { DockerProvider } from './providers/docker.ts';
-import { fileSnapshot } from './providers/snapshot.ts';
+import { fileSnapshot } from './providers/file.ts';
 import { Entrypoint } from './proxy/entrypoint.ts';
 import { Registry } from './upstream/registry.ts';
 
@@ -22,6 +24,8 @@ export class App {
   readonly config: LoadedConfig;
   readonly log: Logger;
   readonly registry: Registry;
+  /** upstream state changes and deploy progress, for the admin API's event stream */
+  readonly events = new EventBus();
   readonly entrypoints = new Map<string, Entrypoint>();
   readonly admin: AdminServer;
   readonly token: string;
@@ -48,7 +52,8 @@ export class App {
     if (t.generated) this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
-    this.registry = new Registry({ timeouts: config.timeouts, log: this.log.child({ component: 'registry' }) });
+    const registryLog = this.log.child({ component: 'registry' });
+    this.registry = new Registry({ timeouts: config.timeouts, log: registryLog, events: this.events });
     // The access log is on or off by itself, whatever log.level says (its lines are info records).
     const accessLog = config.log.accessLog ? access : null;
     for (const [name, ep] of Object.entries(config.entrypoints)) {
@@ -83,19 +88,18 @@ export class App {
         },
       });
       this.deployer = new Deployer({
-        docker: this.docker.docker,
-        provider: this.docker,
+        engine: new DockerEngine({ docker: this.docker.docker, provider: this.docker, providerOptions: options }),
         registry: this.registry,
         journal: new Journal(config.stateDirPath),
-        providerOptions: options,
+        events: this.events,
         log: this.log.child({ component: 'deployer' }),
-        emit: (type, data) => this.admin.broadcast(type, data),
       });
     }
     this.admin = new AdminServer({
       address: config.admin.address,
       token: this.token,
       registry: this.registry,
+      events: this.events,
       deployer: this.deployer,
       entrypoints: () => this.entrypoints.values(),
       log: this.log.child({ component: 'admin' }),

@@ -161,7 +161,7 @@ t.test('malformed drain requests are 400 with a clear message and change nothing
   const { baton, idA } = await twoUpstreams(t);
   const path = `/api/upstreams/${encodeURIComponent(idA)}/drain`;
   const events: unknown[] = [];
-  baton.app.registry.on('event', (e) => events.push(e));
+  baton.app.events.subscribe((_type, e) => events.push(e));
   const cases: Array<[string, RegExp]> = [
     ['{"timeout": "5s"', /malformed JSON/],
     ['not json', /malformed JSON/],

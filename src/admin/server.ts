@@ -3,17 +3,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { durationValue, parseBody } from '../config/schema.ts';
-import { listenOn } from '../listen.ts';
-import { BadRequestError, BatonError, DockerDisabledError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import { durationValue } from '../config/schema.ts';
 import type { Deployer } from '../deploy/deployer.ts';
 import type { DeployRecord } from '../deploy/journal.ts';
+import { deployRequestSchema, scaleRequestSchema } from '../deploy/plan.ts';
+import {
+  BadRequestError,
+  BatonError,
+  DockerDisabledError,
+  MethodNotAllowedError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../errors.ts';
+import type { BatonEventType, EventBus } from '../events.ts';
+import { listenOn } from '../listen.ts';
 import type { Entrypoint } from '../proxy/entrypoint.ts';
-import type { Registry, UpstreamEventRecord } from '../upstream/registry.ts';
+import type { Registry } from '../upstream/registry.ts';
+import { parseBody, readJson } from './body.ts';
 import { renderMetrics } from './metrics.ts';
 import { checkBearer } from './token.ts';
-
-const MAX_BODY_BYTES = 64 * 1024;
 
 const drainBody = z.strictObject({
   timeout: durationValue.optional(),
@@ -25,6 +33,8 @@ export interface AdminOptions {
   address: string;
   token: string;
   registry: Registry;
+  /** upstream and deploy events, streamed to /api/events subscribers */
+  events: EventBus;
   entrypoints: () => Iterable<Entrypoint>;
   log: Logger;
 }
@@ -37,15 +47,14 @@ export class AdminServer {
   readonly #opts: AdminOptions;
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
-  readonly #onEvent: (e: UpstreamEventRecord) => void;
+  readonly #unsubscribe: () => void;
 
   constructor(opts: AdminOptions) {
     this.#opts = opts;
     this.#server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
       this.#handle(req, res).catch((err) => this.#error(res, err));
     });
-    this.#onEvent = (e) => this.#broadcast('upstream', e);
-    opts.registry.on('event', this.#onEvent);
+    this.#unsubscribe = opts.events.subscribe((type, data) => this.#broadcast(type, data));
   }
 
   listen(): Promise<AddressInfo> {
@@ -56,12 +65,7 @@ export class AdminServer {
     return this.#server.address() as AddressInfo;
   }
 
-  /** Sends an event to every /api/events subscriber (used by the deployer too). */
-  broadcast(type: string, data: unknown): void {
-    this.#broadcast(type, data);
-  }
-
-  #broadcast(type: string, data: unknown): void {
+  #broadcast(type: BatonEventType, data: unknown): void {
     if (this.#streams.size === 0) return;
     const frame = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
     for (const s of this.#streams) s.write(frame);
@@ -113,15 +117,15 @@ export class AdminServer {
       if (method !== 'POST') throw new MethodNotAllowedError(parts[2] === 'deploys' ? 'GET, POST' : 'POST');
       const body = await readJson(req);
       this.#opts.log.info({ service: name, action: parts[2] }, 'Deploy requested');
-      const rec =
-        parts[2] === 'deploys'
-          ? await deployer.startDeploy(name, body)
-          : parts[2] === 'rollback'
-            ? await (async () => {
-                parseBody(emptyBody, body);
-                return deployer.startRollback(name);
-              })()
-            : await deployer.startScale(name, body);
+      let rec: DeployRecord;
+      if (parts[2] === 'deploys') {
+        rec = await deployer.startDeploy(name, parseBody(deployRequestSchema, body));
+      } else if (parts[2] === 'scale') {
+        rec = await deployer.startScale(name, parseBody(scaleRequestSchema, body));
+      } else {
+        parseBody(emptyBody, body);
+        rec = await deployer.startRollback(name);
+      }
       return this.#json(res, 202, { id: rec.id, service: rec.service, kind: rec.kind, state: rec.state });
     }
     if (parts[0] === 'deploys' && parts.length === 2) {
@@ -214,7 +218,7 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
-    this.#opts.registry.off('event', this.#onEvent);
+    this.#unsubscribe();
     for (const s of this.#streams) s.end();
     this.#streams.clear();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -228,25 +232,5 @@ function decodeSegment(s: string): string {
     return decodeURIComponent(s);
   } catch {
     throw new BadRequestError(`malformed path segment ${JSON.stringify(s)}`);
-  }
-}
-
-/** Reads a JSON body (bounded). An empty body is `{}`. */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new BadRequestError(`body larger than ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BadRequestError(`body larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return {};
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new BadRequestError(`malformed JSON body: ${(err as Error).message}`);
   }
 }

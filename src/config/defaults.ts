@@ -33,3 +33,5 @@ export const DEFAULT_HEALTH_RISE = 2;
 export const DEFAULT_HEALTH_FALL = 2;
 export const DEFAULT_PASSIVE_FAILURES = 5; // consecutive connect errors / 5xx before ejection
 export const DEFAULT_PASSIVE_COOLDOWN_MS = 10_000;
+/** how long a deploy's new containers (and a rollback's restarted ones) get to pass the health gate */
+export const DEFAULT_HEALTH_GATE_TIMEOUT_MS = 60_000;

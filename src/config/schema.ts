@@ -2,15 +2,7 @@
 // rest of baton only ever sees numbers. Unknown keys are errors: a typo must not silently change nothing.
 import { z } from 'zod';
 import * as D from './defaults.ts';
-import { BadRequestError } from '../errors.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
-
-/** Parses an admin API request body with a schema; every problem goes into one 400, each with its path. */
-export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new BadRequestError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-  return parsed.data;
-}
 
 /** A duration value: "500ms", "2s", "1m" or milliseconds, normalised to milliseconds (optional: no default). */
 export const durationValue = z

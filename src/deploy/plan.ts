@@ -6,6 +6,7 @@
 //
 // R = replicas wanted (default: as many as run now), O = old containers, P = parallelism (0 = all at once).
 import { z } from 'zod';
+import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { duration, durationValue } from '../config/schema.ts';
 
 /** Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id. */
@@ -19,7 +20,7 @@ export const DEPLOY_DEFAULTS = {
   monitor: 5_000,
   failureAction: 'rollback',
   maxFailureRatio: 0,
-  healthTimeout: 60_000,
+  healthTimeout: DEFAULT_HEALTH_GATE_TIMEOUT_MS,
 } as const;
 
 export const deployRequestSchema = z.strictObject({
@@ -49,6 +50,8 @@ export const scaleRequestSchema = z.strictObject({
   /** default: the service's drain timeout */
   drainTimeout: durationValue.optional(),
 });
+
+export type ScaleRequest = z.output<typeof scaleRequestSchema>;
 
 export interface Batch {
   /** new containers to start in this batch */

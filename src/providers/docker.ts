@@ -4,10 +4,11 @@
 // and re-list (never trust a replay). Every change republishes one whole snapshot.
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
+import { mapLimit, sleep } from '../async.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_PASSIVE_COOLDOWN_MS, DEFAULT_PASSIVE_FAILURES, DEFAULT_RETRIES, DEFAULT_RETRY_BUDGET_MS, DEFAULT_UPSTREAM_MAX_CONNECTIONS } from '../config/defaults.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { routesForContainer, type ContainerRoute, type ContainerView, type DockerProviderOptions } from './labels.ts';
-import type { DesiredService, Snapshot } from './snapshot.ts';
+import type { DesiredService, Snapshot } from '../upstream/desired.ts';
 
 /** Health gate for Docker upstreams when labels set none: TCP connect, 2 passes at 500 ms. */
 export const DOCKER_HEALTH_DEFAULTS = { interval: 500, timeout: 1000, rise: 2, fall: 2 } as const;
@@ -296,31 +297,4 @@ export class DockerProvider {
     const s = this.#stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null;
     s?.destroy?.();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    t.unref();
-    function done() {
-      signal.removeEventListener('abort', done);
-      clearTimeout(t);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

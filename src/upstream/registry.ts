@@ -1,10 +1,12 @@
 // The registry owns every service and upstream. Providers hand it whole snapshots; it reconciles (new upstreams
 // join through the health gate, removed ones are drained then closed) and swaps in a new immutable route table.
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { Notifier } from '../async.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from '../config/defaults.ts';
 import type { Timeouts } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
-import type { DesiredService, Snapshot } from '../providers/snapshot.ts';
+import type { EventBus } from '../events.ts';
+import type { DesiredService, Snapshot } from './desired.ts';
 import { RouteTable } from '../routing/route-table.ts';
 import { Service } from './service.ts';
 import type { UpstreamState } from './state.ts';
@@ -23,9 +25,11 @@ export interface UpstreamEventRecord {
 export interface RegistryOptions {
   timeouts: Timeouts;
   log: Logger;
+  /** where upstream state changes are published */
+  events: EventBus;
 }
 
-export class Registry extends EventEmitter {
+export class Registry {
   table: RouteTable<Service> = RouteTable.build<Service>([]);
   readonly services = new Map<string, Service>();
   readonly upstreams = new Map<string, Upstream>();
@@ -33,12 +37,14 @@ export class Registry extends EventEmitter {
   readonly #timeouts: Timeouts;
   readonly #log: Logger;
   readonly #removing = new Set<Upstream>();
+  readonly #events: EventBus;
+  readonly #changed = new Notifier();
   #closed = false;
 
   constructor(opts: RegistryOptions) {
-    super();
     this.#timeouts = opts.timeouts;
     this.#log = opts.log;
+    this.#events = opts.events;
   }
 
   /** Replaces one provider's snapshot and reconciles. Throws ConfigError (and changes nothing) when the merged
@@ -135,6 +141,7 @@ export class Registry extends EventEmitter {
     this.services.clear();
     for (const [k, v] of nextServices) this.services.set(k, v);
     this.table = table;
+    this.#changed.notify();
   }
 
   #create(service: Service, id: string, url: string, containerId: string | undefined): Upstream {
@@ -174,8 +181,22 @@ export class Registry extends EventEmitter {
   #stateChanged(u: Upstream, from: UpstreamState, to: UpstreamState, reason: string): void {
     const level = to === 'unhealthy' ? 'warn' : 'info';
     this.#log[level]({ upstream: u.id, service: u.service, from, to, reason }, 'Upstream state changed');
-    const event: UpstreamEventRecord = { type: 'upstream', id: u.id, service: u.service, from, to, reason, at: new Date().toISOString() };
-    this.emit('event', event);
+    const at = new Date().toISOString();
+    const event: UpstreamEventRecord = { type: 'upstream', id: u.id, service: u.service, from, to, reason, at };
+    this.#events.publish('upstream', event);
+    this.#changed.notify();
+  }
+
+  /** Resolves at the next upstream state change or route table swap, after `ms`, or when `signal` aborts: lets a
+   *  caller wait for an upstream to become healthy (or to go) without polling. */
+  changed(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.#changed.wait(ms, signal);
+  }
+
+  /** The upstream that routes to a container, if any. */
+  upstreamOfContainer(containerId: string): Upstream | undefined {
+    for (const u of this.upstreams.values()) if (u.containerId === containerId) return u;
+    return undefined;
   }
 
   serviceOf(u: Upstream): Service | undefined {
@@ -187,7 +208,7 @@ export class Registry extends EventEmitter {
     if (u === undefined) return null;
     const service = this.services.get(u.service);
     service?.stopChecks(u);
-    return u.drain(timeoutMs ?? service?.options.drainTimeout ?? 30_000);
+    return u.drain(timeoutMs ?? service?.options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS);
   }
 
   /** Back into rotation: through the health gate, or at once with `skipGate` (a container that was serving moments

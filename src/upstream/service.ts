@@ -6,9 +6,8 @@ import type { Upstream } from './upstream.ts';
 
 export type ServiceOptions = Omit<ServiceConfig, 'upstreams'>;
 
-function takesTraffic(u: Upstream): boolean {
-  return u.state === 'healthy' && u.pool !== null;
-}
+/** balancer predicate (the rule itself is Upstream.takesTraffic) */
+const takesTraffic = (u: Upstream): boolean => u.takesTraffic;
 
 export class Service {
   readonly name: string;

@@ -51,8 +51,3 @@ export function transition(state: UpstreamState, counters: HealthCounters, event
       return { state: event.hasHealthCheck ? 'starting' : 'healthy', counters: { successes: 0, failures: 0 } };
   }
 }
-
-/** Only this state takes new requests. */
-export function takesTraffic(state: UpstreamState): boolean {
-  return state === 'healthy';
-}

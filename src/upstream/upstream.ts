@@ -95,6 +95,7 @@ export class Upstream {
     });
   }
 
+  /** Whether new requests may go here: healthy, and its pool open (a drain closes it at once). */
   get takesTraffic(): boolean {
     return this.state === 'healthy' && this.pool !== null;
   }

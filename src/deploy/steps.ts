@@ -1,0 +1,285 @@
+// The steps a deploy is made of, each journaled before it acts: start clones, start kept containers again, the
+// health gate, the blue-green switch (park), retirement (drain → in-flight 0 → stop → kept or removed), the
+// monitor window and the clean-up of older generations. deployer.ts composes them.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { mapLimit } from '../async.ts';
+import { DeployFailure } from '../errors.ts';
+import type { Registry } from '../upstream/registry.ts';
+import type { DrainResult } from '../upstream/upstream.ts';
+import { DEPLOY_LABEL, GENERATION_LABEL, type CloneSource, type DeployContainer, type Engine } from './engine.ts';
+import type { ContainerRef, DeployRecord } from './journal.ts';
+import type { Progress } from './progress.ts';
+
+/** parallel container operations (create, start) */
+const CONCURRENCY = 4;
+/** how often the health gate asks the engine whether a pending container still runs */
+const EXIT_CHECK_MS = 500;
+/** how often the monitor window samples the new upstreams' request counters */
+const MONITOR_SAMPLE_MS = 100;
+
+/** What every step needs. */
+export interface DeployContext {
+  engine: Engine;
+  registry: Registry;
+  progress: Progress;
+  log: Logger;
+  /** aborted when baton stops: waiting steps end with a DeployFailure */
+  signal: AbortSignal;
+}
+
+/** A container a step acts on: its id, and its name for the steps' records. */
+export type Named = Pick<ContainerRef, 'id' | 'name'>;
+
+const namesOf = (list: readonly Named[]): string[] => list.map((c) => c.name);
+
+function checkAborted(ctx: DeployContext): void {
+  if (ctx.signal.aborted) throw new DeployFailure('baton is shutting down');
+}
+
+/** Creates and starts `count` clones of `source` running `image`, labelled with the deploy's generation. Each is
+ *  journaled as soon as Docker created it, before it is connected or started. */
+export async function startClones(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  source: CloneSource,
+  image: string,
+  count: number,
+): Promise<ContainerRef[]> {
+  if (count <= 0) return [];
+  const { engine, progress } = ctx;
+  const names = Array.from({ length: count }, () => `${rec.service}-g${rec.generation}-${randomBytes(3).toString('hex')}`);
+  const labels = { [GENERATION_LABEL]: String(rec.generation), [DEPLOY_LABEL]: rec.id };
+  progress.step(rec, 'create', names, 'started', `image ${image}`);
+  const created = await mapLimit(names, CONCURRENCY, async (name) => {
+    const ref: ContainerRef = { id: await engine.create(source, image, name, labels), name, image };
+    rec.new.push(ref);
+    progress.save(rec);
+    await engine.connect(source, ref.id);
+    return ref;
+  }).catch((err: Error) => {
+    progress.step(rec, 'create', names, 'failed', err.message);
+    throw new DeployFailure(`could not create new containers: ${err.message}`, { cause: err });
+  });
+  progress.step(rec, 'create', names, 'done');
+  progress.step(rec, 'start', names, 'started');
+  await mapLimit(created, CONCURRENCY, (c) => engine.start(c.id)).catch((err: Error) => {
+    progress.step(rec, 'start', names, 'failed', err.message);
+    throw new DeployFailure(`could not start new containers: ${err.message}`, { cause: err });
+  });
+  progress.step(rec, 'start', names, 'done');
+  return created;
+}
+
+/** Starts stopped containers again (rollback paths), in parallel: on a rollback this is time the service may have
+ *  nothing healthy to serve. Returns the ones that started. */
+export async function startExisting(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  refs: ContainerRef[],
+  action: string,
+): Promise<ContainerRef[]> {
+  const names = namesOf(refs);
+  ctx.progress.step(rec, action, names, 'started');
+  const started = await mapLimit(refs, CONCURRENCY, async (r): Promise<ContainerRef | null> => {
+    try {
+      await ctx.engine.start(r.id);
+      r.stopped = false;
+      return r;
+    } catch (err) {
+      ctx.log.error({ deploy: rec.id, container: r.name, err }, 'Could not start container');
+      return null;
+    }
+  });
+  ctx.progress.step(rec, action, names, 'done');
+  return started.filter((r): r is ContainerRef => r !== null);
+}
+
+/** Waits until every container is routed and `healthy` in baton (which includes Docker's HEALTHCHECK when the
+ *  image has one: discovery routes a container only once Docker says healthy). Woken by the registry on every
+ *  upstream state change; asks the engine every EXIT_CHECK_MS whether a pending container has exited. */
+export async function healthGate(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  containers: Named[],
+  timeoutMs: number,
+): Promise<void> {
+  if (containers.length === 0) return;
+  const { registry, progress } = ctx;
+  const names = namesOf(containers);
+  progress.step(rec, 'health gate', names, 'started');
+  const deadline = Date.now() + timeoutMs;
+  let lastCheck = 0;
+  for (;;) {
+    const pending = containers.filter((c) => registry.upstreamOfContainer(c.id)?.state !== 'healthy');
+    if (pending.length === 0) break;
+    if (Date.now() - lastCheck >= EXIT_CHECK_MS) {
+      lastCheck = Date.now();
+      for (const c of pending) {
+        const info = await ctx.engine.inspect(c.id).catch(() => null);
+        if (info === null || !info.running) {
+          const why = info === null ? 'was removed' : `exited with code ${info.exitCode}`;
+          progress.step(rec, 'health gate', names, 'failed', `${c.name} ${why}`);
+          throw new DeployFailure(`new container ${c.name} ${why} before becoming healthy`);
+        }
+      }
+    }
+    if (Date.now() > deadline) {
+      const details = pending.map((c) => {
+        const u = registry.upstreamOfContainer(c.id);
+        if (u === undefined) return `${c.name}: not routed (Docker health or labels)`;
+        const err = registry.serviceOf(u)?.lastHealthError(u);
+        return `${c.name}: ${u.state}${err ? ` (${err})` : ''}`;
+      });
+      progress.step(rec, 'health gate', names, 'failed', details.join('; '));
+      throw new DeployFailure(`new containers not healthy within ${timeoutMs} ms: ${details.join('; ')}`);
+    }
+    const nextCheck = lastCheck + EXIT_CHECK_MS - Date.now();
+    await registry.changed(Math.max(1, Math.min(nextCheck, deadline + 1 - Date.now())), ctx.signal);
+    checkAborted(ctx);
+  }
+  progress.step(rec, 'health gate', names, 'done');
+}
+
+/** Drains every container's upstream at once; the step's detail says whether any drain timed out. */
+async function drainAll(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  refs: Named[],
+  drainTimeout: number | undefined,
+  action: string,
+  done: string,
+): Promise<void> {
+  const names = namesOf(refs);
+  ctx.progress.step(rec, action, names, 'started');
+  const drains = await Promise.all(
+    refs.map((r): Promise<DrainResult | null> | null => {
+      const u = ctx.registry.upstreamOfContainer(r.id);
+      return u === undefined ? null : ctx.registry.drain(u.id, drainTimeout);
+    }),
+  );
+  const timedOut = drains.filter((d) => d?.timedOut).map((d) => `${d!.id} (${d!.aborted} aborted)`);
+  ctx.progress.step(rec, action, names, 'done', timedOut.length > 0 ? `drain timeout: ${timedOut.join(', ')}` : done);
+}
+
+/** Blue-green's switch: every old container out of rotation in the same tick, drained, but left running. */
+export async function park(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  containers: DeployContainer[],
+  drainTimeout: number | undefined,
+): Promise<void> {
+  const refs = containers.map((c) => rec.old.find((o) => o.id === c.id)).filter((r) => r !== undefined);
+  for (const r of refs) r.parked = true;
+  const done = 'in-flight reached zero; kept running until the monitor window passes';
+  await drainAll(ctx, rec, refs, drainTimeout, 'switch: drain old', done);
+}
+
+/** Out of rotation → in-flight 0 (or drain timeout) → stop with the container's grace period → kept stopped
+ *  (or removed). Never SIGTERM first. */
+export async function retire(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  containers: DeployContainer[],
+  drainTimeout: number | undefined,
+  action: string,
+  remove = false,
+): Promise<void> {
+  const refs = containers.map(
+    (c) => rec.old.find((o) => o.id === c.id) ?? rec.new.find((n) => n.id === c.id) ?? { id: c.id, name: c.name, image: c.image },
+  );
+  await retireRefs(ctx, rec, refs, drainTimeout, action, remove);
+}
+
+export async function retireRefs(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  refs: ContainerRef[],
+  drainTimeout: number | undefined,
+  action: string,
+  remove: boolean,
+): Promise<void> {
+  if (refs.length === 0) return;
+  await drainAll(ctx, rec, refs, drainTimeout, `${action}: drain`, 'in-flight reached zero');
+  const names = namesOf(refs);
+  ctx.progress.step(rec, `${action}: stop`, names, 'started');
+  await Promise.all(
+    refs.map(async (r) => {
+      const exists = await ctx.engine.stop(r.id);
+      r.stopped = true;
+      if (remove && exists) {
+        await ctx.engine.remove(r.id);
+        r.removed = true;
+      }
+    }),
+  );
+  ctx.progress.save(rec);
+  ctx.progress.step(rec, `${action}: stop`, names, 'done', remove ? 'stopped and removed' : 'stopped (kept for rollback)');
+}
+
+/** The monitor window over every new container of this deploy still meant to run: each must stay routed and
+ *  healthy, and the 5xx / connect-error ratio of the requests they served must stay within maxFailureRatio. */
+export async function monitor(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  windowMs: number,
+  maxFailureRatio: number,
+): Promise<void> {
+  const watched = rec.new.filter((n) => n.removed !== true && n.stopped !== true);
+  if (windowMs <= 0 || watched.length === 0) return;
+  const { registry, progress } = ctx;
+  const names = namesOf(watched);
+  progress.step(rec, 'monitor', names, 'started', `${windowMs} ms, maxFailureRatio ${maxFailureRatio}`);
+  const base = new Map<string, { requests: number; failures: number }>();
+  for (const w of watched) {
+    const u = registry.upstreamOfContainer(w.id);
+    base.set(w.id, { requests: u?.requests ?? 0, failures: u?.failures ?? 0 });
+  }
+  const deadline = Date.now() + windowMs;
+  let requests = 0;
+  let failures = 0;
+  for (;;) {
+    requests = 0;
+    failures = 0;
+    for (const w of watched) {
+      const u = registry.upstreamOfContainer(w.id);
+      if (u === undefined || u.state !== 'healthy') {
+        const info = await ctx.engine.inspect(w.id).catch(() => null);
+        const why = info === null
+          ? 'was removed'
+          : !info.running ? `exited with code ${info.exitCode}` : `is ${u?.state ?? 'out of rotation'}`;
+        progress.step(rec, 'monitor', names, 'failed', `${w.name} ${why}`);
+        throw new DeployFailure(`during the monitor window, ${w.name} ${why}`);
+      }
+      const b = base.get(w.id)!;
+      requests += u.requests - b.requests;
+      failures += u.failures - b.failures;
+    }
+    rec.monitor = { requests, failures };
+    const ratio = failures / Math.max(requests, 1);
+    if (failures > 0 && ratio > maxFailureRatio) {
+      const detail = `${failures} of ${requests} requests failed (ratio ${ratio.toFixed(3)} > ${maxFailureRatio})`;
+      progress.step(rec, 'monitor', names, 'failed', detail);
+      throw new DeployFailure(`during the monitor window, ${detail}`);
+    }
+    if (Date.now() >= deadline) break;
+    await registry.changed(Math.min(MONITOR_SAMPLE_MS, deadline - Date.now()), ctx.signal);
+    checkAborted(ctx);
+  }
+  progress.step(rec, 'monitor', names, 'done', `${requests} requests, ${failures} failures`);
+}
+
+/** After success: generations older than the one just retired are removed (or that one too, when keepPrevious is
+ *  false). The previous version is never lost unless asked. */
+export async function cleanupGenerations(ctx: DeployContext, rec: DeployRecord, keepPrevious: boolean): Promise<void> {
+  const { stopped } = await ctx.engine.listService(rec.service);
+  const justRetired = new Set(rec.old.map((o) => o.id));
+  const remove = stopped.filter((c) => c.generation < rec.generation && !(keepPrevious && justRetired.has(c.id)));
+  if (remove.length === 0) return;
+  const names = namesOf(remove);
+  ctx.progress.step(rec, 'remove older generations', names, 'started');
+  await Promise.all(remove.map((c) => ctx.engine.remove(c.id)));
+  for (const o of rec.old) if (remove.some((c) => c.id === o.id)) o.removed = true;
+  const detail = keepPrevious ? 'the previous generation is kept stopped for `baton rollback`' : undefined;
+  ctx.progress.step(rec, 'remove older generations', names, 'done', detail);
+}
