@@ -3,7 +3,6 @@ import t, { type Test } from 'tap';
 import {
   normalize,
   routesForContainer,
-  serviceNameOf,
   serviceNamesOf,
   translateV1Rule,
   type ContainerRoute,
@@ -742,26 +741,26 @@ t.test('compose --scale: same service, own addresses', async (t) => {
   t.equal(ra.routes[0].rule, rb.routes[0].rule);
   t.equal(ra.routes[0].url, 'http://10.0.0.2:8080');
   t.equal(rb.routes[0].url, 'http://10.0.0.3:8080');
-  t.equal(serviceNameOf(a, OPTS), 'web');
-  t.equal(serviceNameOf(b, OPTS), 'web');
+  t.same(serviceNamesOf(a, OPTS), ['web']);
+  t.same(serviceNamesOf(b, OPTS), ['web']);
 });
 
-t.test('serviceNameOf', async (t) => {
-  const cases: Array<[string, Partial<ContainerView>, string | null, Partial<DockerProviderOptions>?]> = [
-    ['stopped compose container', { running: false, labels: { ...ON, 'com.docker.compose.service': 'web' } }, 'web'],
-    ['stopped, no networks', { running: false, networks: {}, labels: ON }, 'app'],
-    ['paused', { paused: true, labels: { ...ON, 'baton.service': 'api' } }, 'api'],
-    ['docker unhealthy', { health: 'unhealthy', labels: ON }, 'app'],
-    ['not enabled', { running: false, labels: {} }, null],
-    ['exposed by default', { running: false, labels: {} }, 'app', { exposedByDefault: true }],
-    ['explicitly disabled', { labels: { 'baton.enable': 'false' } }, null, { exposedByDefault: true }],
-    ['bad labels', { running: false, labels: { ...ON, 'baton.rule': 'nope' } }, null],
-    ['ambiguous port', { running: false, labels: ON, exposedPorts: ['1/tcp', '2/tcp'] }, null],
-    ['published ports not needed', { running: false, labels: ON, publishedPorts: {} }, 'app', { publishedPorts: true }],
-    ['traefik v2 service', { running: false, labels: { 'traefik.enable': 'true', 'traefik.http.routers.r.service': 'api' } }, 'api'],
-    ['traefik v1 backend', { running: false, labels: { 'traefik.enable': 'true', 'traefik.backend': 'old_app' } }, 'old-app'],
+t.test('serviceNamesOf', async (t) => {
+  const cases: Array<[string, Partial<ContainerView>, string[], Partial<DockerProviderOptions>?]> = [
+    ['stopped compose container', { running: false, labels: { ...ON, 'com.docker.compose.service': 'web' } }, ['web']],
+    ['stopped, no networks', { running: false, networks: {}, labels: ON }, ['app']],
+    ['paused', { paused: true, labels: { ...ON, 'baton.service': 'api' } }, ['api']],
+    ['docker unhealthy', { health: 'unhealthy', labels: ON }, ['app']],
+    ['not enabled', { running: false, labels: {} }, []],
+    ['exposed by default', { running: false, labels: {} }, ['app'], { exposedByDefault: true }],
+    ['explicitly disabled', { labels: { 'baton.enable': 'false' } }, [], { exposedByDefault: true }],
+    ['bad labels', { running: false, labels: { ...ON, 'baton.rule': 'nope' } }, []],
+    ['ambiguous port', { running: false, labels: ON, exposedPorts: ['1/tcp', '2/tcp'] }, []],
+    ['published ports not needed', { running: false, labels: ON, publishedPorts: {} }, ['app'], { publishedPorts: true }],
+    ['traefik v2 service', { running: false, labels: { 'traefik.enable': 'true', 'traefik.http.routers.r.service': 'api' } }, ['api']],
+    ['traefik v1 backend', { running: false, labels: { 'traefik.enable': 'true', 'traefik.backend': 'old_app' } }, ['old-app']],
     [
-      'several services: first by name',
+      'several services: all, sorted by name',
       {
         running: false,
         labels: {
@@ -770,10 +769,10 @@ t.test('serviceNameOf', async (t) => {
           'traefik.http.services.alpha.loadbalancer.server.port': '2',
         },
       },
-      'alpha',
+      ['alpha', 'zeta'],
     ],
   ];
-  for (const [name, over, want, opts] of cases) t.equal(serviceNameOf(ctr(over), { ...OPTS, ...opts }), want, name);
+  for (const [name, over, want, opts] of cases) t.same(serviceNamesOf(ctr(over), { ...OPTS, ...opts }), want, name);
   const multi = ctr({
     running: false,
     labels: { 'traefik.enable': 'true', 'traefik.http.services.zeta.loadbalancer.server.port': '1', 'traefik.http.services.alpha.loadbalancer.server.port': '2' },
@@ -797,7 +796,7 @@ t.test('problems never throw, and stay with their container', async (t) => {
   for (const c of weird) {
     t.doesNotThrow(() => routesForContainer(c, OPTS), JSON.stringify(c.labels));
     t.doesNotThrow(() => routesForContainer(c, { ...OPTS, publishedPorts: true }), JSON.stringify(c.labels));
-    t.doesNotThrow(() => serviceNameOf(c, OPTS), JSON.stringify(c.labels));
+    t.doesNotThrow(() => serviceNamesOf(c, OPTS), JSON.stringify(c.labels));
   }
   const good = routesForContainer(ctr({ name: 'good', labels: ON }), OPTS);
   const bad = routesForContainer(ctr({ name: 'bad', labels: { ...ON, 'baton.port': 'x' } }), OPTS);

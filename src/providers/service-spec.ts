@@ -1,0 +1,188 @@
+// One service's labels → its spec (name, rule, priority, port, health check, ...), one step per field. Each step
+// takes the first label set in order of precedence: baton.*, then Traefik v2/v3, then Traefik v1. Pure; a problem
+// is recorded on the Reader. Used by labels.ts.
+
+import type { Label, Reader } from './label-reader.ts';
+import type { ContainerView, HealthCheckLabels } from './labels.ts';
+import { quote, translateV1Rule } from './traefik-v1.ts';
+import { normalize, type Group, type Router } from './traefik-v2.ts';
+
+/** What the config schema accepts as a service name. */
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** A service's route as the labels give it, before its address is known. */
+export interface Spec {
+  service: string;
+  rule: string;
+  priority?: number;
+  port: number;
+  healthCheck: HealthCheckLabels;
+  drainTimeout?: number;
+  passHostHeader?: boolean;
+  loadBalancer?: 'round-robin' | 'least-connections';
+}
+
+/** A service's `traefik.http.services.<name>.loadbalancer.<field>` label. */
+type ServiceLabel = (field: string) => Label | undefined;
+
+/** baton.service, .rule and .port name one service: each is a problem on a container with several. */
+export function batonLabelsOnSeveral(r: Reader, groups: Group[]): void {
+  const names = groups.map((g) => g.name).join(', ');
+  for (const key of ['baton.service', 'baton.rule', 'baton.port']) {
+    const label = r.get(key);
+    if (label !== undefined) r.error(label, `cannot apply to several services (${names}) defined by Traefik labels`);
+  }
+}
+
+/**
+ * The only TCP port the container exposes, for a service no label gives a port: looked up once (a problem if there
+ * is not exactly one), then remembered.
+ */
+export function onlyExposedPort(r: Reader, c: ContainerView, single: boolean): () => number | undefined {
+  let exposed: number | undefined | null = null;
+  const setPort = single ? 'set baton.port' : 'set traefik.http.services.<name>.loadbalancer.server.port';
+  return () => {
+    if (exposed !== null) return exposed;
+    const ports = new Set<number>();
+    for (const p of [...c.exposedPorts, ...Object.keys(c.publishedPorts ?? {})]) {
+      const m = /^(\d+)(?:\/tcp)?$/i.exec(p);
+      if (m !== null) ports.add(Number(m[1]));
+    }
+    const sorted = [...ports].sort((a, b) => a - b);
+    if (sorted.length === 1) return (exposed = sorted[0]);
+    if (sorted.length === 0) r.errors.push(`no TCP port exposed; ${setPort}`);
+    else r.errors.push(`several ports exposed (${sorted.map((p) => `${p}/tcp`).join(', ')}); ${setPort}`);
+    return (exposed = undefined);
+  };
+}
+
+/** One service's spec; undefined if a label has a problem (recorded on `r`). `single`: the container's only one. */
+export function serviceSpec(
+  r: Reader,
+  g: Group,
+  single: boolean,
+  exposedPort: () => number | undefined,
+): Spec | undefined {
+  const lb: ServiceLabel = (field) => r.get(`traefik.http.services.${g.lower}.loadbalancer.${field}`);
+  const name = serviceName(r, g, single);
+  if (name === null) return undefined;
+  const rule = ruleOf(r, g, single, name);
+  const priority = priorityOf(r, g.routers);
+  const portLabel = (single ? r.get('baton.port') : undefined) ?? lb('server.port') ?? r.get('traefik.port');
+  const port = portLabel !== undefined ? r.port(portLabel) : exposedPort();
+  const scheme = lb('server.scheme');
+  if (scheme !== undefined && scheme.value.toLowerCase() !== 'http') {
+    r.error(scheme, 'baton talks plain HTTP to upstreams only');
+  }
+  const healthCheck = healthCheckOf(r, lb);
+  const drainTimeout = r.duration(r.get('baton.drain.timeout'));
+  const passHostHeader = r.bool(
+    r.get('baton.passhostheader') ?? lb('passhostheader') ?? r.get('traefik.frontend.passhostheader'),
+  );
+  const loadBalancer = loadBalancerOf(r);
+
+  if (rule === undefined || port === undefined || name === '') return undefined;
+  const spec: Spec = { service: name, rule, port, healthCheck };
+  if (priority !== undefined) spec.priority = priority;
+  if (drainTimeout !== undefined) spec.drainTimeout = drainTimeout;
+  if (passHostHeader !== undefined) spec.passHostHeader = passHostHeader;
+  if (loadBalancer !== undefined) spec.loadBalancer = loadBalancer;
+  return spec;
+}
+
+/** baton.service (normalised; '' after a problem) or the name the labels give; null if it is not a valid name. */
+function serviceName(r: Reader, g: Group, single: boolean): string | null {
+  let name = g.name;
+  const renamed = single ? r.get('baton.service') : undefined;
+  if (renamed !== undefined) {
+    name = normalize(renamed.value);
+    if (name === '') r.error(renamed, 'no letters or digits to name a service with');
+  }
+  if (name !== '' && !SERVICE_NAME.test(name)) {
+    r.errors.push(`service name ${JSON.stringify(name)} must start with a letter or digit`);
+    return null;
+  }
+  return name;
+}
+
+/** baton.rule, else the service's routers' rules, else the v1 traefik.frontend.rule, else Host(`<service>`). */
+function ruleOf(r: Reader, g: Group, single: boolean, name: string): string | undefined {
+  const defaultRule = `Host(${quote(name)})`;
+  const batonRule = single ? r.get('baton.rule') : undefined;
+  const v1Rule = single ? r.get('traefik.frontend.rule') : undefined;
+  if (batonRule !== undefined) return r.rule(batonRule, batonRule.value) ? batonRule.value : undefined;
+  if (g.routers.length > 0) return routersRule(r, g.routers, defaultRule);
+  if (v1Rule !== undefined) return translatedRule(r, v1Rule);
+  return defaultRule;
+}
+
+/** Routers on one service → one rule: theirs, or `(a) || (b)` for several different ones. */
+function routersRule(r: Reader, routers: Router[], defaultRule: string): string | undefined {
+  const parts: string[] = [];
+  for (const router of [...routers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (router.rule === undefined) parts.push(defaultRule);
+    else if (r.rule(router.rule, router.rule.value)) parts.push(router.rule.value);
+  }
+  if (parts.length !== routers.length) return undefined;
+  const unique = [...new Set(parts)];
+  if (unique.length === 1) return unique[0];
+  const rule = unique.map((p) => `(${p})`).join(' || ');
+  return r.rule(null, rule) ? rule : undefined;
+}
+
+/** A Traefik v1 frontend rule translated; what baton does not do (path stripping, rewriting) becomes a note. */
+function translatedRule(r: Reader, v1Rule: Label): string | undefined {
+  const t = translateV1Rule(v1Rule.value);
+  if ('error' in t) {
+    return r.error(v1Rule, `cannot translate the Traefik v1 rule ${JSON.stringify(v1Rule.value)}: ${t.error}`);
+  }
+  if (!r.rule(v1Rule, t.rule)) return undefined;
+  for (const note of t.notes) r.notes.push(`${v1Rule.key}: ${note} (still routed)`);
+  return t.rule;
+}
+
+/** baton.priority, else the highest of the routers', else (no routers) the v1 traefik.frontend.priority. */
+function priorityOf(r: Reader, routers: Router[]): number | undefined {
+  const baton = r.get('baton.priority');
+  let priority = r.int(baton, -Infinity, Infinity);
+  if (baton === undefined) {
+    for (const router of routers) {
+      const p = r.int(router.priority, -Infinity, Infinity);
+      if (p !== undefined) priority = priority === undefined ? p : Math.max(priority, p);
+    }
+    if (priority === undefined && routers.length === 0) {
+      priority = r.int(r.get('traefik.frontend.priority'), -Infinity, Infinity);
+    }
+  }
+  return priority !== undefined && !Number.isSafeInteger(priority) ? undefined : priority;
+}
+
+/** baton.health.*, else the service's loadbalancer.healthcheck.*, else v1 traefik.backend.healthcheck.*. */
+function healthCheckOf(r: Reader, lb: ServiceLabel): HealthCheckLabels {
+  const healthCheck: HealthCheckLabels = {};
+  const path = r.first('baton.health.path') ?? lb('healthcheck.path') ?? r.get('traefik.backend.healthcheck.path');
+  if (path !== undefined) {
+    if (path.value.startsWith('/') && !/\s/.test(path.value)) healthCheck.path = path.value;
+    else r.error(path, `health check path must start with "/" and hold no spaces, got ${JSON.stringify(path.value)}`);
+  }
+  const interval = r.duration(
+    r.get('baton.health.interval') ?? lb('healthcheck.interval') ?? r.get('traefik.backend.healthcheck.interval'),
+    { positive: true },
+  );
+  if (interval !== undefined) healthCheck.interval = interval;
+  const timeout = r.duration(r.get('baton.health.timeout') ?? lb('healthcheck.timeout'), { positive: true });
+  if (timeout !== undefined) healthCheck.timeout = timeout;
+  const rise = r.int(r.get('baton.health.rise'), 1, 100);
+  if (rise !== undefined) healthCheck.rise = rise;
+  const fall = r.int(r.get('baton.health.fall'), 1, 100);
+  if (fall !== undefined) healthCheck.fall = fall;
+  return healthCheck;
+}
+
+function loadBalancerOf(r: Reader): Spec['loadBalancer'] {
+  const lb = r.get('baton.loadbalancer');
+  if (lb === undefined) return undefined;
+  const v = lb.value.toLowerCase();
+  if (v === 'round-robin' || v === 'least-connections') return v;
+  return r.error(lb, `expected round-robin or least-connections, got ${JSON.stringify(lb.value)}`);
+}
