@@ -115,7 +115,7 @@ async function run(): Promise<void> {
    *  'drain' step marked done that names it): out of rotation and in-flight zero first, then the signal. */
   async function sigtermAfterDrain(t: Test, svc: Svc, rec: any, action: string): Promise<void> {
     const sig = signals(svc);
-    for (const [k, id] of svc.ids.entries()) {
+    for (const k of svc.ids.keys()) {
       const name = `${svc.name}-orig-${k}`;
       const host = svc.hosts[k];
       const drained = (rec.steps as Array<{ action: string; status: string; containers: string[]; at: string }>).find(

@@ -1,6 +1,6 @@
 // An entrypoint: where a request goes, top to bottom.
 //
-//   connection accepted ── over the connection cap? → 503, closed
+//   connection accepted ── over the connection cap? → 503, closed (connections.ts)
 //   request head parsed by Node's strict parser (bad framing, bare LF, oversize head → 400/431, timeouts → 408)
 //   onRequest:
 //     1. Host: exactly one, well formed (HTTP/1.1 requires it)                    → else 400
@@ -12,26 +12,20 @@
 //        streamed back with backpressure, in-flight −1; safe retries on another upstream
 //   onUpgrade: the same steps 1–5, then a WebSocket tunnel (websocket.ts)
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { BlockList, isIPv4, isIPv6, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
 import type { RequestView } from '../routing/rule.ts';
 import { listenOn } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
+import { logAnswered, logForwarded, logUpgrade } from './access-log.ts';
+import { Admission, connInfo, onClientError } from './connections.ts';
 import { BatonRequest, BatonResponse, Forward, type ForwardHost } from './forward.ts';
 import { upstreamRequestHeaders, type RequestContext } from './headers.ts';
-import { rawPage, sendPage } from './pages.ts';
+import { sendPage } from './pages.ts';
 import { normalizePath, parseHost, splitTarget } from './target.ts';
 import { invalidUpgrade, rejectUpgrade, WebSocketTunnels } from './websocket.ts';
-
-interface ConnInfo {
-  clientIp: string;
-  trusted: boolean;
-  port: string;
-}
-const kConn = Symbol('baton.conn');
-type BatonSocket = Socket & { [kConn]?: ConnInfo };
 
 /** The request as the route table sees it. Headers are read lazily (Node builds them on first access). */
 class View implements RequestView {
@@ -74,41 +68,27 @@ export class Entrypoint implements ForwardHost {
   active = 0;
   /** answered by baton with 404: no route */
   notFound = 0;
-  rejectedConnections = 0;
 
   readonly #config: EntrypointConfig;
-  readonly #limits: Limits;
   readonly #registry: Registry;
-  readonly #log: Logger;
   readonly #accessLog: Logger | null;
   readonly #server: Server<typeof BatonRequest, typeof BatonResponse>;
   readonly #tunnels: WebSocketTunnels;
-  readonly #trusted: BlockList | null;
-  readonly #trustAll: boolean;
-  #connections = 0;
+  readonly #admission: Admission;
   #idleWaiters: Array<() => void> = [];
 
   constructor(opts: EntrypointOptions) {
     this.name = opts.name;
     this.#config = opts.config;
-    this.#limits = opts.limits;
     this.maxBodySize = opts.limits.maxBodySize;
     this.#registry = opts.registry;
-    this.#log = opts.log;
     this.#accessLog = opts.accessLog;
-    this.#trustAll = opts.config.forwardedHeaders.insecure;
-    const trusted = opts.config.forwardedHeaders.trustedIPs;
-    if (trusted.length > 0) {
-      this.#trusted = new BlockList();
-      for (const c of trusted) {
-        const [addr, bits] = c.split('/');
-        const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
-        if (bits === undefined) this.#trusted.addAddress(addr, type);
-        else this.#trusted.addSubnet(addr, Number(bits), type);
-      }
-    } else {
-      this.#trusted = null;
-    }
+    this.#admission = new Admission({
+      maxConnections: opts.limits.maxConnections,
+      trustedIPs: opts.config.forwardedHeaders.trustedIPs,
+      insecure: opts.config.forwardedHeaders.insecure,
+      closing: () => this.closing,
+    });
     const t = opts.timeouts;
     this.#server = createServer({
       IncomingMessage: BatonRequest,
@@ -124,34 +104,12 @@ export class Entrypoint implements ForwardHost {
       insecureHTTPParser: false,
     });
     this.#server.timeout = t.socket;
-    this.#tunnels = new WebSocketTunnels(opts.log.child({ component: 'websocket' }), t.upstreamConnect, t.upstreamResponse);
+    const wsLog = opts.log.child({ component: 'websocket' });
+    this.#tunnels = new WebSocketTunnels(wsLog, t.upstreamConnect, t.upstreamResponse);
     this.#server.on('clientError', onClientError);
-    this.#wrapConnectionListener();
+    this.#admission.wrap(this.#server);
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
-  }
-
-  /** Node's own connection listener runs only for connections under the cap; the rest get a fast 503. */
-  #wrapConnectionListener(): void {
-    const [nodeListener] = this.#server.listeners('connection') as Array<(this: Server, s: Socket) => void>;
-    this.#server.removeAllListeners('connection');
-    this.#server.on('connection', (socket: BatonSocket) => {
-      if (this.#connections >= this.#limits.maxConnections || this.closing) {
-        this.rejectedConnections++;
-        socket.on('error', () => {});
-        socket.end(rawPage(503, 'too_many_connections', 'baton is at its connection limit; try again shortly.'));
-        socket.resume();
-        setTimeout(() => socket.destroy(), 1000).unref();
-        return;
-      }
-      this.#connections++;
-      socket.once('close', () => this.#connections--);
-      let ip = socket.remoteAddress ?? '';
-      if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) ip = ip.slice(7);
-      const trusted = this.#trustAll || (this.#trusted !== null && ip !== '' && this.#trusted.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4'));
-      socket[kConn] = { clientIp: ip, trusted, port: String(socket.localPort ?? '') };
-      nodeListener.call(this.#server, socket);
-    });
   }
 
   listen(): Promise<AddressInfo> {
@@ -163,7 +121,12 @@ export class Entrypoint implements ForwardHost {
   }
 
   get connections(): number {
-    return this.#connections;
+    return this.#admission.connections;
+  }
+
+  /** connections refused at the cap (or while closing) */
+  get rejectedConnections(): number {
+    return this.#admission.rejected;
   }
 
   // ── plain requests ─────────────────────────────────────────────────────────────────────────────
@@ -189,7 +152,7 @@ export class Entrypoint implements ForwardHost {
 
   /** Steps 1–3 (and the header context for 5). Answers the request itself and returns null when it must stop. */
   #prepare(req: BatonRequest, res: BatonResponse | null): Prepared | null {
-    const conn = (req.socket as BatonSocket)[kConn]!;
+    const conn = connInfo(req.socket);
     const view = new View(req);
     view.method = req.method!;
     view.clientIp = conn.clientIp;
@@ -276,9 +239,7 @@ export class Entrypoint implements ForwardHost {
   #answer(req: BatonRequest, res: BatonResponse, status: number, code: string, detail: string, close: boolean, service: Service | null): void {
     sendPage(res, status, code, detail, close || this.closing);
     if (service !== null) service.unavailable++;
-    if (this.#accessLog !== null) {
-      this.#accessLog.info({ method: req.method, host: req.headers.host, path: pathOnly(req.url), status, error: code, duration: 0 }, 'request');
-    }
+    if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);
     this.#done();
   }
 
@@ -287,22 +248,7 @@ export class Entrypoint implements ForwardHost {
     const svc = f.service;
     svc.responses[(f.status / 100) | 0]++;
     svc.retries += f.retries;
-    if (this.#accessLog !== null) {
-      this.#accessLog.info(
-        {
-          method: f.method,
-          host: f.req.headers.host,
-          path: pathOnly(f.path),
-          status: f.status,
-          service: svc.name,
-          upstream: f.upstream?.id,
-          duration: Math.round((performance.now() - f.started) * 100) / 100,
-          retries: f.retries,
-          error: f.error ?? undefined,
-        },
-        'request',
-      );
-    }
+    if (this.#accessLog !== null) logForwarded(this.#accessLog, f);
     this.#done();
   }
 
@@ -348,7 +294,7 @@ export class Entrypoint implements ForwardHost {
   }
 
   #logUpgrade(req: IncomingMessage, status: number, error: string | null, upstream: string | null): void {
-    this.#accessLog?.info({ method: req.method, host: req.headers.host, path: pathOnly(req.url), status, upgrade: 'websocket', upstream: upstream ?? undefined, error: error ?? undefined }, 'request');
+    if (this.#accessLog !== null) logUpgrade(this.#accessLog, req, status, error, upstream);
   }
 
   // ── shutdown ───────────────────────────────────────────────────────────────────────────────────
@@ -372,28 +318,4 @@ export class Entrypoint implements ForwardHost {
     this.#tunnels.close();
     await closed;
   }
-}
-
-/** Requests Node's parser refused (bad framing or bytes, oversize head, header/request timeout): baton's own
- *  page, then close. Bytes after a `Connection: close` request are ignored so earlier answers still go out. */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  const code = err.code ?? '';
-  if (code === 'HPE_CLOSED_CONNECTION') return;
-  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-  if (code === 'ECONNRESET' || !socket.writable || (inProgress != null && inProgress.headersSent)) {
-    socket.destroy();
-    return;
-  }
-  let page: string;
-  if (code === 'HPE_HEADER_OVERFLOW') page = rawPage(431, 'header_too_large', 'The request head is larger than the limit.');
-  else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') page = rawPage(408, 'request_timeout', 'The request did not arrive in time.');
-  else page = rawPage(400, 'bad_request', 'The request is malformed.');
-  socket.end(page);
-  socket.destroySoon();
-}
-
-function pathOnly(url: string | undefined): string {
-  if (url === undefined) return '';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
