@@ -47,7 +47,10 @@ export function parseOptions(): Options {
   if (layout !== 'proxy-alone' && layout !== 'shared') {
     throw new Error(`--layout must be proxy-alone or shared (got ${layout})`);
   }
-  const targets = values.targets.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const targets = values.targets
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   for (const t of targets) {
     if (!(ALL_TARGETS as readonly string[]).includes(t)) {
       throw new Error(`unknown target ${t}; known: ${ALL_TARGETS.join(', ')}`);

@@ -3,7 +3,10 @@
 // pins Node 24 through its `node` devDependency, so `npm start` / `npx baton` use it).
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(`baton needs Node.js >= 22.19 (this is ${process.version}); run it through npm (npm start / npx baton), which uses the pinned Node 24.\n`);
+  process.stderr.write(
+    `baton needs Node.js >= 22.19 (this is ${process.version}); ` +
+      'run it through npm (npm start / npx baton), which uses the pinned Node 24.\n',
+  );
   process.exit(2);
 }
 const { main } = await import('../src/cli.ts');

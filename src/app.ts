@@ -49,7 +49,8 @@ export class App {
     }
     const t = ensureToken(config.admin.token, config.tokenFilePath);
     this.token = t.token;
-    if (t.generated) this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
+    if (t.generated)
+      this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
     const registryLog = this.log.child({ component: 'registry' });
@@ -72,7 +73,11 @@ export class App {
     }
     const dockerConfig = config.providers.docker;
     if (dockerConfig.enabled) {
-      const options = { exposedByDefault: dockerConfig.exposedByDefault, network: dockerConfig.network, publishedPorts: dockerConfig.publishedPorts };
+      const options = {
+        exposedByDefault: dockerConfig.exposedByDefault,
+        network: dockerConfig.network,
+        publishedPorts: dockerConfig.publishedPorts,
+      };
       let recovered = false;
       this.docker = new DockerProvider({
         endpoint: dockerConfig.endpoint,

@@ -36,7 +36,8 @@ export function createLogger(level: string, destination?: DestinationStream): Ow
     formatters: { level: (label: string) => ({ level: label }) },
   };
   const accessOptions = { ...options, level: 'info', redact: undefined, base: { name: 'baton', component: 'access' } };
-  if (destination !== undefined) return { log: pino(options, destination), access: pino(accessOptions, destination), close: () => {} };
+  if (destination !== undefined)
+    return { log: pino(options, destination), access: pino(accessOptions, destination), close: () => {} };
   const dest = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 });
   const timer = setInterval(() => {
     try {

@@ -40,7 +40,16 @@ export interface AdminOptions {
 }
 
 function deploySummary(r: DeployRecord): Record<string, unknown> {
-  return { id: r.id, kind: r.kind, service: r.service, state: r.state, image: r.image, createdAt: r.createdAt, finishedAt: r.finishedAt, error: r.error };
+  return {
+    id: r.id,
+    kind: r.kind,
+    service: r.service,
+    state: r.state,
+    image: r.image,
+    createdAt: r.createdAt,
+    finishedAt: r.finishedAt,
+    error: r.error,
+  };
 }
 
 export class AdminServer {
@@ -51,9 +60,12 @@ export class AdminServer {
 
   constructor(opts: AdminOptions) {
     this.#opts = opts;
-    this.#server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
-      this.#handle(req, res).catch((err) => this.#error(res, err));
-    });
+    this.#server = createServer(
+      { headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 },
+      (req, res) => {
+        this.#handle(req, res).catch((err) => this.#error(res, err));
+      },
+    );
     this.#unsubscribe = opts.events.subscribe((type, data) => this.#broadcast(type, data));
   }
 
@@ -83,7 +95,10 @@ export class AdminServer {
     if (path === '/metrics') {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
       const body = renderMetrics(this.#opts.registry, [...this.#opts.entrypoints()]);
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
       res.end(body);
       return;
     }
@@ -101,13 +116,18 @@ export class AdminServer {
     // GET /api/events (server-sent events)
     if (parts.length === 1 && parts[0] === 'events') {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+      });
       res.write(`event: hello\ndata: ${JSON.stringify({ services: this.services() })}\n\n`);
       this.#streams.add(res);
       res.on('close', () => this.#streams.delete(res));
       return;
     }
-    // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys, GET /api/deploys/{id}
+    // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
+    // GET /api/deploys/{id}
     if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
       const deployer = this.#deployer();
       const name = parts[1];
@@ -135,7 +155,10 @@ export class AdminServer {
       return this.#json(res, 200, rec);
     }
     // /api/upstreams/{id}[/drain|/enable]
-    if (parts[0] === 'upstreams' && (parts.length === 2 || (parts.length === 3 && (parts[2] === 'drain' || parts[2] === 'enable')))) {
+    if (
+      parts[0] === 'upstreams' &&
+      (parts.length === 2 || (parts.length === 3 && (parts[2] === 'drain' || parts[2] === 'enable')))
+    ) {
       const id = parts[1];
       const u = registry.upstreams.get(id);
       if (u === undefined) throw new NotFoundError(`no upstream with id ${JSON.stringify(id)}`);
@@ -198,7 +221,11 @@ export class AdminServer {
 
   #json(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body) + '\n';
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    });
     res.end(text);
   }
 
@@ -211,9 +238,18 @@ export class AdminServer {
       return;
     }
     const extra: Record<string, string> =
-      status === 401 ? { 'www-authenticate': 'Bearer realm="baton"' } : err instanceof MethodNotAllowedError ? { allow: err.allow } : {};
-    const text = JSON.stringify({ error: { code: e?.code ?? 'BATON_INTERNAL', message: e?.message ?? 'internal error' } }) + '\n';
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...extra });
+      status === 401
+        ? { 'www-authenticate': 'Bearer realm="baton"' }
+        : err instanceof MethodNotAllowedError
+          ? { allow: err.allow }
+          : {};
+    const text =
+      JSON.stringify({ error: { code: e?.code ?? 'BATON_INTERNAL', message: e?.message ?? 'internal error' } }) + '\n';
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      ...extra,
+    });
     res.end(text);
   }
 

@@ -43,8 +43,8 @@ export function adminTarget(flags: AdminFlags, env: NodeJS.ProcessEnv): AdminTar
     const a = parseListenAddress(config.admin.address)!; // the config schema has validated it
     url = `http://${dialHost(a.host)}:${a.port}`;
   }
-  const token = flags.token ?? (env.BATON_ADMIN_TOKEN || undefined) ?? config.admin.token
-    ?? readTokenFile(config.tokenFilePath);
+  const token =
+    flags.token ?? (env.BATON_ADMIN_TOKEN || undefined) ?? config.admin.token ?? readTokenFile(config.tokenFilePath);
   return { url: url.replace(/\/+$/, ''), token };
 }
 

@@ -20,7 +20,8 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS = 60_000; // until response headers
 export const DEFAULT_UPSTREAM_BODY_TIMEOUT_MS = 60_000; // idle between response body chunks
-export const DEFAULT_UPSTREAM_KEEPALIVE_TIMEOUT_MS = 4_000; // idle pooled socket lifetime (shortened by upstream Keep-Alive hints)
+/** idle pooled socket lifetime (shortened by the upstream's own Keep-Alive hints) */
+export const DEFAULT_UPSTREAM_KEEPALIVE_TIMEOUT_MS = 4_000;
 export const DEFAULT_UPSTREAM_MAX_CONNECTIONS = 256; // per upstream
 
 // Services

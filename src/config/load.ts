@@ -100,7 +100,10 @@ function crossCheck(input: Record<string, unknown>): string[] {
   if (typeof adminAddress === 'string') {
     const clash = listeners.find(([, address]) => sameListener(adminAddress, address));
     if (clash !== undefined) {
-      problems.push(`admin.address: ${adminAddress} is also ${clash[0]} (${clash[1]}); the admin API never shares an entrypoint's address`);
+      problems.push(
+        `admin.address: ${adminAddress} is also ${clash[0]} (${clash[1]}); ` +
+          "the admin API never shares an entrypoint's address",
+      );
     }
   }
   for (const [i, [path, address]] of listeners.entries()) {
@@ -111,7 +114,10 @@ function crossCheck(input: Record<string, unknown>): string[] {
 }
 
 /** Validates a plain object (already parsed from YAML, or built by a test). Every problem is reported at once. */
-export function parseConfig(raw: unknown, opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir?: string } = {}): LoadedConfig {
+export function parseConfig(
+  raw: unknown,
+  opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir?: string } = {},
+): LoadedConfig {
   const env = opts.env ?? process.env;
   const input = raw ?? {};
   if (!isRecord(input)) throw new ConfigError(['the config must be a YAML mapping']);
@@ -120,7 +126,8 @@ export function parseConfig(raw: unknown, opts: { file?: string | null; env?: No
   problems.push(...crossCheck(input));
 
   const envToken = env.BATON_ADMIN_TOKEN;
-  if (envToken !== undefined && envToken !== '' && envToken.length < 16) problems.push('BATON_ADMIN_TOKEN: must be at least 16 characters');
+  if (envToken !== undefined && envToken !== '' && envToken.length < 16)
+    problems.push('BATON_ADMIN_TOKEN: must be at least 16 characters');
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
 
   const config = result.data;
@@ -129,7 +136,10 @@ export function parseConfig(raw: unknown, opts: { file?: string | null; env?: No
   const file = opts.file ?? null;
   const baseDir = opts.baseDir ?? (file !== null ? dirname(file) : process.cwd());
   const stateDirPath = resolve(baseDir, config.stateDir);
-  const tokenFilePath = config.admin.tokenFile !== undefined ? resolve(baseDir, config.admin.tokenFile) : resolve(stateDirPath, ADMIN_TOKEN_FILE_NAME);
+  const tokenFilePath =
+    config.admin.tokenFile !== undefined
+      ? resolve(baseDir, config.admin.tokenFile)
+      : resolve(stateDirPath, ADMIN_TOKEN_FILE_NAME);
   return { ...config, file, stateDirPath, tokenFilePath };
 }
 
@@ -141,7 +151,14 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file (ENOENT)' : code === 'EISDIR' ? 'it is a directory (EISDIR)' : code === 'EACCES' ? 'permission denied (EACCES)' : (code ?? (err as Error).message);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file (ENOENT)'
+        : code === 'EISDIR'
+          ? 'it is a directory (EISDIR)'
+          : code === 'EACCES'
+            ? 'permission denied (EACCES)'
+            : (code ?? (err as Error).message);
     throw new ConfigError([`cannot read config file ${file}: ${why}`], { cause: err });
   }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });

@@ -5,16 +5,19 @@ import * as D from './defaults.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
 
 /** A duration value: "500ms", "2s", "1m" or milliseconds, normalised to milliseconds (optional: no default). */
-export const durationValue = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. "500ms", "2s", "1m" or milliseconds; at most ${MAX_DURATION_MS} ms, about 24 days)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const durationValue = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `invalid duration ${JSON.stringify(v)} ` +
+        `(use e.g. "500ms", "2s", "1m" or milliseconds; at most ${MAX_DURATION_MS} ms, about 24 days)`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** A duration field with a default. */
 export const duration = (fallback: number) => durationValue.default(fallback);
@@ -25,7 +28,10 @@ const size = (fallback: number) =>
     .transform((v, ctx) => {
       const bytes = parseSize(v);
       if (bytes === null) {
-        ctx.addIssue({ code: 'custom', message: `invalid size ${JSON.stringify(v)} (use e.g. "16kb", "10mb" or bytes)` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid size ${JSON.stringify(v)} (use e.g. "16kb", "10mb" or bytes)`,
+        });
         return z.NEVER;
       }
       return bytes;
@@ -49,7 +55,13 @@ const upstreamUrl = z.string().refine(
   (v) => {
     try {
       const u = new URL(v);
-      return u.protocol === 'http:' && u.hostname !== '' && (u.pathname === '/' || u.pathname === '') && u.search === '' && u.username === '';
+      return (
+        u.protocol === 'http:' &&
+        u.hostname !== '' &&
+        (u.pathname === '/' || u.pathname === '') &&
+        u.search === '' &&
+        u.username === ''
+      );
     } catch {
       return false;
     }
@@ -169,7 +181,10 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   services: z
-    .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'), serviceSchema)
+    .record(
+      z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'),
+      serviceSchema,
+    )
     .default({}),
 });
 

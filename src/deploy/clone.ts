@@ -57,19 +57,24 @@ export function cloneSpec(input: CloneInput): CloneSpec {
   if (cfg.WorkingDir && cfg.WorkingDir !== (img.WorkingDir ?? '')) create.WorkingDir = cfg.WorkingDir;
   if (cfg.User && cfg.User !== (img.User ?? '')) create.User = cfg.User;
   const health = (cfg as { Healthcheck?: unknown }).Healthcheck;
-  if (health !== undefined && !same(health, (img as { Healthcheck?: unknown }).Healthcheck)) (create as { Healthcheck?: unknown }).Healthcheck = health;
+  if (health !== undefined && !same(health, (img as { Healthcheck?: unknown }).Healthcheck))
+    (create as { Healthcheck?: unknown }).Healthcheck = health;
   const stopSignal = (cfg as { StopSignal?: string }).StopSignal;
-  if (stopSignal && stopSignal !== (img as { StopSignal?: string }).StopSignal) (create as { StopSignal?: string }).StopSignal = stopSignal;
+  if (stopSignal && stopSignal !== (img as { StopSignal?: string }).StopSignal)
+    (create as { StopSignal?: string }).StopSignal = stopSignal;
   const stopTimeout = (cfg as { StopTimeout?: number }).StopTimeout;
   if (stopTimeout !== undefined && stopTimeout !== null) (create as { StopTimeout?: number }).StopTimeout = stopTimeout;
-  if (cfg.Hostname && cfg.Hostname !== shortId && cfg.Hostname !== c.Id.slice(0, cfg.Hostname.length)) create.Hostname = cfg.Hostname;
+  if (cfg.Hostname && cfg.Hostname !== shortId && cfg.Hostname !== c.Id.slice(0, cfg.Hostname.length))
+    create.Hostname = cfg.Hostname;
   if (cfg.Domainname) create.Domainname = cfg.Domainname;
 
   // HostConfig carries over; host ports are re-published on fresh ports (same host IP).
   const host = structuredClone(c.HostConfig) as Docker.HostConfig;
   if (host.PortBindings) {
     const pb: Record<string, Array<{ HostIp?: string; HostPort?: string }>> = {};
-    for (const [port, bindings] of Object.entries(host.PortBindings as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>)) {
+    for (const [port, bindings] of Object.entries(
+      host.PortBindings as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>,
+    )) {
       pb[port] = (bindings ?? []).map((b) => ({ HostIp: b.HostIp ?? '', HostPort: '' }));
     }
     host.PortBindings = pb;
@@ -80,8 +85,11 @@ export function cloneSpec(input: CloneInput): CloneSpec {
   // except the ones Docker derived from the old container (its short id and name).
   const connect: CloneSpec['connect'] = [];
   const mode = host.NetworkMode ?? 'default';
-  const builtin = mode === 'default' || mode === 'bridge' || mode === 'host' || mode === 'none' || mode.startsWith('container:');
-  const networks = Object.entries(c.NetworkSettings?.Networks ?? {}).filter(([name]) => !(builtin && (name === 'bridge' || name === mode)));
+  const builtin =
+    mode === 'default' || mode === 'bridge' || mode === 'host' || mode === 'none' || mode.startsWith('container:');
+  const networks = Object.entries(c.NetworkSettings?.Networks ?? {}).filter(
+    ([name]) => !(builtin && (name === 'bridge' || name === mode)),
+  );
   const endpoint = (n: Docker.NetworkInfo): Docker.EndpointSettings => {
     const aliases = ((n.Aliases ?? []) as string[]).filter((a: string) => a !== shortId && a !== c.Id && a !== oldName);
     const out: Docker.EndpointSettings = {};

@@ -93,7 +93,8 @@ export class Deployer {
   async startDeploy(service: string, req: DeployRequest): Promise<DeployRecord> {
     this.#checkLock(service);
     const { running, stopped } = await this.#ctx.engine.listService(service);
-    if (running.length === 0) throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)}`);
+    if (running.length === 0)
+      throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)}`);
     await this.#ctx.engine.ensureImage(req.image, req.pull);
     this.#checkLock(service); // checked again: the awaits above let another request in
     const generation = Math.max(...[...running, ...stopped].map((c) => c.generation)) + 1;
@@ -109,7 +110,8 @@ export class Deployer {
     const { running, stopped } = await this.#ctx.engine.listService(service);
     const currentGen = running.length > 0 ? Math.max(...running.map((c) => c.generation)) : Infinity;
     const candidates = stopped.filter((c) => c.generation !== currentGen);
-    if (candidates.length === 0) throw new ConflictError(`service ${service} has no previous generation kept to roll back to`);
+    if (candidates.length === 0)
+      throw new ConflictError(`service ${service} has no previous generation kept to roll back to`);
     const prevGen = Math.max(...candidates.map((c) => c.generation));
     const previous = candidates.filter((c) => c.generation === prevGen);
     this.#checkLock(service);
@@ -125,7 +127,9 @@ export class Deployer {
     this.#checkLock(service);
     const { running } = await this.#ctx.engine.listService(service);
     if (running.length === 0) {
-      throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)} (scale clones a running one)`);
+      throw new NotFoundError(
+        `no running container belongs to service ${JSON.stringify(service)} (scale clones a running one)`,
+      );
     }
     this.#checkLock(service);
     const gen = Math.max(...running.map((c) => c.generation));
@@ -141,7 +145,10 @@ export class Deployer {
     const ctx = this.#ctx;
     const { drainTimeout } = req;
     const source = await ctx.engine.cloneSource(newestFirst(current)[0]);
-    const batches = planDeploy(current.map((c) => c.id), req);
+    const batches = planDeploy(
+      current.map((c) => c.id),
+      req,
+    );
     const blueGreen = req.strategy === 'blue-green';
     ctx.progress.setState(rec, 'running');
     const byId = new Map(current.map((c) => [c.id, c]));
@@ -264,7 +271,10 @@ export class Deployer {
     for (const rec of this.#journal.list()) {
       if (TERMINAL_STATES.has(rec.state) || rec.state === 'paused') continue;
       this.#records.set(rec.id, rec);
-      this.#log.warn({ deploy: rec.id, service: rec.service, state: rec.state }, 'Recovering an interrupted deploy: rolling it back');
+      this.#log.warn(
+        { deploy: rec.id, service: rec.service, state: rec.state },
+        'Recovering an interrupted deploy: rolling it back',
+      );
       rec.error = `interrupted in state ${rec.state} (baton restarted); rolled back to the previous containers`;
       this.#locks.set(rec.service, rec.id);
       try {

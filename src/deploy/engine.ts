@@ -141,7 +141,8 @@ export class DockerEngine implements Engine {
       if (info === null) continue;
       if (!serviceNamesOf(containerView(info), this.#options).includes(service)) continue;
       if (info.State.Running) out.running.push(deployContainer(info));
-      else if (info.State.Status === 'exited' || info.State.Status === 'created') out.stopped.push(deployContainer(info));
+      else if (info.State.Status === 'exited' || info.State.Status === 'created')
+        out.stopped.push(deployContainer(info));
     }
     return out;
   }
@@ -163,7 +164,9 @@ export class DockerEngine implements Engine {
       if (statusCodeOf(err) !== 404) throw err;
     }
     if (!pull) {
-      throw new BadRequestError(`image ${ref} is not present on this Docker host (build or pull it first, or set "pull": true)`);
+      throw new BadRequestError(
+        `image ${ref} is not present on this Docker host (build or pull it first, or set "pull": true)`,
+      );
     }
     try {
       const stream = await this.#docker.pull(ref);
@@ -178,7 +181,10 @@ export class DockerEngine implements Engine {
 
   async cloneSource(template: DeployContainer): Promise<CloneSource> {
     const container = await this.#inspect(template.id);
-    const oldImage = await this.#docker.getImage(container.Image).inspect().catch(() => null);
+    const oldImage = await this.#docker
+      .getImage(container.Image)
+      .inspect()
+      .catch(() => null);
     const own = { container, oldImage, image: container.Config.Image, name: template.name, labels: {} };
     const source: DockerCloneSource = { id: template.id, container, oldImage, connect: cloneSpec(own).connect };
     return source;
@@ -198,9 +204,12 @@ export class DockerEngine implements Engine {
   }
 
   async start(id: string): Promise<void> {
-    await this.#docker.getContainer(id).start().catch((err: unknown) => {
-      if (statusCodeOf(err) !== 304) throw err; // 304: already running
-    });
+    await this.#docker
+      .getContainer(id)
+      .start()
+      .catch((err: unknown) => {
+        if (statusCodeOf(err) !== 304) throw err; // 304: already running
+      });
     await this.#provider.sync(id);
   }
 
@@ -218,7 +227,10 @@ export class DockerEngine implements Engine {
   }
 
   async remove(id: string): Promise<void> {
-    await this.#docker.getContainer(id).remove({ force: true, v: false }).catch(() => {});
+    await this.#docker
+      .getContainer(id)
+      .remove({ force: true, v: false })
+      .catch(() => {});
   }
 
   async listDeploy(deployId: string): Promise<Array<{ id: string; name: string; image: string }>> {

@@ -9,8 +9,15 @@ import { z } from 'zod';
 import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { duration, durationValue } from '../config/schema.ts';
 
-/** Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id. */
-export const IMAGE_REF = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$|^(?:sha256:)?[a-f0-9]{12,64}$/;
+// Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id.
+const REGISTRY = String.raw`(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?`;
+const PATH_COMPONENT = String.raw`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`;
+const TAG = String.raw`(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?`;
+const DIGEST = String.raw`(?:@sha256:[a-f0-9]{64})?`;
+const IMAGE_ID = String.raw`(?:sha256:)?[a-f0-9]{12,64}`;
+export const IMAGE_REF = new RegExp(
+  String.raw`^${REGISTRY}${PATH_COMPONENT}(?:\/${PATH_COMPONENT})*${TAG}${DIGEST}$|^${IMAGE_ID}$`,
+);
 
 export const DEPLOY_DEFAULTS = {
   strategy: 'rolling',
@@ -62,7 +69,10 @@ export interface Batch {
   order: 'start-first' | 'stop-first';
 }
 
-export function planDeploy(old: readonly string[], req: Pick<DeployRequest, 'strategy' | 'replicas' | 'parallelism' | 'order'>): Batch[] {
+export function planDeploy(
+  old: readonly string[],
+  req: Pick<DeployRequest, 'strategy' | 'replicas' | 'parallelism' | 'order'>,
+): Batch[] {
   const replicas = req.replicas ?? Math.max(old.length, 1);
   if (req.strategy === 'blue-green') return [{ start: replicas, retire: [...old], order: 'start-first' }];
   const p = req.parallelism === 0 ? Math.max(replicas, old.length) : req.parallelism;

@@ -12,7 +12,10 @@ import type { DeployContext } from './steps.ts';
 export async function reconcileWithEngine(ctx: DeployContext, rec: DeployRecord): Promise<void> {
   for (const c of await ctx.engine.listDeploy(rec.id)) {
     if (rec.new.some((n) => n.id === c.id) || rec.old.some((o) => o.id === c.id)) continue;
-    ctx.log.warn({ deploy: rec.id, container: c.name }, 'Found a container of the interrupted deploy that the journal did not record');
+    ctx.log.warn(
+      { deploy: rec.id, container: c.name },
+      'Found a container of the interrupted deploy that the journal did not record',
+    );
     rec.new.push({ id: c.id, name: c.name, image: c.image });
   }
   for (const o of rec.old) {

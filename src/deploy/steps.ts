@@ -48,7 +48,10 @@ export async function startClones(
 ): Promise<ContainerRef[]> {
   if (count <= 0) return [];
   const { engine, progress } = ctx;
-  const names = Array.from({ length: count }, () => `${rec.service}-g${rec.generation}-${randomBytes(3).toString('hex')}`);
+  const names = Array.from(
+    { length: count },
+    () => `${rec.service}-g${rec.generation}-${randomBytes(3).toString('hex')}`,
+  );
   const labels = { [GENERATION_LABEL]: String(rec.generation), [DEPLOY_LABEL]: rec.id };
   progress.step(rec, 'create', names, 'started', `image ${image}`);
   const created = await mapLimit(names, CONCURRENCY, async (name) => {
@@ -186,7 +189,9 @@ export async function retire(
   remove = false,
 ): Promise<void> {
   const refs = containers.map(
-    (c) => rec.old.find((o) => o.id === c.id) ?? rec.new.find((n) => n.id === c.id) ?? { id: c.id, name: c.name, image: c.image },
+    (c) =>
+      rec.old.find((o) => o.id === c.id) ??
+      rec.new.find((n) => n.id === c.id) ?? { id: c.id, name: c.name, image: c.image },
   );
   await retireRefs(ctx, rec, refs, drainTimeout, action, remove);
 }
@@ -214,7 +219,13 @@ export async function retireRefs(
     }),
   );
   ctx.progress.save(rec);
-  ctx.progress.step(rec, `${action}: stop`, names, 'done', remove ? 'stopped and removed' : 'stopped (kept for rollback)');
+  ctx.progress.step(
+    rec,
+    `${action}: stop`,
+    names,
+    'done',
+    remove ? 'stopped and removed' : 'stopped (kept for rollback)',
+  );
 }
 
 /** The monitor window over every new container of this deploy still meant to run: each must stay routed and
@@ -245,9 +256,12 @@ export async function monitor(
       const u = registry.upstreamOfContainer(w.id);
       if (u === undefined || u.state !== 'healthy') {
         const info = await ctx.engine.inspect(w.id).catch(() => null);
-        const why = info === null
-          ? 'was removed'
-          : !info.running ? `exited with code ${info.exitCode}` : `is ${u?.state ?? 'out of rotation'}`;
+        const why =
+          info === null
+            ? 'was removed'
+            : !info.running
+              ? `exited with code ${info.exitCode}`
+              : `is ${u?.state ?? 'out of rotation'}`;
         progress.step(rec, 'monitor', names, 'failed', `${w.name} ${why}`);
         throw new DeployFailure(`during the monitor window, ${w.name} ${why}`);
       }

@@ -5,7 +5,14 @@
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { mapLimit, sleep } from '../async.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_PASSIVE_COOLDOWN_MS, DEFAULT_PASSIVE_FAILURES, DEFAULT_RETRIES, DEFAULT_RETRY_BUDGET_MS, DEFAULT_UPSTREAM_MAX_CONNECTIONS } from '../config/defaults.ts';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_PASSIVE_COOLDOWN_MS,
+  DEFAULT_PASSIVE_FAILURES,
+  DEFAULT_RETRIES,
+  DEFAULT_RETRY_BUDGET_MS,
+  DEFAULT_UPSTREAM_MAX_CONNECTIONS,
+} from '../config/defaults.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { routesForContainer, type ContainerRoute, type ContainerView, type DockerProviderOptions } from './labels.ts';
 import type { DesiredService, Snapshot } from '../upstream/desired.ts';
@@ -15,7 +22,20 @@ export const DOCKER_HEALTH_DEFAULTS = { interval: 500, timeout: 1000, rise: 2, f
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /** Signals whose `kill` event means the container is going away (TERM, KILL, INT, QUIT). */
-const STOPPING_SIGNALS = new Set(['15', '9', '2', '3', 'SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT', 'TERM', 'KILL', 'INT', 'QUIT']);
+const STOPPING_SIGNALS = new Set([
+  '15',
+  '9',
+  '2',
+  '3',
+  'SIGTERM',
+  'SIGKILL',
+  'SIGINT',
+  'SIGQUIT',
+  'TERM',
+  'KILL',
+  'INT',
+  'QUIT',
+]);
 
 export interface DockerProviderInit {
   endpoint: string;
@@ -30,7 +50,11 @@ export interface DockerProviderInit {
 export function dockerClient(endpoint: string): Docker {
   if (endpoint.startsWith('unix://')) return new Docker({ socketPath: endpoint.slice('unix://'.length) });
   const u = new URL(endpoint.replace(/^tcp:/, 'http:'));
-  return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: u.protocol === 'https:' ? 'https' : 'http' });
+  return new Docker({
+    host: u.hostname,
+    port: Number(u.port || 2375),
+    protocol: u.protocol === 'https:' ? 'https' : 'http',
+  });
 }
 
 /** Docker's inspect answer → what label parsing needs. */
@@ -62,7 +86,10 @@ export function dockerSnapshot(routes: ContainerRoute[]): Snapshot {
   const services: DesiredService[] = [];
   for (const [name, list] of byService) {
     // settings come from the oldest container, so a rolling deploy changes them only once it is done
-    list.sort((a, b) => a.container.created.localeCompare(b.container.created) || a.container.name.localeCompare(b.container.name));
+    list.sort(
+      (a, b) =>
+        a.container.created.localeCompare(b.container.created) || a.container.name.localeCompare(b.container.name),
+    );
     const first = list[0];
     const hc = first.healthCheck;
     services.push({
@@ -151,9 +178,13 @@ export class DockerProvider {
     }
   }
 
-  /** One connected session: subscribe to events, list + inspect everything, then follow events until the stream ends. */
+  /** One connected session: subscribe to events, list + inspect everything, then follow events until the stream
+   *  ends. */
   async #session(signal: AbortSignal): Promise<void> {
-    const stream = (await this.docker.getEvents({ filters: { type: ['container'] }, abortSignal: signal } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+    const stream = (await this.docker.getEvents({
+      filters: { type: ['container'] },
+      abortSignal: signal,
+    } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
     this.#stream = stream;
     const ended = new Promise<void>((resolve, reject) => {
       let buf = '';
@@ -174,7 +205,10 @@ export class DockerProvider {
     await this.resync();
     if (!this.#connected) {
       this.#connected = true;
-      this.#log.info({ endpoint: this.#init.endpoint, containers: this.#known.size }, this.#warnedDown ? 'Docker engine reachable again' : 'Docker provider connected');
+      this.#log.info(
+        { endpoint: this.#init.endpoint, containers: this.#known.size },
+        this.#warnedDown ? 'Docker engine reachable again' : 'Docker provider connected',
+      );
       this.#warnedDown = false;
     }
     this.#init.onConnect?.();
@@ -205,7 +239,12 @@ export class DockerProvider {
   }
 
   #onEventLine(line: string): void {
-    let e: { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+    let e: {
+      Action?: string;
+      status?: string;
+      id?: string;
+      Actor?: { ID?: string; Attributes?: Record<string, string> };
+    };
     try {
       e = JSON.parse(line);
     } catch {
@@ -276,7 +315,9 @@ export class DockerProvider {
       const r = routesForContainer(view, this.#init.options);
       routes.push(...r.routes);
       // errors win over notes when a container has both
-      for (const p of r.problems) if (!problems.has(p.container) || problems.get(p.container)!.endsWith('(still routed)')) problems.set(p.container, p.message);
+      for (const p of r.problems)
+        if (!problems.has(p.container) || problems.get(p.container)!.endsWith('(still routed)'))
+          problems.set(p.container, p.message);
     }
     for (const [container, message] of problems) {
       if (this.#lastProblems.get(container) === message) continue;

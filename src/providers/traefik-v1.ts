@@ -43,7 +43,9 @@ function pathMatcher(values: string[], prefix: boolean): string {
  * with parseRule.
  */
 export function translateV1Rule(text: string): { rule: string; notes: string[] } | { error: string } {
-  const parts = splitOutside(text, ';').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = splitOutside(text, ';')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0) return { error: 'empty rule' };
   const matchers: string[] = [];
   const notes: string[] = [];

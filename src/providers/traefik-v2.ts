@@ -39,7 +39,10 @@ export interface HttpLabels {
 
 /** Traefik's `normalize`: every run of characters other than ASCII letters and digits becomes one '-', trimmed. */
 export function normalize(name: string): string {
-  return name.split(/[^A-Za-z0-9]+/).filter((p) => p !== '').join('-');
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter((p) => p !== '')
+    .join('-');
 }
 
 /** The routers and services a container's labels declare; a bad router or service name is a problem. */

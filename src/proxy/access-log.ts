@@ -23,11 +23,20 @@ export function logForwarded(log: Logger, f: Forward): void {
 
 /** A response baton made itself (no upstream). */
 export function logAnswered(log: Logger, req: IncomingMessage, status: number, error: string): void {
-  log.info({ method: req.method, host: req.headers.host, path: pathOnly(req.url), status, error, duration: 0 }, 'request');
+  log.info(
+    { method: req.method, host: req.headers.host, path: pathOnly(req.url), status, error, duration: 0 },
+    'request',
+  );
 }
 
 /** A WebSocket upgrade: tunnelled (101, with its upstream) or refused. */
-export function logUpgrade(log: Logger, req: IncomingMessage, status: number, error: string | null, upstream: string | null): void {
+export function logUpgrade(
+  log: Logger,
+  req: IncomingMessage,
+  status: number,
+  error: string | null,
+  upstream: string | null,
+): void {
   const path = pathOnly(req.url);
   const fields = { method: req.method, host: req.headers.host, path, status, upgrade: 'websocket' };
   log.info({ ...fields, upstream: upstream ?? undefined, error: error ?? undefined }, 'request');

@@ -139,15 +139,32 @@ export class Entrypoint implements ForwardHost {
 
     // 4. limits: a declared body over the limit never reaches the upstream
     if (ctx.contentLength > this.maxBodySize) {
-      return this.#answer(req, res, 413, 'body_too_large', `The request body is larger than ${this.maxBodySize} bytes.`, true, service);
+      return this.#answer(
+        req,
+        res,
+        413,
+        'body_too_large',
+        `The request body is larger than ${this.maxBodySize} bytes.`,
+        true,
+        service,
+      );
     }
-    const hasBody = ctx.contentLength > 0 || (ctx.contentLength === -1 && req.headers['transfer-encoding'] !== undefined);
+    const hasBody =
+      ctx.contentLength > 0 || (ctx.contentLength === -1 && req.headers['transfer-encoding'] !== undefined);
 
     // 5. header hygiene
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx);
 
     // 6. forward
-    new Forward(req, res, service, this, p.view.query === '' ? path : `${path}?${p.view.query}`, headers, hasBody).start();
+    new Forward(
+      req,
+      res,
+      service,
+      this,
+      p.view.query === '' ? path : `${path}?${p.view.query}`,
+      headers,
+      hasBody,
+    ).start();
   }
 
   /** Steps 1–3 (and the header context for 5). Answers the request itself and returns null when it must stop. */
@@ -180,10 +197,14 @@ export class Entrypoint implements ForwardHost {
 
     // 2. target
     const target = splitTarget(req.url!);
-    if (target === null) return this.#reject(req, res, 400, 'bad_target', 'The request target is not a path or an absolute http URL.');
+    if (target === null)
+      return this.#reject(req, res, 400, 'bad_target', 'The request target is not a path or an absolute http URL.');
     if (target.authority !== null) {
       const fromTarget = parseHost(target.authority);
-      if (fromTarget === null || (hostHeader !== undefined && target.authority.toLowerCase() !== hostHeader.toLowerCase())) {
+      if (
+        fromTarget === null ||
+        (hostHeader !== undefined && target.authority.toLowerCase() !== hostHeader.toLowerCase())
+      ) {
         return this.#reject(req, res, 400, 'bad_host', 'The absolute request target does not match the Host header.');
       }
       host = fromTarget;
@@ -231,12 +252,28 @@ export class Entrypoint implements ForwardHost {
       this.#done();
       return null;
     }
-    this.#answer(req, res, status, code, detail, req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined, null);
+    this.#answer(
+      req,
+      res,
+      status,
+      code,
+      detail,
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined,
+      null,
+    );
     return null;
   }
 
   /** A response baton makes itself (no upstream). */
-  #answer(req: BatonRequest, res: BatonResponse, status: number, code: string, detail: string, close: boolean, service: Service | null): void {
+  #answer(
+    req: BatonRequest,
+    res: BatonResponse,
+    status: number,
+    code: string,
+    detail: string,
+    close: boolean,
+    service: Service | null,
+  ): void {
     sendPage(res, status, code, detail, close || this.closing);
     if (service !== null) service.unavailable++;
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);

@@ -4,13 +4,40 @@
 
 /** Always removed from requests (lower-case). `host` and `content-length` are re-added by baton. */
 const REQUEST_DROP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding',
-  'upgrade', 'expect', 'host', 'content-length', 'http2-settings',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'host',
+  'content-length',
+  'http2-settings',
 ]);
 /** Set by baton; from untrusted peers removed, from trusted peers kept (XFF appended to). */
-const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-server', 'x-real-ip', 'forwarded']);
+const FORWARDED = new Set([
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+  'forwarded',
+]);
 /** Always removed from responses. */
-const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
+const RESPONSE_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authenticate',
+]);
 
 export interface RequestContext {
   clientIp: string;
@@ -42,7 +69,11 @@ export function connectionTokens(values: string | readonly string[] | undefined)
 }
 
 /** Builds the flat [name, value, ...] header list sent upstream from the client's raw headers. */
-export function upstreamRequestHeaders(raw: readonly string[], ctx: RequestContext, extraDrop: readonly string[] | null = null): string[] {
+export function upstreamRequestHeaders(
+  raw: readonly string[],
+  ctx: RequestContext,
+  extraDrop: readonly string[] | null = null,
+): string[] {
   const out: string[] = [];
   let named: string[] | null = null;
   // Connection-named headers (rare: look only if a Connection header lists more than keep-alive/close)
@@ -68,11 +99,21 @@ export function upstreamRequestHeaders(raw: readonly string[], ctx: RequestConte
       if (!ctx.trusted) continue;
       const v = raw[i + 1];
       switch (lower) {
-        case 'x-forwarded-for': xff = xff === null ? v : `${xff}, ${v}`; continue;
-        case 'x-forwarded-host': xfHost ??= v; continue;
-        case 'x-forwarded-proto': xfProto ??= v; continue;
-        case 'x-forwarded-port': xfPort ??= v; continue;
-        case 'x-real-ip': realIp ??= v; continue;
+        case 'x-forwarded-for':
+          xff = xff === null ? v : `${xff}, ${v}`;
+          continue;
+        case 'x-forwarded-host':
+          xfHost ??= v;
+          continue;
+        case 'x-forwarded-proto':
+          xfProto ??= v;
+          continue;
+        case 'x-forwarded-port':
+          xfPort ??= v;
+          continue;
+        case 'x-real-ip':
+          realIp ??= v;
+          continue;
       }
     }
     out.push(name, raw[i + 1]);
@@ -80,11 +121,16 @@ export function upstreamRequestHeaders(raw: readonly string[], ctx: RequestConte
   out.push('host', ctx.upstreamHost ?? ctx.host);
   if (ctx.contentLength >= 0) out.push('content-length', String(ctx.contentLength));
   out.push(
-    'x-forwarded-for', xff === null ? ctx.clientIp : `${xff}, ${ctx.clientIp}`,
-    'x-forwarded-host', xfHost ?? ctx.host,
-    'x-forwarded-proto', xfProto ?? ctx.proto,
-    'x-forwarded-port', xfPort ?? ctx.port,
-    'x-real-ip', realIp ?? ctx.clientIp,
+    'x-forwarded-for',
+    xff === null ? ctx.clientIp : `${xff}, ${ctx.clientIp}`,
+    'x-forwarded-host',
+    xfHost ?? ctx.host,
+    'x-forwarded-proto',
+    xfProto ?? ctx.proto,
+    'x-forwarded-port',
+    xfPort ?? ctx.port,
+    'x-real-ip',
+    realIp ?? ctx.clientIp,
   );
   return out;
 }
@@ -114,7 +160,10 @@ export function clientResponseHeaders(headers: Record<string, string | string[] 
  * keeps its Upgrade and says `Connection: Upgrade`; any other answer ends the connection, so it says
  * `Connection: close` (never keep-alive, never upgrade).
  */
-export function sanitizeUpgradeResponse(headers: Record<string, string | string[] | undefined>, switched: boolean): void {
+export function sanitizeUpgradeResponse(
+  headers: Record<string, string | string[] | undefined>,
+  switched: boolean,
+): void {
   const upgrade = headers.upgrade;
   const named = connectionTokens(headers.connection);
   for (const name of Object.keys(headers)) {

@@ -17,10 +17,14 @@ export const REASONS: Record<number, string> = {
 export function sendPage(res: ServerResponse, status: number, code: string, detail: string, close: boolean): void {
   const body = `${status} ${REASONS[status] ?? ''}\n${detail}\n`;
   const headers: string[] = [
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(Buffer.byteLength(body)),
-    'cache-control', 'no-store',
-    'x-baton-error', code,
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(Buffer.byteLength(body)),
+    'cache-control',
+    'no-store',
+    'x-baton-error',
+    code,
   ];
   if (close) headers.push('connection', 'close');
   res.writeHead(status, headers);
@@ -32,6 +36,7 @@ export function rawPage(status: number, code: string, detail: string): string {
   const body = `${status} ${REASONS[status] ?? ''}\n${detail}\n`;
   return (
     `HTTP/1.1 ${status} ${REASONS[status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-baton-error: ${code}\r\nconnection: close\r\n\r\n${body}`
+    `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n` +
+    `x-baton-error: ${code}\r\nconnection: close\r\n\r\n${body}`
   );
 }

@@ -96,21 +96,33 @@ function truncate(code: string): Truncate {
 }
 
 export const NO_HEALTHY_UPSTREAM = answer(
-  503, 'no_healthy_upstream', 'The service has no healthy upstream right now.', false);
+  503,
+  'no_healthy_upstream',
+  'The service has no healthy upstream right now.',
+  false,
+);
 export const BODY_TOO_LARGE = answer(
-  413, 'body_too_large', 'The request body is larger than {maxBodySize} bytes.', false);
+  413,
+  'body_too_large',
+  'The request body is larger than {maxBodySize} bytes.',
+  false,
+);
 export const DRAIN_TIMEOUT = answer(
-  504, 'drain_timeout', 'The upstream was taken out of service before it answered.', false);
-export const BAD_RESPONSE = answer(
-  502, 'upstream_bad_response', 'The upstream sent a malformed response.', true);
+  504,
+  'drain_timeout',
+  'The upstream was taken out of service before it answered.',
+  false,
+);
+export const BAD_RESPONSE = answer(502, 'upstream_bad_response', 'The upstream sent a malformed response.', true);
 export const CONNECT_TIMEOUT = answer(
-  504, 'upstream_connect_timeout', 'The upstream did not accept the connection in time.', true);
-export const TIMEOUT = answer(
-  504, 'upstream_timeout', 'The upstream did not answer in time.', true);
-export const UNREACHABLE = answer(
-  502, 'upstream_unreachable', 'The upstream could not be reached.', true);
-export const RESET = answer(
-  502, 'upstream_reset', 'The upstream closed the connection without answering.', true);
+  504,
+  'upstream_connect_timeout',
+  'The upstream did not accept the connection in time.',
+  true,
+);
+export const TIMEOUT = answer(504, 'upstream_timeout', 'The upstream did not answer in time.', true);
+export const UNREACHABLE = answer(502, 'upstream_unreachable', 'The upstream could not be reached.', true);
+export const RESET = answer(502, 'upstream_reset', 'The upstream closed the connection without answering.', true);
 
 export const RETRY_OR_CONNECT_TIMEOUT = retry(CONNECT_TIMEOUT);
 export const RETRY_OR_TIMEOUT = retry(TIMEOUT);
@@ -121,7 +133,10 @@ export const TRUNCATE_TIMEOUT = truncate('upstream_timeout');
 export const TRUNCATE_RESET = truncate('upstream_reset');
 
 export const CLIENT_GONE: ClientGone = Object.freeze({
-  kind: 'client_gone', status: 499, code: 'client_closed', report: false,
+  kind: 'client_gone',
+  status: 499,
+  code: 'client_closed',
+  report: false,
 });
 
 // ── classification ──────────────────────────────────────────────────────────────────────────────────────

@@ -20,7 +20,15 @@ function hexVal(c: number): number {
   return -1;
 }
 function isUnreserved(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
+  return (
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    (c >= 48 && c <= 57) ||
+    c === 45 ||
+    c === 46 ||
+    c === 95 ||
+    c === 126
+  );
 }
 
 export type PathProblem = 'bad-escape' | 'encoded-null' | 'encoded-slash' | 'backslash' | 'not-origin-form';

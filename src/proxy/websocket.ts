@@ -24,9 +24,11 @@ const KEY_RE = /^[A-Za-z0-9+/]{22}==$/;
 export function invalidUpgrade(req: IncomingMessage): string | null {
   if (req.method !== 'GET') return 'WebSocket upgrades must use GET';
   const upgrade = req.headers.upgrade;
-  if (upgrade === undefined || upgrade.trim().toLowerCase() !== 'websocket') return 'only "Upgrade: websocket" is supported';
+  if (upgrade === undefined || upgrade.trim().toLowerCase() !== 'websocket')
+    return 'only "Upgrade: websocket" is supported';
   const connection = req.headers.connection ?? '';
-  if (!connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) return 'Connection must include "upgrade"';
+  if (!connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade'))
+    return 'Connection must include "upgrade"';
   const key = req.headers['sec-websocket-key'];
   if (typeof key !== 'string' || !KEY_RE.test(key.trim())) return 'missing or invalid Sec-WebSocket-Key';
   if (req.headers['sec-websocket-version'] !== '13') return 'Sec-WebSocket-Version must be 13';
@@ -79,7 +81,9 @@ class Tunnel {
     this.#handshakeTimer = setTimeout(() => {
       this.#handshakeTimer = null;
       if (this.client.writable && this.client.bytesWritten === 0) {
-        this.client.end(rawPage(504, 'upstream_timeout', 'The upstream did not answer the WebSocket handshake in time.'));
+        this.client.end(
+          rawPage(504, 'upstream_timeout', 'The upstream did not answer the WebSocket handshake in time.'),
+        );
       }
       this.request.destroy();
       this.#arm();
@@ -173,7 +177,14 @@ export class WebSocketTunnels {
   }
 
   /** Opens a tunnel to `u`. `headers` is the sanitised header object, `path` the normalised path + query. */
-  open(req: IncomingMessage, socket: Socket, head: Buffer, u: Upstream, headers: Record<string, string>, path: string): void {
+  open(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    u: Upstream,
+    headers: Record<string, string>,
+    path: string,
+  ): void {
     const s = socket as TunnelSocket;
     u.acquire();
     s.batonUpstream = u;
@@ -181,13 +192,19 @@ export class WebSocketTunnels {
     s.once('close', onTunnelClose);
     req.url = path;
     req.headers = headers;
-    this.#proxy.ws(req, socket, head, { target: u.url, agent: u.wsAgent, connectTimeout: this.#connectTimeout }, (err) => {
-      // Before the upstream answered: tell the client, once, and close.
-      this.#log.warn({ upstream: u.id, err }, 'WebSocket upstream failed');
-      if (!s.destroyed && s.writable && (s as { bytesWritten?: number }).bytesWritten === 0) {
-        s.end(rawPage(502, 'upstream_unreachable', 'The upstream could not be reached.'));
-      }
-    });
+    this.#proxy.ws(
+      req,
+      socket,
+      head,
+      { target: u.url, agent: u.wsAgent, connectTimeout: this.#connectTimeout },
+      (err) => {
+        // Before the upstream answered: tell the client, once, and close.
+        this.#log.warn({ upstream: u.id, err }, 'WebSocket upstream failed');
+        if (!s.destroyed && s.writable && (s as { bytesWritten?: number }).bytesWritten === 0) {
+          s.end(rawPage(502, 'upstream_unreachable', 'The upstream could not be reached.'));
+        }
+      },
+    );
   }
 
   /** Destroys every open tunnel (both sides). Called at shutdown, after the entrypoint's grace period. */

@@ -70,7 +70,7 @@ export function clientIpRanges(args: StringToken[]): (clientIp: string) => boole
   }
   const inV4 = (ip: number): boolean => {
     if (ip < 0) return false;
-    for (let i = 0; i < v4Nets.length; i += 2) if (((ip & v4Nets[i + 1]) >>> 0) === v4Nets[i]) return true;
+    for (let i = 0; i < v4Nets.length; i += 2) if ((ip & v4Nets[i + 1]) >>> 0 === v4Nets[i]) return true;
     return false;
   };
   return (clientIp) => {

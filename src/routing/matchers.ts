@@ -49,7 +49,10 @@ export const MATCHERS: Record<string, MatcherSpec> = {
   Method: { min: 1, max: Infinity, args: 'one or more methods', build: buildMethod },
   Headers: { min: 2, max: 2, args: 'exactly 2 arguments (name, value)', build: buildHeaders },
   HeadersRegexp: {
-    min: 2, max: 2, args: 'exactly 2 arguments (name, regular expression)', build: buildHeadersRegexp,
+    min: 2,
+    max: 2,
+    args: 'exactly 2 arguments (name, regular expression)',
+    build: buildHeadersRegexp,
   },
   Query: { min: 1, max: 2, args: '1 or 2 arguments (key[, value])', build: buildQuery },
   ClientIP: { min: 1, max: Infinity, args: 'one or more IP addresses or CIDR ranges', build: buildClientIP },
@@ -156,7 +159,13 @@ function checkPath(tok: StringToken, matcher: string): string {
 }
 
 function buildPath(args: StringToken[]): Node {
-  return { m: anyString(args.map((a) => checkPath(a, 'Path')), (r) => r.path), hosts: null };
+  return {
+    m: anyString(
+      args.map((a) => checkPath(a, 'Path')),
+      (r) => r.path,
+    ),
+    hosts: null,
+  };
 }
 
 function buildPathPrefix(args: StringToken[]): Node {

@@ -19,7 +19,11 @@ export function pickRoundRobin<T extends Candidate>(list: readonly T[], cursor: 
 
 /** Eligible candidate with the fewest requests in flight; ties go to the first one at or after `cursor`, so
  *  equal load still rotates. */
-export function pickLeastConnections<T extends Candidate>(list: readonly T[], cursor: number, eligible: Eligible<T>): number {
+export function pickLeastConnections<T extends Candidate>(
+  list: readonly T[],
+  cursor: number,
+  eligible: Eligible<T>,
+): number {
   const n = list.length;
   let best = -1;
   let bestLoad = Infinity;

@@ -19,7 +19,11 @@ export class HealthChecker {
     this.#upstream = upstream;
     this.#config = config;
     // Probes use their own single connection so a saturated traffic pool cannot starve them.
-    this.#client = new Pool(upstream.url, { connections: 1, pipelining: 1, keepAliveTimeout: Math.max(config.interval * 2, 4000) });
+    this.#client = new Pool(upstream.url, {
+      connections: 1,
+      pipelining: 1,
+      keepAliveTimeout: Math.max(config.interval * 2, 4000),
+    });
   }
 
   start(): void {
@@ -72,7 +76,9 @@ export class HealthChecker {
       ok = true;
       this.lastError = null;
     } catch (err) {
-      this.lastError = ac.signal.aborted ? `timed out after ${this.#config.timeout}ms` : ((err as { code?: string }).code ?? (err as Error).message);
+      this.lastError = ac.signal.aborted
+        ? `timed out after ${this.#config.timeout}ms`
+        : ((err as { code?: string }).code ?? (err as Error).message);
     } finally {
       clearTimeout(timer);
       this.#abort = null;

@@ -68,7 +68,10 @@ export class Registry {
       for (const s of snap.services) {
         const seen = merged.get(s.name);
         if (seen !== undefined) {
-          this.#log.warn({ service: s.name, provider }, 'Service defined by several providers; upstreams merged, first definition kept');
+          this.#log.warn(
+            { service: s.name, provider },
+            'Service defined by several providers; upstreams merged, first definition kept',
+          );
           const ids = new Set(seen.upstreams.map((u) => u.id));
           merged.set(s.name, { ...seen, upstreams: [...seen.upstreams, ...s.upstreams.filter((u) => !ids.has(u.id))] });
         } else {
@@ -93,7 +96,12 @@ export class Registry {
       }
     }
     const table = RouteTable.build(
-      [...desired.values()].map((d) => ({ name: d.name, rule: d.rule, priority: d.priority, service: nextServices.get(d.name)! })),
+      [...desired.values()].map((d) => ({
+        name: d.name,
+        rule: d.rule,
+        priority: d.priority,
+        service: nextServices.get(d.name)!,
+      })),
     );
 
     const problems: string[] = [];

@@ -34,9 +34,10 @@ export class Service {
     if (list.length === 0) return null;
     const eligible = exclude === null ? takesTraffic : (u: Upstream) => u !== exclude && takesTraffic(u);
     const start = this.#cursor;
-    const i = this.options.loadBalancer === 'least-connections'
-      ? pickLeastConnections(list, start, eligible)
-      : pickRoundRobin(list, start, eligible);
+    const i =
+      this.options.loadBalancer === 'least-connections'
+        ? pickLeastConnections(list, start, eligible)
+        : pickRoundRobin(list, start, eligible);
     if (i === -1) return null;
     this.#cursor = (i + 1) % list.length;
     return list[i];

@@ -39,9 +39,13 @@ export function transition(state: UpstreamState, counters: HealthCounters, event
       return { state, counters: c };
     }
     case 'eject':
-      return state === 'healthy' ? { state: 'unhealthy', counters: { successes: 0, failures: counters.failures } } : { state, counters };
+      return state === 'healthy'
+        ? { state: 'unhealthy', counters: { successes: 0, failures: counters.failures } }
+        : { state, counters };
     case 'cooldown-over':
-      return state === 'unhealthy' ? { state: 'healthy', counters: { successes: 0, failures: 0 } } : { state, counters };
+      return state === 'unhealthy'
+        ? { state: 'healthy', counters: { successes: 0, failures: 0 } }
+        : { state, counters };
     case 'drain':
       return state === 'drained' ? { state, counters } : { state: 'draining', counters };
     case 'drained':

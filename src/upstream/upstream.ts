@@ -143,7 +143,8 @@ export class Upstream {
       const finish = (timedOut: boolean, aborted: number) => {
         clearTimeout(timer);
         this.#drainPromise = null;
-        if (this.state === 'draining') this.apply({ type: 'drained' }, timedOut ? 'drain timed out' : 'in-flight reached zero');
+        if (this.state === 'draining')
+          this.apply({ type: 'drained' }, timedOut ? 'drain timed out' : 'in-flight reached zero');
         resolve({ id: this.id, state: this.state, timedOut, aborted, durationMs: Date.now() - started });
       };
       const timer = setTimeout(() => {
@@ -167,7 +168,10 @@ export class Upstream {
     if (this.pool === null) this.pool = this.#newPool();
     this.passiveFailures = 0;
     this.ejectedUntil = 0;
-    this.apply({ type: 'enable', hasHealthCheck: this.hasHealthCheck && !skipGate }, skipGate ? 'enabled (no health gate)' : 'enabled');
+    this.apply(
+      { type: 'enable', hasHealthCheck: this.hasHealthCheck && !skipGate },
+      skipGate ? 'enabled (no health gate)' : 'enabled',
+    );
     // a drain still waiting is cancelled: it resolves with the new state
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
