@@ -28,6 +28,12 @@ const drainBody = z.strictObject({
 });
 const emptyBody = z.strictObject({});
 
+/** The admin listener's own limits: the head within 10 s, the whole request (a waiting drain answers when it is
+ *  done, bounded by its own timeout) within 60 s of arriving, keep-alive for 5 s. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const IDLE_MS = 5_000;
+
 export interface AdminOptions {
   deployer: Deployer | null;
   address: string;
@@ -60,12 +66,14 @@ export class AdminServer {
 
   constructor(opts: AdminOptions) {
     this.#opts = opts;
-    this.#server = createServer(
-      { headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000 },
-      (req, res) => {
-        this.#handle(req, res).catch((err) => this.#error(res, err));
-      },
-    );
+    const timeouts = {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: IDLE_MS,
+    };
+    this.#server = createServer(timeouts, (req, res) => {
+      this.#handle(req, res).catch((err) => this.#error(res, err));
+    });
     this.#unsubscribe = opts.events.subscribe((type, data) => this.#broadcast(type, data));
   }
 

@@ -23,7 +23,7 @@ import type { Registry } from '../upstream/registry.ts';
 import type { DeployContainer, Engine } from './engine.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
 import { planDeploy, type DeployRequest, type ScaleRequest } from './plan.ts';
-import { Progress } from './progress.ts';
+import { Progress, type RecordInit } from './progress.ts';
 import { reconcileWithEngine } from './recovery.ts';
 import * as step from './steps.ts';
 
@@ -98,7 +98,7 @@ export class Deployer {
     await this.#ctx.engine.ensureImage(req.image, req.pull);
     this.#checkLock(service); // checked again: the awaits above let another request in
     const generation = Math.max(...[...running, ...stopped].map((c) => c.generation)) + 1;
-    const rec = this.#newRecord('deploy', service, req.image, generation, { ...req });
+    const rec = this.#newRecord({ kind: 'deploy', service, image: req.image, generation, settings: { ...req } });
     rec.old = running.map(refOf);
     this.#launch(rec, () => this.#runDeploy(rec, req, running));
     return rec;
@@ -115,7 +115,13 @@ export class Deployer {
     const prevGen = Math.max(...candidates.map((c) => c.generation));
     const previous = candidates.filter((c) => c.generation === prevGen);
     this.#checkLock(service);
-    const rec = this.#newRecord('rollback', service, previous[0].image, prevGen, {});
+    const rec = this.#newRecord({
+      kind: 'rollback',
+      service,
+      image: previous[0].image,
+      generation: prevGen,
+      settings: {},
+    });
     rec.old = running.map(refOf);
     rec.new = previous.map(refOf);
     this.#launch(rec, () => this.#runRollback(rec, running));
@@ -133,7 +139,7 @@ export class Deployer {
     }
     this.#checkLock(service);
     const gen = Math.max(...running.map((c) => c.generation));
-    const rec = this.#newRecord('scale', service, null, gen, { ...req });
+    const rec = this.#newRecord({ kind: 'scale', service, image: null, generation: gen, settings: { ...req } });
     rec.old = running.map(refOf);
     this.#launch(rec, () => this.#runScale(rec, running, req));
     return rec;
@@ -309,15 +315,10 @@ export class Deployer {
     throw new ConflictError(`a deploy, rollback or scale of ${service} is already ${what} (${holder})`);
   }
 
-  #newRecord(
-    kind: DeployRecord['kind'],
-    service: string,
-    image: string | null,
-    generation: number,
-    settings: Record<string, unknown>,
-  ): DeployRecord {
-    const rec = this.#ctx.progress.create(kind, service, image, generation, settings);
-    this.#locks.set(service, rec.id);
+  /** A new record (journaled), holding its service's lock. */
+  #newRecord(init: RecordInit): DeployRecord {
+    const rec = this.#ctx.progress.create(init);
+    this.#locks.set(rec.service, rec.id);
     this.#records.set(rec.id, rec);
     return rec;
   }

@@ -24,7 +24,7 @@ export const DEPLOY_DEFAULTS = {
   parallelism: 1,
   order: 'start-first',
   delay: 0,
-  monitor: 5_000,
+  monitor: 5_000, // ms
   failureAction: 'rollback',
   maxFailureRatio: 0,
   healthTimeout: DEFAULT_HEALTH_GATE_TIMEOUT_MS,

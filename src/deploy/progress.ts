@@ -7,6 +7,9 @@ import { TERMINAL_STATES, type DeployRecord, type DeployState, type DeployStep, 
 
 export type StepStatus = DeployStep['status'];
 
+/** What a new record starts with. */
+export type RecordInit = Pick<DeployRecord, 'kind' | 'service' | 'image' | 'generation' | 'settings'>;
+
 export class Progress {
   readonly #journal: Journal;
   readonly #events: EventBus;
@@ -19,22 +22,16 @@ export class Progress {
   }
 
   /** A new record, journaled and announced (state `pending`). */
-  create(
-    kind: DeployRecord['kind'],
-    service: string,
-    image: string | null,
-    generation: number,
-    settings: Record<string, unknown>,
-  ): DeployRecord {
+  create(init: RecordInit): DeployRecord {
     const now = new Date().toISOString();
     const rec: DeployRecord = {
       id: `d-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
-      kind,
-      service,
+      kind: init.kind,
+      service: init.service,
       state: 'pending',
-      image,
-      settings,
-      generation,
+      image: init.image,
+      settings: init.settings,
+      generation: init.generation,
       createdAt: now,
       updatedAt: now,
       old: [],
