@@ -32,7 +32,16 @@ function yamlFile(t: Test, text: string, name = 'baton.yaml'): string {
 
 t.test('an empty config gets every default, durations and sizes as numbers', async (t) => {
   const c = parseConfig({}, { env: {}, baseDir: '/srv/baton' });
-  t.same(c.entrypoints, { web: { address: D.DEFAULT_ENTRYPOINT_ADDRESS, forwardedHeaders: { trustedIPs: [], insecure: false } } });
+  t.same(c.entrypoints, {
+    web: {
+      address: D.DEFAULT_ENTRYPOINT_ADDRESS,
+      forwardedHeaders: { trustedIPs: [], insecure: false },
+      http: {},
+      http2: { maxConcurrentStreams: D.DEFAULT_H2_MAX_CONCURRENT_STREAMS },
+    },
+  });
+  t.same(c.tls, { options: {}, certificates: [], stores: {} }, 'no TLS unless configured');
+  t.same(c.certificatesResolvers, {});
   t.equal(c.admin.address, D.DEFAULT_ADMIN_ADDRESS);
   t.equal(c.admin.token, undefined, 'no token unless one is given');
   t.equal(c.stateDir, D.DEFAULT_STATE_DIR);

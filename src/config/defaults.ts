@@ -36,3 +36,10 @@ export const DEFAULT_PASSIVE_FAILURES = 5; // consecutive connect errors / 5xx b
 export const DEFAULT_PASSIVE_COOLDOWN_MS = 10_000;
 /** how long a deploy's new containers (and a rollback's restarted ones) get to pass the health gate */
 export const DEFAULT_HEALTH_GATE_TIMEOUT_MS = 60_000;
+
+// HTTPS
+export const DEFAULT_H2_MAX_CONCURRENT_STREAMS = 250;
+export const DEFAULT_ACME_CA_SERVER = 'https://acme-v02.api.letsencrypt.org/directory';
+export const DEFAULT_ACME_RENEW_BEFORE_MS = 30 * 86_400_000; // 30 days
+/** certificates expiring within this are warned about (log, /api/certificates) */
+export const CERT_EXPIRY_WARNING_MS = 14 * 86_400_000;

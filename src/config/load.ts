@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.ts';
 import { parseRule } from '../routing/rule.ts';
 import { ADMIN_TOKEN_FILE_NAME, DEFAULT_ADMIN_ADDRESS, DEFAULT_ENTRYPOINT_ADDRESS } from './defaults.ts';
 import { configSchema, parseListenAddress, type Config } from './schema.ts';
+import { checkTlsReferences, resolveTlsPaths } from './tls-checks.ts';
 
 export interface LoadedConfig extends Config {
   /** Absolute path of the file read, or null for a config given as an object. */
@@ -128,6 +129,7 @@ export function parseConfig(
   const envToken = env.BATON_ADMIN_TOKEN;
   if (envToken !== undefined && envToken !== '' && envToken.length < 16)
     problems.push('BATON_ADMIN_TOKEN: must be at least 16 characters');
+  if (result.success) problems.push(...checkTlsReferences(result.data));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
 
   const config = result.data;
@@ -140,6 +142,7 @@ export function parseConfig(
     config.admin.tokenFile !== undefined
       ? resolve(baseDir, config.admin.tokenFile)
       : resolve(stateDirPath, ADMIN_TOKEN_FILE_NAME);
+  resolveTlsPaths(config, baseDir, stateDirPath);
   return { ...config, file, stateDirPath, tokenFilePath };
 }
 

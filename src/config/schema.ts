@@ -2,6 +2,14 @@
 // rest of baton only ever sees numbers. Unknown keys are errors: a typo must not silently change nothing.
 import { z } from 'zod';
 import * as D from './defaults.ts';
+import {
+  certificatesResolversSchema,
+  entrypointHttpSchema,
+  http2Schema,
+  nameKey,
+  routeTlsSchema,
+  tlsSchema,
+} from './tls-schema.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
 
 /** A duration value: "500ms", "2s", "1m" or milliseconds, normalised to milliseconds (optional: no default). */
@@ -112,6 +120,10 @@ export const serviceSchema = z.strictObject({
   retryBudget: duration(D.DEFAULT_RETRY_BUDGET_MS),
   drainTimeout: duration(D.DEFAULT_DRAIN_TIMEOUT_MS),
   maxConnectionsPerUpstream: z.number().int().min(1).default(D.DEFAULT_UPSTREAM_MAX_CONNECTIONS),
+  /** the entrypoints this route is served on (default: every entrypoint) */
+  entrypoints: z.array(nameKey('entrypoint')).min(1).optional(),
+  /** TLS for this route: served only over TLS (with the entrypoint's default TLS when unset there) */
+  tls: routeTlsSchema.optional(),
 });
 
 const entrypointSchema = z.strictObject({
@@ -124,6 +136,8 @@ const entrypointSchema = z.strictObject({
       insecure: z.boolean().default(false),
     })
     .prefault({}),
+  http: entrypointHttpSchema,
+  http2: http2Schema,
 });
 
 const dockerSchema = z.strictObject({
@@ -136,7 +150,7 @@ const dockerSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   entrypoints: z
-    .record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'entrypoint names are letters, digits, "_" and "-"'), entrypointSchema)
+    .record(nameKey('entrypoint'), entrypointSchema)
     .prefault({ web: { address: D.DEFAULT_ENTRYPOINT_ADDRESS } })
     .refine((e) => Object.keys(e).length > 0, { message: 'at least one entrypoint is needed' }),
   admin: z
@@ -180,6 +194,8 @@ export const configSchema = z.strictObject({
       docker: dockerSchema.prefault({}),
     })
     .prefault({}),
+  tls: tlsSchema,
+  certificatesResolvers: certificatesResolversSchema,
   services: z
     .record(
       z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'),
