@@ -9,6 +9,7 @@ import {
   type ContainerView,
   type DockerProviderOptions,
 } from '../src/providers/labels.ts';
+import { dockerSnapshot } from '../src/providers/docker.ts';
 import { parseRule, type RequestView } from '../src/routing/rule.ts';
 
 const OPTS: DockerProviderOptions = { exposedByDefault: false, network: '', publishedPorts: false };
@@ -364,7 +365,7 @@ t.test('Traefik v2/v3 labels', async (t) => {
     {
       name: 'router without rule: default rule of its service',
       labels: { ...T, 'traefik.http.routers.web.entrypoints': 'websecure', 'traefik.http.routers.web.tls': 'true' },
-      routes: [{ service: 'app', rule: 'Host(`app`)' }],
+      routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['websecure'], tls: { domains: [] } }],
     },
     {
       name: 'service healthcheck and passhostheader',
@@ -530,6 +531,270 @@ t.test('Traefik v1 labels', async (t) => {
       problems: [/^traefik\.frontend\.rule: invalid rule "Path\(`api`\)": Path argument must start with '\/'/],
     },
   ]);
+});
+
+t.test('HTTPS labels: entrypoints and TLS', async (t) => {
+  const T = { 'traefik.enable': 'true' };
+  const R = 'traefik.http.routers.web';
+  const host = { ...T, [`${R}.rule`]: 'Host(`a.test`)' };
+  const route = (extra: Partial<Want> = {}): Want[] => [{ service: 'app', rule: 'Host(`a.test`)', ...extra }];
+  const KNOWN = { entrypoints: ['websecure', 'web'], certResolvers: ['le'] };
+  check(t, [
+    // Traefik v2/v3 router labels, each alone
+    { name: 'entrypoints', labels: { ...host, [`${R}.entrypoints`]: 'web,websecure' }, routes: route({ entrypoints: ['web', 'websecure'] }) },
+    { name: 'entrypoints: spaces, duplicates', labels: { ...host, [`${R}.entrypoints`]: ' web , websecure,web' }, routes: route({ entrypoints: ['web', 'websecure'] }) },
+    { name: 'entrypoints: key case-insensitive', labels: { ...host, [`${R}.entryPoints`]: 'websecure' }, routes: route({ entrypoints: ['websecure'] }) },
+    { name: 'tls=true', labels: { ...host, [`${R}.tls`]: 'true' }, routes: route({ tls: { domains: [] } }) },
+    { name: 'tls=TRUE, key case-insensitive', labels: { ...host, 'traefik.http.routers.Web.TLS': 'TRUE' }, routes: route({ tls: { domains: [] } }) },
+    { name: 'tls=false: no TLS', labels: { ...host, [`${R}.tls`]: 'false' }, routes: route() },
+    { name: 'certresolver implies TLS', labels: { ...host, [`${R}.tls.certResolver`]: 'le' }, routes: route({ tls: { certResolver: 'le', domains: [] } }) },
+    { name: 'options implies TLS', labels: { ...host, [`${R}.tls.options`]: 'modern' }, routes: route({ tls: { options: 'modern', domains: [] } }) },
+    { name: 'options@file: baton config is the file', labels: { ...host, [`${R}.tls.options`]: 'modern@file' }, routes: route({ tls: { options: 'modern', domains: [] } }) },
+    {
+      name: 'domains imply TLS; names normalised',
+      labels: { ...host, [`${R}.tls.domains[0].main`]: 'Example.COM.', [`${R}.tls.domains[0].sans`]: 'a.example.com, *.example.com,a.example.com' },
+      routes: route({ tls: { domains: [{ main: 'example.com', sans: ['a.example.com', '*.example.com'] }] } }),
+    },
+    { name: 'main without sans', labels: { ...host, [`${R}.tls.domains[0].main`]: 'example.com' }, routes: route({ tls: { domains: [{ main: 'example.com', sans: [] }] } }) },
+    {
+      name: 'several domains, in index order',
+      labels: { ...host, [`${R}.tls.domains[1].main`]: 'b.test', [`${R}.tls.domains[0].main`]: 'a.test', [`${R}.tls.domains[1].sans`]: 'www.b.test' },
+      routes: route({ tls: { domains: [{ main: 'a.test', sans: [] }, { main: 'b.test', sans: ['www.b.test'] }] } }),
+    },
+    {
+      name: 'everything together',
+      labels: {
+        ...host,
+        [`${R}.entrypoints`]: 'websecure',
+        [`${R}.tls`]: 'true',
+        [`${R}.tls.certresolver`]: 'le',
+        [`${R}.tls.options`]: 'modern',
+        [`${R}.tls.domains[0].main`]: 'a.test',
+        [`${R}.tls.domains[0].sans`]: '*.a.test',
+      },
+      opts: KNOWN,
+      routes: route({ entrypoints: ['websecure'], tls: { domains: [{ main: 'a.test', sans: ['*.a.test'] }], certResolver: 'le', options: 'modern' } }),
+    },
+    // several routers
+    {
+      name: 'routers of different services: each its own entrypoints and TLS',
+      labels: {
+        ...T,
+        'traefik.http.routers.site.rule': 'Host(`site.test`)',
+        'traefik.http.routers.site.service': 'site',
+        'traefik.http.routers.site.entrypoints': 'websecure',
+        'traefik.http.routers.site.tls.certresolver': 'le',
+        'traefik.http.routers.admin.rule': 'Host(`admin.test`)',
+        'traefik.http.routers.admin.service': 'admin',
+        'traefik.http.routers.admin.entrypoints': 'internal',
+        'traefik.http.services.site.loadbalancer.server.port': '8080',
+        'traefik.http.services.admin.loadbalancer.server.port': '9090',
+      },
+      c: { exposedPorts: ['8080/tcp', '9090/tcp'] },
+      routes: [
+        { service: 'admin', rule: 'Host(`admin.test`)', url: `http://${IP}:9090`, entrypoints: ['internal'] },
+        { service: 'site', rule: 'Host(`site.test`)', entrypoints: ['websecure'], tls: { certResolver: 'le', domains: [] } },
+      ],
+    },
+    {
+      name: 'routers of one service, same settings: domains add up',
+      labels: {
+        ...T,
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.entrypoints': 'websecure',
+        'traefik.http.routers.a.tls.certresolver': 'le',
+        'traefik.http.routers.a.tls.domains[0].main': 'a.test',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.entrypoints': 'websecure',
+        'traefik.http.routers.b.tls.certresolver': 'le',
+        'traefik.http.routers.b.tls.domains[0].main': 'b.test',
+        'traefik.http.routers.b.tls.domains[1].main': 'a.test',
+      },
+      routes: [
+        {
+          service: 'app',
+          rule: '(Host(`a.test`)) || (Host(`b.test`))',
+          entrypoints: ['websecure'],
+          tls: { domains: [{ main: 'a.test', sans: [] }, { main: 'b.test', sans: [] }], certResolver: 'le' },
+        },
+      ],
+    },
+    {
+      name: 'routers of one service, different entrypoints',
+      labels: { ...T, 'traefik.http.routers.a.entrypoints': 'internal', 'traefik.http.routers.b.entrypoints': 'web' },
+      problems: [/^routers of service app differ in entrypoints \(a: internal; b: web\); set baton\.entrypoints, or give each router its own service/],
+    },
+    {
+      name: 'routers of one service, entrypoints on one only',
+      labels: { ...T, 'traefik.http.routers.a.entrypoints': 'web', 'traefik.http.routers.b.rule': 'Host(`b.test`)' },
+      problems: [/^routers of service app differ in entrypoints \(a: web; b: every entrypoint\)/],
+    },
+    {
+      name: 'routers of one service, entrypoints in another order: the same',
+      labels: { ...T, 'traefik.http.routers.a.entrypoints': 'web,websecure', 'traefik.http.routers.b.entrypoints': 'websecure,web' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['web', 'websecure'] }],
+    },
+    {
+      name: 'routers of one service, TLS on one only',
+      labels: {
+        ...T,
+        'traefik.http.routers.plain.rule': 'Host(`a.test`)',
+        'traefik.http.routers.secure.rule': 'Host(`a.test`)',
+        'traefik.http.routers.secure.tls.certresolver': 'le',
+      },
+      problems: [/^routers of service app differ in TLS \(plain: no TLS; secure: TLS, certresolver le\); set baton\.tls/],
+    },
+    {
+      name: 'routers of one service, different resolvers',
+      labels: { ...T, 'traefik.http.routers.a.tls.certresolver': 'le', 'traefik.http.routers.b.tls.certresolver': 'zerossl' },
+      problems: [/^routers of service app differ in TLS \(a: TLS, certresolver le; b: TLS, certresolver zerossl\)/],
+    },
+    {
+      name: 'routers of one service, different options',
+      labels: { ...T, 'traefik.http.routers.a.tls': 'true', 'traefik.http.routers.b.tls.options': 'modern' },
+      problems: [/differ in TLS \(a: TLS; b: TLS, options modern\)/],
+    },
+    {
+      name: 'baton labels settle routers that differ',
+      labels: {
+        ...ON,
+        'baton.entrypoints': 'websecure',
+        'baton.tls': 'true',
+        'traefik.http.routers.a.entrypoints': 'internal',
+        'traefik.http.routers.b.entrypoints': 'web',
+        'traefik.http.routers.b.tls.certresolver': 'le',
+      },
+      routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['websecure'], tls: { domains: [] } }],
+    },
+    // Traefik v1
+    { name: 'v1 entryPoints', labels: { ...T, 'traefik.frontend.entryPoints': 'http,https' }, routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['http', 'https'] }] },
+    {
+      name: 'v1 entryPoints with a v1 rule',
+      labels: { ...T, 'traefik.frontend.rule': 'Host:old.test', 'traefik.frontend.entryPoints': 'https' },
+      routes: [{ service: 'app', rule: 'Host(`old.test`)', entrypoints: ['https'] }],
+    },
+    { name: 'v1 entryPoints: routers win', labels: { ...host, [`${R}.entrypoints`]: 'websecure', 'traefik.frontend.entryPoints': 'http' }, routes: route({ entrypoints: ['websecure'] }) },
+    { name: 'v1 entryPoints: not with v2 routers', labels: { ...host, 'traefik.frontend.entryPoints': 'http' }, routes: route() },
+    { name: 'v1 entryPoints, unknown', labels: { ...T, 'traefik.frontend.entryPoints': 'http,https' }, opts: KNOWN, problems: [/^traefik\.frontend\.entryPoints: entrypoint "http" does not exist; known: web, websecure$/, /entrypoint "https" does not exist/] },
+    { name: 'v1 entryPoints, bad name', labels: { ...T, 'traefik.frontend.entryPoints': 'http https' }, problems: [/^traefik\.frontend\.entryPoints: entrypoint names are letters, digits, '_' and '-', got "http https"$/] },
+    // baton's own
+    { name: 'baton.entrypoints', labels: { ...ON, 'baton.entrypoints': 'web,websecure' }, routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['web', 'websecure'] }] },
+    { name: 'baton.tls=true', labels: { ...ON, 'baton.tls': 'true' }, routes: [{ service: 'app', rule: 'Host(`app`)', tls: { domains: [] } }] },
+    { name: 'baton.tls=false', labels: { ...ON, 'baton.tls': 'false' }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    { name: 'baton.tls.certresolver', labels: { ...ON, 'baton.tls.certresolver': 'le' }, opts: KNOWN, routes: [{ service: 'app', rule: 'Host(`app`)', tls: { certResolver: 'le', domains: [] } }] },
+    {
+      name: 'baton.tls.domains and .options',
+      labels: { ...ON, 'baton.tls.domains[0].main': 'a.test', 'baton.tls.domains[0].sans': 'b.test', 'baton.tls.options': 'modern' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', tls: { domains: [{ main: 'a.test', sans: ['b.test'] }], options: 'modern' } }],
+    },
+    { name: 'baton.entrypoints beats the routers', labels: { ...host, 'baton.entrypoints': 'web', [`${R}.entrypoints`]: 'websecure' }, routes: route({ entrypoints: ['web'] }) },
+    { name: 'baton.entrypoints beats v1', labels: { ...ON, 'baton.entrypoints': 'web', 'traefik.frontend.entryPoints': 'http' }, routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['web'] }] },
+    { name: 'baton.tls=false beats router TLS', labels: { ...host, 'baton.tls': 'false', [`${R}.tls.certresolver`]: 'le' }, routes: route() },
+    {
+      name: "baton.tls* replace the router's TLS as a whole",
+      labels: { ...host, 'baton.tls.certresolver': 'le', [`${R}.tls.domains[0].main`]: 'a.test', [`${R}.tls.options`]: 'modern' },
+      routes: route({ tls: { certResolver: 'le', domains: [] } }),
+    },
+    {
+      name: 'baton.entrypoints and baton.tls apply to every service',
+      labels: {
+        ...ON,
+        'baton.entrypoints': 'websecure',
+        'baton.tls': 'true',
+        'traefik.http.services.api.loadbalancer.server.port': '8080',
+        'traefik.http.services.ops.loadbalancer.server.port': '9090',
+      },
+      routes: [
+        { service: 'api', rule: 'Host(`api`)', entrypoints: ['websecure'], tls: { domains: [] } },
+        { service: 'ops', rule: 'Host(`ops`)', url: `http://${IP}:9090`, entrypoints: ['websecure'], tls: { domains: [] } },
+      ],
+    },
+    // known names
+    { name: 'known entrypoints', labels: { ...host, [`${R}.entrypoints`]: 'web,websecure' }, opts: KNOWN, routes: route({ entrypoints: ['web', 'websecure'] }) },
+    { name: 'unknown entrypoint, names not checked', labels: { ...host, [`${R}.entrypoints`]: 'x' }, routes: route({ entrypoints: ['x'] }) },
+    { name: 'unknown entrypoint', labels: { ...host, [`${R}.entrypoints`]: 'web,x' }, opts: KNOWN, problems: [/^traefik\.http\.routers\.web\.entrypoints: entrypoint "x" does not exist; known: web, websecure$/] },
+    { name: 'unknown baton entrypoint', labels: { ...ON, 'baton.entrypoints': 'x' }, opts: KNOWN, problems: [/^baton\.entrypoints: entrypoint "x" does not exist; known: web, websecure$/] },
+    { name: 'entrypoint, none known', labels: { ...ON, 'baton.entrypoints': 'web' }, opts: { entrypoints: [] }, problems: [/^baton\.entrypoints: entrypoint "web" does not exist; known: none$/] },
+    { name: 'entrypoint names are case-sensitive', labels: { ...ON, 'baton.entrypoints': 'Web' }, opts: KNOWN, problems: [/entrypoint "Web" does not exist/] },
+    { name: 'unknown resolver, names not checked', labels: { ...host, [`${R}.tls.certresolver`]: 'zerossl' }, routes: route({ tls: { certResolver: 'zerossl', domains: [] } }) },
+    {
+      name: 'unknown resolver',
+      labels: { ...host, [`${R}.tls.certresolver`]: 'zerossl' },
+      opts: KNOWN,
+      problems: [/^traefik\.http\.routers\.web\.tls\.certresolver: certificate resolver "zerossl" does not exist; known: le$/],
+    },
+    { name: 'unknown baton resolver', labels: { ...ON, 'baton.tls.certresolver': 'x' }, opts: { certResolvers: [] }, problems: [/^baton\.tls\.certresolver: certificate resolver "x" does not exist; known: none$/] },
+    // problems
+    { name: 'bad tls boolean', labels: { ...host, [`${R}.tls`]: 'yes' }, problems: [/^traefik\.http\.routers\.web\.tls: expected true or false, got "yes"$/] },
+    { name: 'bad baton.tls boolean', labels: { ...ON, 'baton.tls': '1' }, problems: [/^baton\.tls: expected true or false, got "1"$/] },
+    { name: 'bad entrypoint name', labels: { ...host, [`${R}.entrypoints`]: 'web;websecure' }, problems: [/^traefik\.http\.routers\.web\.entrypoints: entrypoint names are letters, digits, '_' and '-', got "web;websecure"$/] },
+    { name: 'empty entrypoint in the list', labels: { ...ON, 'baton.entrypoints': 'web,,websecure' }, problems: [/^baton\.entrypoints: entrypoint names .*got ""$/] },
+    { name: 'bad resolver name', labels: { ...host, [`${R}.tls.certresolver`]: 'le@file' }, problems: [/^traefik\.http\.routers\.web\.tls\.certresolver: certificate resolver names are letters, digits, '_' and '-', got "le@file"$/] },
+    { name: 'bad options name', labels: { ...ON, 'baton.tls.options': 'modern@docker' }, problems: [/^baton\.tls\.options: TLS options names are letters, digits, '_' and '-', got "modern@docker"$/] },
+    {
+      name: 'bad main domain',
+      labels: { ...host, [`${R}.tls.domains[0].main`]: 'exa mple.com' },
+      problems: [/^traefik\.http\.routers\.web\.tls\.domains\[0\]\.main: expected a DNS name like "example\.com" or "\*\.example\.com", got "exa mple\.com"$/],
+    },
+    {
+      name: 'bad san',
+      labels: { ...host, [`${R}.tls.domains[0].main`]: 'a.test', [`${R}.tls.domains[0].sans`]: 'b.test,http://c.test' },
+      problems: [/^traefik\.http\.routers\.web\.tls\.domains\[0\]\.sans: expected a DNS name .*got "http:\/\/c\.test"$/],
+    },
+    { name: 'empty san', labels: { ...ON, 'baton.tls.domains[0].main': 'a.test', 'baton.tls.domains[0].sans': 'b.test,' }, problems: [/^baton\.tls\.domains\[0\]\.sans: expected a DNS name .*got ""$/] },
+    { name: 'bad baton domain', labels: { ...ON, 'baton.tls.domains[0].main': '*' }, problems: [/^baton\.tls\.domains\[0\]\.main: expected a DNS name/] },
+    {
+      name: 'tls=false with a certresolver',
+      labels: { ...host, [`${R}.tls`]: 'false', [`${R}.tls.certresolver`]: 'le' },
+      problems: [/^traefik\.http\.routers\.web\.tls: false contradicts traefik\.http\.routers\.web\.tls\.certresolver \(any tls\.\* label turns TLS on\)$/],
+    },
+    {
+      name: 'baton.tls=false with domains and options',
+      labels: { ...ON, 'baton.tls': 'false', 'baton.tls.domains[0].main': 'a.test', 'baton.tls.options': 'modern' },
+      problems: [/^baton\.tls: false contradicts baton\.tls\.domains\[0\]\.main, baton\.tls\.options \(any tls\.\* label turns TLS on\)$/],
+    },
+    {
+      name: 'a gap in the domains',
+      labels: { ...host, [`${R}.tls.domains[0].main`]: 'a.test', [`${R}.tls.domains[2].main`]: 'c.test' },
+      problems: [/^traefik\.http\.routers\.web\.tls\.domains\[2\]\.main: domains\[1\] is missing \(domains are numbered from 0 without gaps\)$/],
+    },
+    { name: 'domains from 1', labels: { ...ON, 'baton.tls.domains[1].main': 'a.test' }, problems: [/^baton\.tls\.domains\[1\]\.main: domains\[0\] is missing/] },
+    {
+      name: 'sans without main',
+      labels: { ...host, [`${R}.tls.domains[0].main`]: 'a.test', [`${R}.tls.domains[1].sans`]: 'b.test' },
+      problems: [/^traefik\.http\.routers\.web\.tls\.domains\[1\]\.sans: no domains\[1\]\.main for these sans$/],
+    },
+    { name: 'unknown tls field', labels: { ...host, [`${R}.tls.passthrough`]: 'true' }, problems: [/^traefik\.http\.routers\.web\.tls\.passthrough: unknown TLS label \(tls, tls\.certresolver, tls\.options, tls\.domains\[n\]\.main or \.sans\)$/] },
+    { name: 'unknown baton tls field', labels: { ...ON, 'baton.tls.certresolvers': 'le' }, problems: [/^baton\.tls\.certresolvers: unknown TLS label/] },
+    { name: 'index with a leading zero', labels: { ...ON, 'baton.tls.domains[01].main': 'a.test' }, problems: [/^baton\.tls\.domains\[01\]\.main: unknown TLS label/] },
+    { name: 'a label merely starting with baton.tls is not TLS', labels: { ...ON, 'baton.tlsx': 'true' }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
+    {
+      name: 'several problems reported together',
+      labels: { ...host, [`${R}.entrypoints`]: 'x', [`${R}.tls.certresolver`]: 'y', [`${R}.tls.domains[0].main`]: 'bad domain' },
+      opts: KNOWN,
+      problems: [/entrypoint "x" does not exist/, /certificate resolver "y" does not exist/, /expected a DNS name/],
+    },
+  ]);
+  t.same(serviceNamesOf(ctr({ labels: { ...ON, 'baton.entrypoints': 'x' } }), { ...OPTS, ...KNOWN }), [], 'serviceNamesOf: unknown entrypoint');
+  t.same(serviceNamesOf(ctr({ labels: { ...ON, 'baton.entrypoints': 'x' } }), OPTS), ['app'], 'serviceNamesOf: names not checked');
+});
+
+t.test('dockerSnapshot carries entrypoints and TLS from the oldest container', async (t) => {
+  const labels = { ...ON, 'baton.service': 'web', 'baton.entrypoints': 'websecure', 'baton.tls.certresolver': 'le' };
+  const old = ctr({ name: 'old', labels, created: '2024-05-01T10:00:00Z' });
+  const young = ctr({ name: 'young', id: 'b'.repeat(64), labels: { ...ON, 'baton.service': 'web' }, created: '2024-06-01T10:00:00Z' });
+  const plain = ctr({ name: 'plain', id: 'c'.repeat(64), labels: ON });
+  const routes = [young, old, plain].flatMap((c) => routesForContainer(c, OPTS).routes);
+  const snap = dockerSnapshot(routes);
+  const web = snap.services.find((s) => s.name === 'web')!;
+  t.same(web.entrypoints, ['websecure']);
+  t.same(web.tls, { certResolver: 'le', domains: [] });
+  t.same(web.upstreams.map((u) => u.id), ['web@old', 'web@young']);
+  const app = snap.services.find((s) => s.name === 'plain')!;
+  t.equal(app.entrypoints, undefined, 'no entrypoints label: every entrypoint');
+  t.equal(app.tls, undefined, 'no TLS label: no TLS');
+  const flipped = dockerSnapshot([young, old].flatMap((c) => routesForContainer({ ...c, created: c === old ? '2025-01-01T00:00:00Z' : c.created }, OPTS).routes));
+  t.equal(flipped.services[0].entrypoints, undefined, 'the oldest container decides');
 });
 
 t.test('translateV1Rule', async (t) => {
@@ -792,6 +1057,9 @@ t.test('problems never throw, and stay with their container', async (t) => {
     ctr({ labels: ON, networks: null as unknown as Record<string, string>, exposedPorts: [] }),
     ctr({ labels: { ...ON, 'baton.port': '8080' }, networks: null as unknown as Record<string, string> }),
     ctr({ labels: { ...ON, 'baton.port': '8080' }, publishedPorts: null as unknown as ContainerView['publishedPorts'] }),
+    ctr({ labels: { ...ON, 'baton.tls.domains[99999999999999999999].main': 'a', 'baton.tls.domains[0].sans': ',,,' } }),
+    ctr({ labels: { ...ON, 'traefik.http.routers.r.tls.domains[0].main': '', 'traefik.http.routers.r.tls': 'false' } }),
+    ctr({ labels: { ...ON, 'baton.entrypoints': ',', 'traefik.frontend.entryPoints': '' } }),
   ];
   for (const c of weird) {
     t.doesNotThrow(() => routesForContainer(c, OPTS), JSON.stringify(c.labels));

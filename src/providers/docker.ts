@@ -110,6 +110,8 @@ export function dockerSnapshot(routes: ContainerRoute[]): Snapshot {
       retryBudget: DEFAULT_RETRY_BUDGET_MS,
       drainTimeout: first.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS,
       maxConnectionsPerUpstream: DEFAULT_UPSTREAM_MAX_CONNECTIONS,
+      entrypoints: first.entrypoints,
+      tls: first.tls,
       upstreams: list.map((r) => ({ id: `${name}@${r.container.name}`, url: r.url, containerId: r.container.id })),
     });
   }

@@ -2,14 +2,17 @@
 // table-tested in test/labels.test.ts.
 //
 // Three label families are read, per field in this order of precedence:
-//   baton.*            baton's own (baton.enable, .service, .rule, .priority, .port, .health.*, .drain.timeout, ...)
-//   traefik.http.*     Traefik v2/v3 routers and services (traefik-v2.ts)
-//   traefik.frontend.* Traefik v1 (docker-compose era): frontend.rule (traefik-v1.ts), traefik.port, traefik.backend
+//   baton.*            baton's own (baton.enable, .service, .rule, .priority, .port, .health.*, .drain.timeout,
+//                      .entrypoints, .tls*, ...)
+//   traefik.http.*     Traefik v2/v3 routers (rule, priority, entrypoints, tls*) and services (traefik-v2.ts)
+//   traefik.frontend.* Traefik v1 (docker-compose era): frontend.rule (traefik-v1.ts), .entryPoints, traefik.port,
+//                      traefik.backend
 // Label keys are case-insensitive (as in Traefik; label-reader.ts). A problem never throws: it is reported with the
 // container's name and only that container is left out. A few problems are notes on a container that is still
 // routed (e.g. a v1 PathPrefixStrip, which baton routes as PathPrefix without stripping). Each service's fields are
 // read by service-spec.ts, its address chosen by address.ts.
 
+import type { RouteTls } from '../config/tls-schema.ts';
 import { upstreamUrl } from './address.ts';
 import { Reader } from './label-reader.ts';
 import { batonLabelsOnSeveral, onlyExposedPort, serviceSpec, type Spec } from './service-spec.ts';
@@ -43,6 +46,10 @@ export interface DockerProviderOptions {
   exposedByDefault: boolean;
   network: string;
   publishedPorts: boolean;
+  /** the static config's entrypoint names: a label naming another is a problem (undefined: not checked) */
+  entrypoints?: readonly string[];
+  /** the static config's certificatesResolvers names, likewise */
+  certResolvers?: readonly string[];
 }
 
 export interface LabelProblem {
@@ -74,6 +81,10 @@ export interface ContainerRoute {
   drainTimeout?: number;
   passHostHeader?: boolean;
   loadBalancer?: 'round-robin' | 'least-connections';
+  /** the entrypoints it is served on (undefined: every one) */
+  entrypoints?: string[];
+  /** served over TLS only, with these settings (undefined: no TLS of its own) */
+  tls?: RouteTls;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -104,7 +115,7 @@ function analyse(c: ContainerView, opts: DockerProviderOptions): Analysis {
   const exposedPort = onlyExposedPort(r, c, single);
   const specs: Spec[] = [];
   for (const g of groups) {
-    const spec = serviceSpec(r, g, single, exposedPort); // name, rule, priority, port, health check, ...
+    const spec = serviceSpec(r, g, single, exposedPort, opts); // name, rule, port, health check, entrypoints, TLS, ...
     if (spec !== undefined) specs.push(spec);
   }
   if (r.errors.length > 0) return failed(r);

@@ -2,10 +2,11 @@
 // takes the first label set in order of precedence: baton.*, then Traefik v2/v3, then Traefik v1. Pure; a problem
 // is recorded on the Reader. Used by labels.ts.
 
-import type { Label, Reader } from './label-reader.ts';
-import type { ContainerView, HealthCheckLabels } from './labels.ts';
+import type { RouteTls } from '../config/tls-schema.ts';
+import type { Label, Reader, TlsLabels } from './label-reader.ts';
+import type { ContainerView, DockerProviderOptions, HealthCheckLabels } from './labels.ts';
 import { quote, translateV1Rule } from './traefik-v1.ts';
-import { normalize, type Group, type Router } from './traefik-v2.ts';
+import { normalize, routerPrefix, type Group, type Router } from './traefik-v2.ts';
 
 /** What the config schema accepts as a service name. */
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -20,7 +21,12 @@ export interface Spec {
   drainTimeout?: number;
   passHostHeader?: boolean;
   loadBalancer?: 'round-robin' | 'least-connections';
+  entrypoints?: string[];
+  tls?: RouteTls;
 }
+
+/** The entrypoint and resolver names the static config defines (undefined: names are not checked). */
+type Known = Pick<DockerProviderOptions, 'entrypoints' | 'certResolvers'>;
 
 /** A service's `traefik.http.services.<name>.loadbalancer.<field>` label. */
 type ServiceLabel = (field: string) => Label | undefined;
@@ -62,6 +68,7 @@ export function serviceSpec(
   g: Group,
   single: boolean,
   exposedPort: () => number | undefined,
+  known: Known,
 ): Spec | undefined {
   const lb: ServiceLabel = (field) => r.get(`traefik.http.services.${g.lower}.loadbalancer.${field}`);
   const name = serviceName(r, g, single);
@@ -80,6 +87,8 @@ export function serviceSpec(
     r.get('baton.passhostheader') ?? lb('passhostheader') ?? r.get('traefik.frontend.passhostheader'),
   );
   const loadBalancer = loadBalancerOf(r);
+  const entrypoints = entrypointsOf(r, g, name, known);
+  const tls = tlsOf(r, g, name, known);
 
   if (rule === undefined || port === undefined || name === '') return undefined;
   const spec: Spec = { service: name, rule, port, healthCheck };
@@ -87,6 +96,8 @@ export function serviceSpec(
   if (drainTimeout !== undefined) spec.drainTimeout = drainTimeout;
   if (passHostHeader !== undefined) spec.passHostHeader = passHostHeader;
   if (loadBalancer !== undefined) spec.loadBalancer = loadBalancer;
+  if (entrypoints !== undefined) spec.entrypoints = entrypoints;
+  if (tls !== undefined) spec.tls = tls;
   return spec;
 }
 
@@ -185,4 +196,57 @@ function loadBalancerOf(r: Reader): Spec['loadBalancer'] {
   const v = lb.value.toLowerCase();
   if (v === 'round-robin' || v === 'least-connections') return v;
   return r.error(lb, `expected round-robin or least-connections, got ${JSON.stringify(lb.value)}`);
+}
+
+/**
+ * baton.entrypoints, else the routers' entrypoints (the same on each), else (no routers) the v1
+ * traefik.frontend.entryPoints; undefined: every entrypoint, as for a service in the config file.
+ */
+function entrypointsOf(r: Reader, g: Group, service: string, known: Known): string[] | undefined {
+  const label =
+    r.get('baton.entrypoints') ?? (g.routers.length === 0 ? r.get('traefik.frontend.entrypoints') : undefined);
+  if (label !== undefined || g.routers.length === 0) return r.names(label, 'entrypoint', known.entrypoints);
+  const before = r.errors.length;
+  const each = g.routers.map((router) => r.names(router.entrypoints, 'entrypoint', known.entrypoints));
+  const show = (e: string[] | undefined) => (e === undefined ? 'every entrypoint' : [...e].sort().join(', '));
+  if (r.errors.length > before || !agreed(r, g, service, 'entrypoints', each.map(show), 'baton.entrypoints')) {
+    return undefined;
+  }
+  return each[0];
+}
+
+/**
+ * baton.tls*, else the routers' tls* labels (Reader.tls); undefined: no TLS. baton's labels replace the routers' TLS
+ * as a whole. Routers of one service must agree on TLS, resolver and options; their domains add up.
+ */
+function tlsOf(r: Reader, g: Group, service: string, known: Known): RouteTls | undefined {
+  const baton = r.tls('baton.', known.certResolvers);
+  if (baton !== null) return baton || undefined;
+  const before = r.errors.length;
+  const each = g.routers.map((router) => r.tls(routerPrefix(router), known.certResolvers) || undefined);
+  const show = (t: TlsLabels | undefined) =>
+    t === undefined
+      ? 'no TLS'
+      : ['TLS', t.certResolver && `certresolver ${t.certResolver}`, t.options && `options ${t.options}`]
+          .filter((p) => p)
+          .join(', ');
+  if (r.errors.length > before || !agreed(r, g, service, 'TLS', each.map(show), 'baton.tls')) return undefined;
+  const on = each.filter((t) => t !== undefined);
+  if (on.length === 0) return undefined;
+  const domains = [...new Map(on.flatMap((t) => t.domains).map((d) => [JSON.stringify(d), d])).values()];
+  return { ...on[0], domains };
+}
+
+/**
+ * Whether a service's routers agree on a field (shown: each router's value, as text); a problem if not, since a
+ * service is served one way: merged, one router's entrypoint or TLS would open up another's rule.
+ */
+function agreed(r: Reader, g: Group, service: string, what: string, shown: string[], override: string): boolean {
+  if (shown.every((s) => s === shown[0])) return true;
+  const each = g.routers.map((router, i) => `${router.name}: ${shown[i]}`).join('; ');
+  r.errors.push(
+    `routers of service ${service} differ in ${what} (${each}); ` +
+      `set ${override}, or give each router its own service (traefik.http.routers.<r>.service)`,
+  );
+  return false;
 }

@@ -9,7 +9,9 @@ const COMPOSE_SERVICE = 'com.docker.compose.service';
 const LABEL_NAME = /^[A-Za-z0-9_-]+$/;
 const V2_ROUTER = /^traefik\.http\.routers\.([^.]*)\.(.+)$/;
 const V2_SERVICE = /^traefik\.http\.services\.([^.]*)\.(.+)$/;
-const V2_ROUTER_FIELDS = new Set(['rule', 'service', 'priority', 'middlewares']);
+/** Router fields kept on the Router; its tls.* labels are read by Reader.tls with routerPrefix. */
+const V2_ROUTER_FIELDS = new Set(['rule', 'service', 'priority', 'middlewares', 'entrypoints']);
+type RouterField = 'rule' | 'service' | 'priority' | 'middlewares' | 'entrypoints';
 
 export interface Router {
   name: string;
@@ -17,6 +19,8 @@ export interface Router {
   service?: Label;
   priority?: Label;
   middlewares?: Label;
+  /** comma-separated entrypoint names */
+  entrypoints?: Label;
 }
 
 export interface Group {
@@ -68,9 +72,14 @@ export function httpLabels(r: Reader): HttpLabels {
     let router = routers.get(m[1]);
     if (router === undefined) routers.set(m[1], (router = { name }));
     const field = m[2];
-    if (V2_ROUTER_FIELDS.has(field)) router[field as 'rule' | 'service' | 'priority' | 'middlewares'] = label;
+    if (V2_ROUTER_FIELDS.has(field)) router[field as RouterField] = label;
   }
   return { routers, services, tcpOrUdp };
+}
+
+/** The lower-cased key prefix of a router's labels, `traefik.http.routers.<name>.`. */
+export function routerPrefix(router: Router): string {
+  return `traefik.http.routers.${router.name.toLowerCase()}.`;
 }
 
 /** Traefik creates no HTTP router for a container that only has TCP/UDP ones (and no baton or v1 routing label). */
