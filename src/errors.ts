@@ -149,3 +149,16 @@ export class AdminCallError extends BatonError {
     this.status = status;
   }
 }
+
+/** A certificate or private key that cannot be served: unreadable, not PEM, unparsable, or a key that does not
+ *  match its certificate. `part` says which of the two is at fault. */
+export class CertificateError extends BatonError {
+  override code = 'BATON_CERTIFICATE_INVALID';
+  /** the half at fault: the certificate (chain) or the private key */
+  readonly part: 'certificate' | 'key';
+  constructor(message: string, part: 'certificate' | 'key', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CertificateError';
+    this.part = part;
+  }
+}
