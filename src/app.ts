@@ -10,6 +10,9 @@ import { Deployer } from './deploy/deployer.ts';
 import { DockerEngine } from './deploy/engine.ts';
 import { Journal } from './deploy/journal.ts';
 import { EventBus } from './events.ts';
+import type { Redirection } from './proxy/redirect.ts';
+import { CertificateStore } from './tls/store.ts';
+import { TlsTerminator } from './tls/terminator.ts';
 import { DockerProvider } from './providers/docker.ts';
 import { fileSnapshot } from './providers/file.ts';
 import { Entrypoint } from './proxy/entrypoint.ts';
@@ -27,6 +30,8 @@ export class App {
   /** upstream state changes and deploy progress, for the admin API's event stream */
   readonly events = new EventBus();
   readonly entrypoints = new Map<string, Entrypoint>();
+  /** every certificate baton serves: files, the default, and ACME's */
+  readonly certificates: CertificateStore;
   readonly admin: AdminServer;
   readonly token: string;
   /** the Docker provider and the deployer, when providers.docker.enabled */
@@ -54,7 +59,16 @@ export class App {
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
     const registryLog = this.log.child({ component: 'registry' });
-    this.registry = new Registry({ timeouts: config.timeouts, log: registryLog, events: this.events });
+    const entrypoints = Object.fromEntries(
+      Object.entries(config.entrypoints).map(([n, e]) => [n, { tls: e.http.tls }]),
+    );
+    this.registry = new Registry({ timeouts: config.timeouts, log: registryLog, events: this.events, entrypoints });
+    this.certificates = CertificateStore.load({ tls: config.tls, log: this.log.child({ component: 'tls' }) });
+    const terminator = new TlsTerminator({
+      certificates: this.certificates,
+      timeoutMs: config.timeouts.header,
+      h2: true,
+    });
     // The access log is on or off by itself, whatever log.level says (its lines are info records).
     const accessLog = config.log.accessLog ? access : null;
     for (const [name, ep] of Object.entries(config.entrypoints)) {
@@ -68,6 +82,8 @@ export class App {
           registry: this.registry,
           log: this.log.child({ component: 'entrypoint', entrypoint: name }),
           accessLog,
+          terminator,
+          redirect: this.#redirection(name),
         }),
       );
     }
@@ -77,6 +93,9 @@ export class App {
         exposedByDefault: dockerConfig.exposedByDefault,
         network: dockerConfig.network,
         publishedPorts: dockerConfig.publishedPorts,
+        // labels naming an entrypoint or a resolver the config does not have leave the container unrouted
+        entrypoints: Object.keys(config.entrypoints),
+        certResolvers: Object.keys(config.certificatesResolvers),
       };
       let recovered = false;
       this.docker = new DockerProvider({
@@ -107,8 +126,25 @@ export class App {
       events: this.events,
       deployer: this.deployer,
       entrypoints: () => this.entrypoints.values(),
+      certificates: this.certificates,
       log: this.log.child({ component: 'admin' }),
     });
+  }
+
+  /** An entrypoint's `http.redirections.entryPoint`, its port read from the target when a request comes (a port
+   *  0 in the config is known once listening). */
+  #redirection(name: string): Redirection | null {
+    const r = this.config.entrypoints[name].http.redirections?.entryPoint;
+    if (r === undefined) return null;
+    const fixed = /^:(\d+)$/.exec(r.to);
+    const entrypoints = this.entrypoints;
+    return {
+      scheme: r.scheme,
+      permanent: r.permanent,
+      get port(): number {
+        return fixed !== null ? Number(fixed[1]) : entrypoints.get(r.to)!.address().port;
+      },
+    };
   }
 
   /** Builds and starts baton. On any failure, whatever started is closed again and the error is thrown. */
@@ -148,6 +184,7 @@ export class App {
       this.docker?.close();
       await this.admin.close().catch(() => {});
       await this.registry.close();
+      this.certificates.close();
       this.log.info('Stopped');
       this.#closeLog();
     })();

@@ -1,5 +1,6 @@
 // `baton serve`: loads the config (every problem printed, exit 2, nothing listens), starts the App, and stops it
-// gracefully on SIGTERM/SIGINT (exit 0 once the requests in flight are done).
+// gracefully on SIGTERM/SIGINT (exit 0 once the requests in flight are done). SIGHUP reloads the certificate and
+// key files (Node's default for SIGHUP would be to exit).
 import { App } from '../app.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
@@ -21,6 +22,11 @@ export async function serve(configPath: string, io: Io): Promise<number> {
   try {
     app = await App.start(config);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      // files the config names (certificates, keys) that cannot be loaded
+      io.err(`baton: ${configPath}: invalid configuration\n${problemLines(err.problems)}`);
+      return EXIT_USAGE;
+    }
     io.err(`baton: cannot start: ${startFailure(err as NodeJS.ErrnoException)}\n`);
     return EXIT_FAILURE;
   }
@@ -48,6 +54,7 @@ function untilStopped(app: App): Promise<number> {
       const done = (code: number) => {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
+        process.off('SIGHUP', reload);
         resolve(code);
       };
       app.close().then(
@@ -58,7 +65,12 @@ function untilStopped(app: App): Promise<number> {
         },
       );
     };
+    const reload = () => {
+      app.log.info({ signal: 'SIGHUP' }, 'Reloading certificate files');
+      app.certificates.reload();
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    process.on('SIGHUP', reload);
   });
 }

@@ -210,3 +210,4 @@ export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type EntrypointConfig = Config['entrypoints'][string];
 export type Timeouts = Config['timeouts'];
 export type Limits = Config['limits'];
+export type Http2Config = EntrypointConfig['http2'];

@@ -1,6 +1,6 @@
 // The access log: one line per request, forwarded, answered by baton itself, or upgraded to a WebSocket.
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
+import type { ClientRequest } from './exchange.ts';
 import type { Forward } from './forward.ts';
 
 /** A forwarded request, when it is over. */
@@ -22,7 +22,7 @@ export function logForwarded(log: Logger, f: Forward): void {
 }
 
 /** A response baton made itself (no upstream). */
-export function logAnswered(log: Logger, req: IncomingMessage, status: number, error: string): void {
+export function logAnswered(log: Logger, req: ClientRequest, status: number, error: string): void {
   log.info(
     { method: req.method, host: req.headers.host, path: pathOnly(req.url), status, error, duration: 0 },
     'request',
@@ -32,7 +32,7 @@ export function logAnswered(log: Logger, req: IncomingMessage, status: number, e
 /** A WebSocket upgrade: tunnelled (101, with its upstream) or refused. */
 export function logUpgrade(
   log: Logger,
-  req: IncomingMessage,
+  req: ClientRequest,
   status: number,
   error: string | null,
   upstream: string | null,

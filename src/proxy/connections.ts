@@ -11,6 +11,10 @@ export interface ConnInfo {
   trusted: boolean;
   /** the local port (X-Forwarded-Port) */
   port: string;
+  /** spoken over TLS (X-Forwarded-Proto: https; the TLS routes) */
+  tls: boolean;
+  /** the TLS handshake's SNI name */
+  serverName: string | null;
 }
 
 const kConn = Symbol('baton.conn');
@@ -18,6 +22,11 @@ type BatonSocket = Socket & { [kConn]?: ConnInfo };
 
 export function connInfo(socket: Socket): ConnInfo {
   return (socket as BatonSocket)[kConn]!;
+}
+
+/** The same peer, now spoken to over TLS on `tlsSocket` (which wraps the accepted socket). */
+export function securedConnInfo(raw: Socket, tlsSocket: Socket, serverName: string | null): void {
+  (tlsSocket as BatonSocket)[kConn] = { ...connInfo(raw), tls: true, serverName };
 }
 
 export interface AdmissionOptions {
@@ -45,8 +54,9 @@ export class Admission {
     return this.#count;
   }
 
-  /** Node's own connection listener runs only for connections under the cap; the rest get a fast 503. */
-  wrap(server: Server): void {
+  /** Node's own connection listener runs only for connections under the cap; the rest get a fast 503. An admitted
+   *  connection goes to `accept`, with `http1` to hand it (or the TLS socket wrapping it) to Node's HTTP/1 parser. */
+  wrap(server: Server, accept: (socket: Socket, http1: (s: Socket) => void) => void): void {
     const [nodeListener] = server.listeners('connection') as Array<(this: Server, s: Socket) => void>;
     server.removeAllListeners('connection');
     server.on('connection', (socket: BatonSocket) => {
@@ -62,8 +72,9 @@ export class Admission {
       socket.once('close', () => this.#count--);
       let ip = socket.remoteAddress ?? '';
       if (ip.startsWith('::ffff:') && isIPv4(ip.slice(7))) ip = ip.slice(7);
-      socket[kConn] = { clientIp: ip, trusted: this.#isTrusted(ip), port: String(socket.localPort ?? '') };
-      nodeListener.call(server, socket);
+      const port = String(socket.localPort ?? '');
+      socket[kConn] = { clientIp: ip, trusted: this.#isTrusted(ip), port, tls: false, serverName: null };
+      accept(socket, (s) => nodeListener.call(server, s));
     });
   }
 
@@ -84,6 +95,15 @@ function trustedList(cidrs: readonly string[]): BlockList {
   return list;
 }
 
+const REQUEST_TIMEOUT_PAGE = rawPage(408, 'request_timeout', 'The request did not arrive in time.');
+
+/** A connection on which no byte arrived in time: the 408 Node's parser would have sent. */
+export function requestTimedOut(socket: Socket): void {
+  socket.on('error', () => {});
+  socket.end(REQUEST_TIMEOUT_PAGE);
+  socket.destroySoon();
+}
+
 /** Requests Node's parser refused (bad framing or bytes, oversize head, header/request timeout): baton's own
  *  page, then close. Bytes after a `Connection: close` request are ignored so earlier answers still go out. */
 export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -98,7 +118,7 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Socket): void 
   if (code === 'HPE_HEADER_OVERFLOW') {
     page = rawPage(431, 'header_too_large', 'The request head is larger than the limit.');
   } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
-    page = rawPage(408, 'request_timeout', 'The request did not arrive in time.');
+    page = REQUEST_TIMEOUT_PAGE;
   } else {
     page = rawPage(400, 'bad_request', 'The request is malformed.');
   }

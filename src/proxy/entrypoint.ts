@@ -1,17 +1,21 @@
 // An entrypoint: where a request goes, top to bottom.
 //
 //   connection accepted ── over the connection cap? → 503, closed (connections.ts)
+//   first bytes: a TLS ClientHello → certificate by SNI, handshake, then HTTP/1.1 by ALPN (tls/terminator.ts);
+//                plain HTTP → on as it is; the routes served are the entrypoint's TLS or plain ones
 //   request head parsed by Node's strict parser (bad framing, bare LF, oversize head → 400/431, timeouts → 408)
 //   onRequest:
 //     1. Host: exactly one, well formed (HTTP/1.1 requires it)                    → else 400
 //     2. target: origin-form, or absolute-form agreeing with Host; path normalised → else 400
+//     ·  ACME HTTP-01 challenge answers, then the entrypoint's redirection (redirect.ts), if it has them
 //     3. route: the route table (swapped whole by providers) picks a service       → else 404 from baton
 //     4. limits: declared body larger than maxBodySize                             → 413, upstream never contacted
 //     5. headers: hop-by-hop and Connection-named headers dropped, X-Forwarded-* set
 //     6. forward (forward.ts): balancer picks a healthy upstream, in-flight +1, undici dispatch, response
 //        streamed back with backpressure, in-flight −1; safe retries on another upstream
 //   onUpgrade: the same steps 1–5, then a WebSocket tunnel (websocket.ts)
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Http2Server } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
@@ -20,11 +24,15 @@ import { listenOn } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
 import { logAnswered, logForwarded, logUpgrade } from './access-log.ts';
-import { Admission, connInfo, onClientError } from './connections.ts';
-import { BatonRequest, BatonResponse, Forward, type ForwardHost } from './forward.ts';
+import type { TlsTerminator } from '../tls/terminator.ts';
+import { Admission, connInfo, onClientError, requestTimedOut, securedConnInfo } from './connections.ts';
+import type { BatonH2Request, BatonH2Response, BatonRequest, ClientRequest, ClientResponse } from './exchange.ts';
+import { Forward, type ForwardHost } from './forward.ts';
 import { upstreamRequestHeaders, type RequestContext } from './headers.ts';
 import { sendPage } from './pages.ts';
-import { normalizePath, parseHost, splitTarget } from './target.ts';
+import { redirectTo, type Redirection } from './redirect.ts';
+import { H2Sessions, h2Server, http1Server, type Http1Server } from './servers.ts';
+import { checkH2Request, checkRequest } from './request-check.ts';
 import { invalidUpgrade, rejectUpgrade, WebSocketTunnels } from './websocket.ts';
 
 /** The request as the route table sees it. Headers are read lazily (Node builds them on first access). */
@@ -34,8 +42,8 @@ class View implements RequestView {
   query = '';
   method = '';
   clientIp = '';
-  req: IncomingMessage;
-  constructor(req: IncomingMessage) {
+  req: ClientRequest;
+  constructor(req: ClientRequest) {
     this.req = req;
   }
   get headers() {
@@ -51,7 +59,19 @@ export interface EntrypointOptions {
   registry: Registry;
   log: Logger;
   accessLog: Logger | null;
+  /** reads each connection's first bytes: TLS handshakes are terminated, plain HTTP goes on */
+  terminator: TlsTerminator;
+  /** `http.redirections.entryPoint`, resolved to the target's port */
+  redirect?: Redirection | null;
+  /** ACME HTTP-01: the key authorization for a token, on the resolver's challenge entrypoint */
+  httpChallenges?: HttpChallenges | null;
 }
+
+export interface HttpChallenges {
+  keyAuthorization(token: string): string | null;
+}
+
+const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 interface Prepared {
   view: View;
@@ -72,9 +92,13 @@ export class Entrypoint implements ForwardHost {
   readonly #config: EntrypointConfig;
   readonly #registry: Registry;
   readonly #accessLog: Logger | null;
-  readonly #server: Server<typeof BatonRequest, typeof BatonResponse>;
+  readonly #server: Http1Server;
+  readonly #h2: Http2Server;
+  readonly #h2Sessions = new H2Sessions();
   readonly #tunnels: WebSocketTunnels;
   readonly #admission: Admission;
+  readonly #redirect: Redirection | null;
+  readonly #challenges: HttpChallenges | null;
   #idleWaiters: Array<() => void> = [];
 
   constructor(opts: EntrypointOptions) {
@@ -83,6 +107,8 @@ export class Entrypoint implements ForwardHost {
     this.maxBodySize = opts.limits.maxBodySize;
     this.#registry = opts.registry;
     this.#accessLog = opts.accessLog;
+    this.#redirect = opts.redirect ?? null;
+    this.#challenges = opts.httpChallenges ?? null;
     this.#admission = new Admission({
       maxConnections: opts.limits.maxConnections,
       trustedIPs: opts.config.forwardedHeaders.trustedIPs,
@@ -90,25 +116,33 @@ export class Entrypoint implements ForwardHost {
       closing: () => this.closing,
     });
     const t = opts.timeouts;
-    this.#server = createServer({
-      IncomingMessage: BatonRequest,
-      ServerResponse: BatonResponse,
-      headersTimeout: t.header,
-      requestTimeout: t.request,
-      keepAliveTimeout: t.idle,
-      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(t.header / 2))),
-      maxHeaderSize: opts.limits.maxHeaderSize,
-      requireHostHeader: true,
-      joinDuplicateHeaders: false,
-      noDelay: true,
-      insecureHTTPParser: false,
-    });
-    this.#server.timeout = t.socket;
+    this.#server = http1Server(t, opts.limits);
+    this.#h2 = h2Server(t, opts.limits, opts.config.http2);
     const wsLog = opts.log.child({ component: 'websocket' });
     this.#tunnels = new WebSocketTunnels(wsLog, t.upstreamConnect, t.upstreamResponse);
     this.#server.on('clientError', onClientError);
-    this.#admission.wrap(this.#server);
+    this.#admission.wrap(this.#server, (socket, http1) => {
+      opts.terminator.accept(socket, {
+        plain: (raw, firstBytes) => {
+          // Node's parser reads the socket natively from now on: the bytes already read go to it first
+          http1(raw);
+          raw.emit('data', firstBytes);
+          raw.resume();
+        },
+        http1: (tls, serverName) => {
+          securedConnInfo(socket, tls, serverName);
+          http1(tls);
+        },
+        h2: (tls, serverName) => {
+          securedConnInfo(socket, tls, serverName);
+          this.#h2.emit('connection', tls);
+        },
+        timeout: requestTimedOut,
+      });
+    });
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
+    this.#h2.on('session', (session) => this.#h2Sessions.track(session));
+    this.#h2.on('request', (req, res) => this.#onRequest(req as BatonH2Request, res as BatonH2Response));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
   }
 
@@ -131,7 +165,7 @@ export class Entrypoint implements ForwardHost {
 
   // ── plain requests ─────────────────────────────────────────────────────────────────────────────
 
-  #onRequest(req: BatonRequest, res: BatonResponse): void {
+  #onRequest(req: ClientRequest, res: ClientResponse): void {
     this.active++;
     const p = this.#prepare(req, res);
     if (p === null) return;
@@ -149,8 +183,7 @@ export class Entrypoint implements ForwardHost {
         service,
       );
     }
-    const hasBody =
-      ctx.contentLength > 0 || (ctx.contentLength === -1 && req.headers['transfer-encoding'] !== undefined);
+    const hasBody = ctx.contentLength > 0 || (ctx.contentLength === -1 && bodyFollows(req, res.h2));
 
     // 5. header hygiene
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx);
@@ -168,65 +201,39 @@ export class Entrypoint implements ForwardHost {
   }
 
   /** Steps 1–3 (and the header context for 5). Answers the request itself and returns null when it must stop. */
-  #prepare(req: BatonRequest, res: BatonResponse | null): Prepared | null {
+  #prepare(req: ClientRequest, res: ClientResponse | null): Prepared | null {
     const conn = connInfo(req.socket);
     const view = new View(req);
     view.method = req.method!;
     view.clientIp = conn.clientIp;
 
-    // 0. framing Node's parser lets through: only plain `chunked` is a transfer coding baton forwards
-    const te = req.headers['transfer-encoding'];
-    if (te !== undefined && te.toLowerCase() !== 'chunked') {
-      return this.#reject(req, res, 400, 'bad_framing', 'Only "Transfer-Encoding: chunked" is accepted on requests.');
-    }
-
-    // 1. Host
-    const raw = req.rawHeaders;
-    let hostCount = 0;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hostCount++;
-    }
-    const hostHeader = req.headers.host;
-    if (hostCount > 1) return this.#reject(req, res, 400, 'bad_host', 'The request has more than one Host header.');
-    let host = '';
-    if (hostHeader !== undefined) {
-      const parsed = parseHost(hostHeader);
-      if (parsed === null) return this.#reject(req, res, 400, 'bad_host', 'The Host header is malformed.');
-      host = parsed;
-    }
-
-    // 2. target
-    const target = splitTarget(req.url!);
-    if (target === null)
-      return this.#reject(req, res, 400, 'bad_target', 'The request target is not a path or an absolute http URL.');
-    if (target.authority !== null) {
-      const fromTarget = parseHost(target.authority);
-      if (
-        fromTarget === null ||
-        (hostHeader !== undefined && target.authority.toLowerCase() !== hostHeader.toLowerCase())
-      ) {
-        return this.#reject(req, res, 400, 'bad_host', 'The absolute request target does not match the Host header.');
-      }
-      host = fromTarget;
-    }
-    const path = normalizePath(target.path);
-    switch (path) {
-      case 'not-origin-form':
-      case 'bad-escape':
-        return this.#reject(req, res, 400, 'bad_path', 'The request path is malformed.');
-      case 'encoded-null':
-        return this.#reject(req, res, 400, 'bad_path', 'The request path contains an encoded NUL byte.');
-      case 'encoded-slash':
-        return this.#reject(req, res, 400, 'bad_path', 'The request path contains an encoded "/" or "\\".');
-      case 'backslash':
-        return this.#reject(req, res, 400, 'bad_path', 'The request path contains a "\\".');
-    }
+    // 0–2. framing, Host, target (request-check.ts)
+    const checked = res?.h2 === true ? checkH2Request(req as BatonH2Request) : checkRequest(req as BatonRequest);
+    if (checked.kind === 'refused') return this.#reject(req, res, 400, checked.code, checked.detail);
+    const { host, hostHeader, path, target } = checked;
     view.host = host;
     view.path = path;
     view.query = target.query;
 
+    // ACME HTTP-01 answers and redirections come before routing (and answers before redirections)
+    if (res !== null && !conn.tls) {
+      if (this.#challenges !== null && path.startsWith(ACME_CHALLENGE_PREFIX)) {
+        const answer = this.#challenges.keyAuthorization(path.slice(ACME_CHALLENGE_PREFIX.length));
+        if (answer !== null) return this.#sendText(req, res, 200, answer);
+      }
+      if (this.#redirect !== null) {
+        const to = redirectTo(
+          this.#redirect,
+          view.method,
+          host,
+          target.query === '' ? path : `${path}?${target.query}`,
+        );
+        return this.#sendRedirect(req, res, to.status, to.location);
+      }
+    }
+
     // 3. route
-    const service = this.#registry.table.match(view);
+    const service = this.#registry.table(this.name, conn.tls).match(view);
     if (service === undefined) {
       this.notFound++;
       return this.#reject(req, res, 404, 'no_route', 'No route matches this host and path.');
@@ -236,45 +243,58 @@ export class Entrypoint implements ForwardHost {
     const ctx: RequestContext = {
       clientIp: conn.clientIp,
       trusted: conn.trusted,
-      proto: 'http',
+      proto: conn.tls ? 'https' : 'http',
       port: conn.port,
       host: hostHeader ?? target.authority ?? '',
       upstreamHost: null,
       contentLength: cl === undefined ? -1 : Number(cl),
+      joinCookies: res?.h2 === true,
     };
     return { view, service, ctx, path };
   }
 
-  #reject(req: BatonRequest, res: BatonResponse | null, status: number, code: string, detail: string): null {
+  #reject(req: ClientRequest, res: ClientResponse | null, status: number, code: string, detail: string): null {
     if (res === null) {
       rejectUpgrade(req.socket as Socket, status, code, detail);
-      this.#logUpgrade(req, status, code, null);
+      this.#logUpgrade(req as BatonRequest, status, code, null);
       this.#done();
       return null;
     }
-    this.#answer(
-      req,
-      res,
-      status,
-      code,
-      detail,
-      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined,
-      null,
-    );
+    this.#answer(req, res, status, code, detail, unreadBody(req), null);
+    return null;
+  }
+
+  #sendText(req: ClientRequest, res: ClientResponse, status: number, text: string): null {
+    res.writeHead(status, ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(text))]);
+    res.end(text);
+    if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, 'acme_challenge');
+    this.#done();
+    return null;
+  }
+
+  #sendRedirect(req: ClientRequest, res: ClientResponse, status: number, location: string): null {
+    const body = `Moved to ${location}\n`;
+    const headers = ['location', location, 'content-type', 'text/plain; charset=utf-8'];
+    headers.push('content-length', String(Buffer.byteLength(body)));
+    if (!res.h2 && (this.closing || unreadBody(req))) headers.push('connection', 'close');
+    res.writeHead(status, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, 'redirect');
+    this.#done();
     return null;
   }
 
   /** A response baton makes itself (no upstream). */
   #answer(
-    req: BatonRequest,
-    res: BatonResponse,
+    req: ClientRequest,
+    res: ClientResponse,
     status: number,
     code: string,
     detail: string,
     close: boolean,
     service: Service | null,
   ): void {
-    sendPage(res, status, code, detail, close || this.closing);
+    sendPage(res, req.method!, status, code, detail, close || this.closing);
     if (service !== null) service.unavailable++;
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);
     this.#done();
@@ -341,6 +361,7 @@ export class Entrypoint implements ForwardHost {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
+    this.#h2Sessions.closeGracefully();
     if (this.active > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
@@ -352,7 +373,20 @@ export class Entrypoint implements ForwardHost {
       });
     }
     this.#server.closeAllConnections();
+    this.#h2Sessions.destroyAll();
     this.#tunnels.close();
     await closed;
   }
+}
+
+/** The request may carry a body baton will not read: its connection is closed after the answer. */
+function unreadBody(req: ClientRequest): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** A body follows the head without a Content-Length: chunked in HTTP/1.1; in HTTP/2 unless the head ended the
+ *  stream. */
+function bodyFollows(req: ClientRequest, h2: boolean): boolean {
+  if (h2) return !(req as BatonH2Request).stream.endAfterHeaders;
+  return req.headers['transfer-encoding'] !== undefined;
 }

@@ -5,11 +5,11 @@
 // Retries go to a different upstream when one is ready (the same one only if it is the only one left), and are
 // bounded by the service's `retries` count and `retryBudget` deadline. One Forward object is the undici
 // dispatch handler for every attempt: no per-request closures on the hot path.
-import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { BadUpstreamHeaderError, BodyTooLargeError, ClientGoneError } from '../errors.ts';
 import type { Service } from '../upstream/service.ts';
 import type { Upstream } from '../upstream/upstream.ts';
+import type { ClientRequest, ClientResponse } from './exchange.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { sendPage } from './pages.ts';
 import {
@@ -37,18 +37,12 @@ export interface ForwardHost {
   requestDone(f: Forward): void;
 }
 
-export class BatonRequest extends IncomingMessage {}
-
-export class BatonResponse extends ServerResponse<BatonRequest> {
-  fwd: Forward | null = null;
-}
-
-function onResponseClose(this: BatonResponse): void {
+function onResponseClose(this: ClientResponse): void {
   const f = this.fwd;
   if (f !== null) f.clientClosed();
 }
 
-function onResponseDrain(this: BatonResponse): void {
+function onResponseDrain(this: ClientResponse): void {
   const f = this.fwd;
   if (f !== null) f.clientDrained();
 }
@@ -56,7 +50,7 @@ function onResponseDrain(this: BatonResponse): void {
 /** undici accepts async iterables as a body (its typings only list streams) */
 type Body = Dispatcher.DispatchOptions['body'];
 
-async function* streamBody(f: Forward, req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
+async function* streamBody(f: Forward, req: ClientRequest, limit: number): AsyncGenerator<Buffer> {
   f.bodyStarted = true;
   let total = 0;
   for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
@@ -67,8 +61,8 @@ async function* streamBody(f: Forward, req: IncomingMessage, limit: number): Asy
 }
 
 export class Forward implements Dispatcher.DispatchHandler {
-  readonly req: BatonRequest;
-  readonly res: BatonResponse;
+  readonly req: ClientRequest;
+  readonly res: ClientResponse;
   readonly service: Service;
   readonly host: ForwardHost;
   readonly method: string;
@@ -95,8 +89,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   #deadline: number;
 
   constructor(
-    req: BatonRequest,
-    res: BatonResponse,
+    req: ClientRequest,
+    res: ClientResponse,
     service: Service,
     host: ForwardHost,
     path: string,
@@ -182,7 +176,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // connection open: it is not tied to that upstream (the next request is balanced afresh), and closing it would
     // make clients that reuse the socket at that moment lose a request. The upstream side closes: its pool was
     // closed when the drain began, so each of its sockets is shut as soon as its response completes.
-    if (this.host.closing) list.push('connection', 'close');
+    if (this.host.closing && !this.res.h2) list.push('connection', 'close');
     try {
       this.res.writeHead(statusCode, list);
     } catch {
@@ -286,7 +280,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (!res.headersSent && !res.destroyed) {
       // An unread request body is not drained: close the connection instead.
       const close = this.host.closing || (this.hasBody && !this.req.complete);
-      sendPage(res, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
+      sendPage(res, this.method, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
     } else {
       res.destroy();
     }

@@ -51,7 +51,11 @@ export interface RequestContext {
   upstreamHost: string | null;
   /** parsed request Content-Length, -1 when the request has none (chunked or no body) */
   contentLength: number;
+  /** HTTP/2 client: its separate cookie headers are joined into one */
+  joinCookies?: boolean;
 }
+
+const COLON = 58;
 
 /** Tokens of Connection header values, lower-cased; null when there are none besides keep-alive/close/upgrade. */
 export function connectionTokens(values: string | readonly string[] | undefined): string[] | null {
@@ -89,10 +93,17 @@ export function upstreamRequestHeaders(
   let xfProto: string | null = null;
   let xfPort: string | null = null;
   let realIp: string | null = null;
+  let cookies: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    if (name.charCodeAt(0) === COLON) continue; // HTTP/2 pseudo-headers (:authority is the Host)
     const lower = name.toLowerCase();
     if (REQUEST_DROP.has(lower)) continue;
+    if (ctx.joinCookies && lower === 'cookie') {
+      // HTTP/2 sends each cookie apart; an HTTP/1.1 upstream wants one header (RFC 9113 §8.2.3)
+      cookies = cookies === null ? raw[i + 1] : `${cookies}; ${raw[i + 1]}`;
+      continue;
+    }
     if (named !== null && named.includes(lower)) continue;
     if (extraDrop !== null && extraDrop.includes(lower)) continue;
     if (FORWARDED.has(lower)) {
@@ -118,6 +129,7 @@ export function upstreamRequestHeaders(
     }
     out.push(name, raw[i + 1]);
   }
+  if (cookies !== null) out.push('cookie', cookies);
   out.push('host', ctx.upstreamHost ?? ctx.host);
   if (ctx.contentLength >= 0) out.push('content-length', String(ctx.contentLength));
   out.push(

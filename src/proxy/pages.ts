@@ -1,5 +1,5 @@
 // The small, clear responses baton itself answers with. No upstream addresses: the public never sees internals.
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './exchange.ts';
 
 export const REASONS: Record<number, string> = {
   400: 'Bad Request',
@@ -14,7 +14,14 @@ export const REASONS: Record<number, string> = {
 };
 
 /** Writes a short text/plain page. `code` is a stable machine-readable reason, also sent as X-Baton-Error. */
-export function sendPage(res: ServerResponse, status: number, code: string, detail: string, close: boolean): void {
+export function sendPage(
+  res: ClientResponse,
+  method: string,
+  status: number,
+  code: string,
+  detail: string,
+  close: boolean,
+): void {
   const body = `${status} ${REASONS[status] ?? ''}\n${detail}\n`;
   const headers: string[] = [
     'content-type',
@@ -26,9 +33,9 @@ export function sendPage(res: ServerResponse, status: number, code: string, deta
     'x-baton-error',
     code,
   ];
-  if (close) headers.push('connection', 'close');
+  if (close && !res.h2) headers.push('connection', 'close');
   res.writeHead(status, headers);
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+  res.end(method === 'HEAD' ? undefined : body);
 }
 
 /** Raw bytes for sockets that never became an HTTP exchange (connection cap, bad upgrade). */

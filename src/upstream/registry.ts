@@ -7,7 +7,9 @@ import type { Timeouts } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { DesiredService, Snapshot } from './desired.ts';
+import type { RouteTls } from '../config/tls-schema.ts';
 import { RouteTable } from '../routing/route-table.ts';
+import { certificateDemands, listenerKey, routesByListener, type CertificateDemand } from './listeners.ts';
 import { Service } from './service.ts';
 import type { UpstreamState } from './state.ts';
 import { Upstream, type DrainResult } from './upstream.ts';
@@ -27,10 +29,16 @@ export interface RegistryOptions {
   log: Logger;
   /** where upstream state changes are published */
   events: EventBus;
+  /** every entrypoint, with its default TLS for the routes served on it */
+  entrypoints: Readonly<Record<string, { tls?: RouteTls }>>;
 }
 
+const EMPTY_TABLE = RouteTable.build<Service>([]);
+
 export class Registry {
-  table: RouteTable<Service> = RouteTable.build<Service>([]);
+  /** one immutable route table per listener (an entrypoint in plain HTTP, or over TLS), swapped whole */
+  #tables = new Map<string, RouteTable<Service>>();
+  #demands: CertificateDemand[] = [];
   readonly services = new Map<string, Service>();
   readonly upstreams = new Map<string, Upstream>();
   readonly #snapshots = new Map<string, Snapshot>();
@@ -38,6 +46,7 @@ export class Registry {
   readonly #log: Logger;
   readonly #removing = new Set<Upstream>();
   readonly #events: EventBus;
+  readonly #entrypoints: RegistryOptions['entrypoints'];
   readonly #changed = new Notifier();
   #closed = false;
 
@@ -45,6 +54,17 @@ export class Registry {
     this.#timeouts = opts.timeouts;
     this.#log = opts.log;
     this.#events = opts.events;
+    this.#entrypoints = opts.entrypoints;
+  }
+
+  /** The certificates the TLS routes ask their ACME resolvers for (recomputed whenever the routes change). */
+  certificateDemands(): readonly CertificateDemand[] {
+    return this.#demands;
+  }
+
+  /** The routes served on `entrypoint`, in plain HTTP or over TLS. */
+  table(entrypoint: string, tls: boolean): RouteTable<Service> {
+    return this.#tables.get(listenerKey(entrypoint, tls)) ?? EMPTY_TABLE;
   }
 
   /** Replaces one provider's snapshot and reconciles. Throws ConfigError (and changes nothing) when the merged
@@ -95,14 +115,17 @@ export class Registry {
         nextServices.set(name, new Service(name, options));
       }
     }
-    const table = RouteTable.build(
-      [...desired.values()].map((d) => ({
-        name: d.name,
-        rule: d.rule,
-        priority: d.priority,
-        service: nextServices.get(d.name)!,
-      })),
-    );
+    const routes = [...desired.values()].map((d) => ({
+      name: d.name,
+      rule: d.rule,
+      priority: d.priority,
+      entrypoints: d.entrypoints,
+      tls: d.tls,
+      service: nextServices.get(d.name)!,
+    }));
+    RouteTable.build(routes); // every rule checked once, whatever serves it: a bad one changes nothing
+    const tables = new Map<string, RouteTable<Service>>();
+    for (const [key, list] of routesByListener(routes, this.#entrypoints)) tables.set(key, RouteTable.build(list));
 
     const problems: string[] = [];
     const ownerOf = new Map<string, string>();
@@ -148,7 +171,8 @@ export class Registry {
     }
     this.services.clear();
     for (const [k, v] of nextServices) this.services.set(k, v);
-    this.table = table;
+    this.#tables = tables;
+    this.#demands = certificateDemands(routes, this.#entrypoints);
     this.#changed.notify();
   }
 
