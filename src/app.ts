@@ -68,6 +68,7 @@ export class App {
       certificates: this.certificates,
       timeoutMs: config.timeouts.header,
       h2: true,
+      optionsFor: (serverName) => (serverName === null ? undefined : this.registry.tlsOptionsFor(serverName)),
     });
     // The access log is on or off by itself, whatever log.level says (its lines are info records).
     const accessLog = config.log.accessLog ? access : null;

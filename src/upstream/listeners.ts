@@ -81,3 +81,28 @@ export function certificateDemands<S>(
   }
   return [...seen.values()].sort((a, b) => (a.resolver + a.domains[0] < b.resolver + b.domains[0] ? -1 : 1));
 }
+
+/** The `tls.options` each exact host of a TLS route asks for (the handshake picks them by SNI, before any
+ *  route is known; Traefik's semantics). A host whose routes disagree keeps the first by route order. */
+export function tlsOptionsByHost<S>(
+  routes: readonly RouteSpec<S>[],
+  entrypoints: Readonly<Record<string, { tls?: RouteTls }>>,
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const r of routes) {
+    for (const name of r.entrypoints ?? Object.keys(entrypoints)) {
+      const tls = r.tls ?? entrypoints[name]?.tls;
+      const options = (tls as { options?: string } | undefined)?.options;
+      if (options === undefined) continue;
+      let hosts: string[] | null;
+      try {
+        hosts = parseRule(r.rule).hosts;
+      } catch {
+        continue;
+      }
+      for (const h of hosts ?? []) if (!out.has(h)) out.set(h, options);
+      for (const d of tls!.domains) for (const h of [d.main, ...d.sans]) if (!out.has(h)) out.set(h, options);
+    }
+  }
+  return out;
+}

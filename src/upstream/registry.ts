@@ -9,7 +9,13 @@ import type { EventBus } from '../events.ts';
 import type { DesiredService, Snapshot } from './desired.ts';
 import type { RouteTls } from '../config/tls-schema.ts';
 import { RouteTable } from '../routing/route-table.ts';
-import { certificateDemands, listenerKey, routesByListener, type CertificateDemand } from './listeners.ts';
+import {
+  certificateDemands,
+  listenerKey,
+  routesByListener,
+  tlsOptionsByHost,
+  type CertificateDemand,
+} from './listeners.ts';
 import { Service } from './service.ts';
 import type { UpstreamState } from './state.ts';
 import { Upstream, type DrainResult } from './upstream.ts';
@@ -39,6 +45,7 @@ export class Registry {
   /** one immutable route table per listener (an entrypoint in plain HTTP, or over TLS), swapped whole */
   #tables = new Map<string, RouteTable<Service>>();
   #demands: CertificateDemand[] = [];
+  #tlsOptions = new Map<string, string>();
   readonly services = new Map<string, Service>();
   readonly upstreams = new Map<string, Upstream>();
   readonly #snapshots = new Map<string, Snapshot>();
@@ -60,6 +67,11 @@ export class Registry {
   /** The certificates the TLS routes ask their ACME resolvers for (recomputed whenever the routes change). */
   certificateDemands(): readonly CertificateDemand[] {
     return this.#demands;
+  }
+
+  /** The `tls.options` name the routes of an SNI host ask for (undefined: the default options). */
+  tlsOptionsFor(host: string): string | undefined {
+    return this.#tlsOptions.get(host);
   }
 
   /** The routes served on `entrypoint`, in plain HTTP or over TLS. */
@@ -173,6 +185,7 @@ export class Registry {
     for (const [k, v] of nextServices) this.services.set(k, v);
     this.#tables = tables;
     this.#demands = certificateDemands(routes, this.#entrypoints);
+    this.#tlsOptions = tlsOptionsByHost(routes, this.#entrypoints);
     this.#changed.notify();
   }
 
