@@ -1,7 +1,7 @@
 // `baton <command>`: the usage text, the flags, and which command runs. `serve` runs the App (src/cli/serve.ts);
 // the others talk to the admin API (src/cli/commands.ts), finding its URL and token by themselves.
 import { parseArgs } from 'node:util';
-import { deploy, drain, enable, rollback, scale, status } from './cli/commands.ts';
+import { certs, deploy, drain, enable, rollback, scale, status } from './cli/commands.ts';
 import { EXIT_OK, EXIT_USAGE, processIo, type Io } from './cli/io.ts';
 import { serve } from './cli/serve.ts';
 import { DEFAULT_CONFIG_PATH } from './config/defaults.ts';
@@ -15,6 +15,7 @@ const USAGE = `baton — HTTP reverse proxy and deployer for Docker hosts
 Usage:
   baton serve [--config config/baton.yaml]     run the proxy and the admin API
   baton status [--json]                         services, upstreams, states, in-flight counts
+  baton certs [--json]                          certificates served: domains, source, expiry (⚠ soon)
   baton drain <upstream-id> [--timeout 30s] [--no-wait]
                                                 take an upstream out of rotation and wait for in-flight to reach 0
   baton enable <upstream-id>                    put an upstream back through the health gate
@@ -74,6 +75,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
     case 'status':
       return status(values, io);
+    case 'certs':
+      return certs(values, io);
     case 'drain':
     case 'enable': {
       const id = positionals[1];

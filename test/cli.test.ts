@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import t, { type Test } from 'tap';
+import { makeCa, makeLeaf } from './fixtures/certs.ts';
 import { closedPort, http, startUpstream, tempDir, waitFor, type TestUpstream } from './fixtures/harness.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -417,4 +418,51 @@ t.test('a second signal during the drain does not kill the requests still in fli
   t.equal(r.status, 200);
   t.equal(r.body, 'finished');
   t.same(await server.exited, { code: 0, signal: null });
+});
+
+t.test('certs: a table of the certificates served, expiring ones marked; --json; exit codes as status', async (t) => {
+  const a = await startUpstream(t, 'a');
+  const dir = tempDir(t);
+  const ca = makeCa(dir);
+  const ok = makeLeaf(ca, dir, ['a.test', 'www.a.test']);
+  const soon = makeLeaf(ca, dir, ['soon.test'], { days: 5 });
+  const tls = ['tls:', '  certificates:', ...[ok, soon].flatMap((c) => [`    - certFile: "${c.certFile}"`, `      keyFile: "${c.keyFile}"`])];
+  const { config, adminPort, tokenFile } = await setup(t, [a], tls.join('\n'));
+  const server = await serve(t, config, adminPort);
+
+  const r = await baton(t, ['certs', '--config', config]);
+  t.equal(r.code, 0, `certs exit 0 (stderr: ${r.stderr})`);
+  t.match(r.stdout, /DOMAINS.*SOURCE.*NOT AFTER.*EXPIRES IN.*LAST ERROR/);
+  t.match(row(r.stdout, 'a.test, www.a.test'), /│ file\s+│ \d{4}-\d\d-\d\d │ (29|30) d\s+│ —/);
+  t.notMatch(row(r.stdout, 'a.test, www.a.test'), /⚠/);
+  t.match(row(r.stdout, 'soon.test'), /│ ⚠ [45] d\s+│ —/, 'the 5-day certificate is marked');
+  t.match(row(r.stdout, '(default)'), /self-signed.*36[45] d/);
+  t.match(r.stdout, /⚠ 1 of 3 expire within 14 days/);
+
+  const js = await baton(t, ['certs', '--json', '--config', config]);
+  t.equal(js.code, 0, js.stderr);
+  const rows = JSON.parse(js.stdout).certificates;
+  t.same(
+    rows.map((c: { domains: string[]; source: string; expiringSoon: boolean; certFile?: string }) => [c.domains, c.source, c.expiringSoon, c.certFile]),
+    [
+      [['a.test', 'www.a.test'], 'file', false, ok.certFile],
+      [['soon.test'], 'file', true, soon.certFile],
+      [[], 'self-signed', false, undefined],
+    ],
+  );
+
+  const wrong = await baton(t, ['certs', '--config', config], { env: { BATON_ADMIN_TOKEN: 'wrong-token-0123456789abcdef' } });
+  t.equal(wrong.code, 1);
+  t.match(wrong.stderr, /BATON_ADMIN_TOKEN/);
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  const flags = await baton(t, ['certs', '--admin-url', `http://127.0.0.1:${adminPort}`, '--token', token]);
+  t.equal(flags.code, 0, flags.stderr);
+  t.match(flags.stdout, /soon\.test/);
+  t.match((await baton(t, ['help'])).stdout, /baton certs \[--json\]/);
+
+  server.child.kill('SIGTERM');
+  t.same(await server.exited, { code: 0, signal: null });
+  const down = await baton(t, ['certs', '--config', config]);
+  t.equal(down.code, 1, 'baton stopped: exit 1');
+  t.match(down.stderr, /cannot reach the admin API/);
 });

@@ -20,6 +20,7 @@ import { listenOn } from '../listen.ts';
 import type { Entrypoint } from '../proxy/entrypoint.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
+import { certificatesBody, type CertificateList } from './certificates.ts';
 import { renderMetrics } from './metrics.ts';
 import { checkBearer } from './token.ts';
 
@@ -42,6 +43,8 @@ export interface AdminOptions {
   /** upstream and deploy events, streamed to /api/events subscribers */
   events: EventBus;
   entrypoints: () => Iterable<Entrypoint>;
+  /** every certificate baton serves, for GET /api/certificates */
+  certificates: CertificateList;
   log: Logger;
 }
 
@@ -120,6 +123,11 @@ export class AdminServer {
     if (parts.length === 1 && parts[0] === 'services') {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
       return this.#json(res, 200, { services: this.services() });
+    }
+    // GET /api/certificates
+    if (parts.length === 1 && parts[0] === 'certificates') {
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
+      return this.#json(res, 200, certificatesBody(this.#opts.certificates));
     }
     // GET /api/events (server-sent events)
     if (parts.length === 1 && parts[0] === 'events') {

@@ -1,11 +1,13 @@
-// The admin commands: status, drain, enable, deploy, rollback and scale, each one request to the admin API (a
+// The admin commands: status, certs, drain, enable, deploy, rollback and scale, each one request to the admin API (a
 // deploy, rollback or scale then followed step by step until it ends). A failure prints one line and returns
 // EXIT_FAILURE; a bad config file, EXIT_USAGE.
+import type { CertificateView } from '../admin/certificates.ts';
 import type { DeployRecord } from '../deploy/journal.ts';
 import { ConfigError } from '../errors.ts';
 import { adminTarget, call, type AdminFlags, type AdminTarget } from './admin-client.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 import {
+  certsTable,
   drainedLine,
   drainStartedLine,
   enabledLine,
@@ -49,6 +51,14 @@ export function status(flags: Flags, io: Io): Promise<number> {
   return withAdmin(io, flags, async (t) => {
     const { json } = await call<{ services: ServiceView[] }>(t, 'GET', '/api/services');
     io.out(flags.json ? JSON.stringify(json, null, 2) + '\n' : statusTable(json.services));
+    return EXIT_OK;
+  });
+}
+
+export function certs(flags: Flags, io: Io): Promise<number> {
+  return withAdmin(io, flags, async (t) => {
+    const { json } = await call<{ certificates: CertificateView[] }>(t, 'GET', '/api/certificates');
+    io.out(flags.json ? JSON.stringify(json, null, 2) + '\n' : certsTable(json.certificates));
     return EXIT_OK;
   });
 }

@@ -1,6 +1,8 @@
 // What the CLI prints from the admin API's answers: the status table, the result of a drain or an enable, each
 // step of a deploy/rollback/scale as it happens and how it ended. Pure: each function returns its text.
 import Table from 'cli-table3';
+import type { CertificateView } from '../admin/certificates.ts';
+import { CERT_EXPIRY_WARNING_MS } from '../config/defaults.ts';
 import type { DeployRecord, DeployStep } from '../deploy/journal.ts';
 import type { DrainResult } from '../upstream/upstream.ts';
 
@@ -29,6 +31,32 @@ export function statusTable(services: ServiceView[]): string {
     }
   }
   return table.toString() + '\n';
+}
+
+/** How much of a certificate's last error `baton certs` shows. */
+const CERT_ERROR_MAX_CHARS = 48;
+
+/** `baton certs`: one row per certificate as the API lists them; rows expiring soon (or expired) marked ⚠. */
+export function certsTable(certs: CertificateView[]): string {
+  if (certs.length === 0) return 'No certificates.\n';
+  const head = ['DOMAINS', 'SOURCE', 'NOT AFTER', 'EXPIRES IN', 'LAST ERROR'];
+  const table = new Table({ head, style: { head: [], border: [] } });
+  for (const c of certs) {
+    const domains = c.domains.length > 0 ? c.domains.join(', ') : c.id === 'default' ? '(default)' : '—';
+    const d = c.expiresInDays;
+    const left = d < 0 ? `expired ${-d} d ago` : d === 0 ? 'under 1 d' : `${d} d`;
+    const error = c.lastError === null ? '—' : shorten(c.lastError, CERT_ERROR_MAX_CHARS);
+    table.push([domains, c.source, c.notAfter.slice(0, 10), c.expiringSoon ? `⚠ ${left}` : left, error]);
+  }
+  const soon = certs.filter((c) => c.expiringSoon).length;
+  const days = CERT_EXPIRY_WARNING_MS / 86_400_000;
+  const note = soon === 0 ? '' : `⚠ ${soon} of ${certs.length} expire within ${days} days or have expired\n`;
+  return table.toString() + '\n' + note;
+}
+
+function shorten(s: string, max: number): string {
+  const line = s.replace(/\s+/g, ' ').trim();
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
 /** `baton drain --no-wait`: where the drain stands when it has begun. */
