@@ -119,7 +119,7 @@ export class Registry {
     // Build the new route table first: an invalid rule changes nothing.
     const nextServices = new Map<string, Service>();
     for (const [name, d] of desired) {
-      const { upstreams: _u, name: _n, ...options } = d;
+      const { upstreams: _u, name: _n, routes: _r, ...options } = d;
       const existing = this.services.get(name);
       if (existing !== undefined) {
         nextServices.set(name, existing);
@@ -127,14 +127,13 @@ export class Registry {
         nextServices.set(name, new Service(name, options));
       }
     }
-    const routes = [...desired.values()].map((d) => ({
-      name: d.name,
-      rule: d.rule,
-      priority: d.priority,
-      entrypoints: d.entrypoints,
-      tls: d.tls,
-      service: nextServices.get(d.name)!,
-    }));
+    const routes = [...desired.values()].flatMap((d) => {
+      const service = nextServices.get(d.name)!;
+      if (d.routes === undefined || d.routes.length === 0) {
+        return [{ name: d.name, rule: d.rule, priority: d.priority, entrypoints: d.entrypoints, tls: d.tls, service }];
+      }
+      return d.routes.map((r) => ({ ...r, name: `${d.name}#${r.name}`, service }));
+    });
     RouteTable.build(routes); // every rule checked once, whatever serves it: a bad one changes nothing
     const tables = new Map<string, RouteTable<Service>>();
     for (const [key, list] of routesByListener(routes, this.#entrypoints)) tables.set(key, RouteTable.build(list));
@@ -153,7 +152,7 @@ export class Registry {
     // Apply: options, then upstream membership.
     for (const [name, d] of desired) {
       const service = nextServices.get(name)!;
-      const { upstreams: wanted, name: _n, ...options } = d;
+      const { upstreams: wanted, name: _n, routes: _r, ...options } = d;
       const checksChanged = JSON.stringify(service.options.healthCheck) !== JSON.stringify(options.healthCheck);
       service.options = options;
       const keep: Upstream[] = [];
