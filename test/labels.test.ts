@@ -61,6 +61,7 @@ function check(t: Test, rows: Row[]): void {
     for (const r of got.routes) {
       t.equal(r.container, c, `${row.name}: route carries its container`);
       t.doesNotThrow(() => parseRule(r.rule), `${row.name}: rule ${r.rule} parses`);
+      for (const sub of r.routes ?? []) t.doesNotThrow(() => parseRule(sub.rule), `${row.name}: ${sub.name}'s rule parses`);
     }
     const messages = got.problems.map((p) => p.message);
     const patterns = row.problems ?? [];
@@ -394,7 +395,8 @@ t.test('Traefik v2/v3 labels', async (t) => {
       routes: [{ service: 'app', rule: 'Host(`a.test`)', priority: 100 }],
     },
     {
-      name: 'several routers: highest priority',
+      // each router keeps its own priority (merged, the lower one's rule would win with the higher priority)
+      name: 'several routers, different priorities: one route each',
       labels: {
         ...T,
         'traefik.http.routers.a.rule': 'Host(`a.test`)',
@@ -402,7 +404,57 @@ t.test('Traefik v2/v3 labels', async (t) => {
         'traefik.http.routers.b.rule': 'Host(`b.test`)',
         'traefik.http.routers.b.priority': '7',
       },
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`a.test`)',
+          priority: 3,
+          routes: [
+            { name: 'a', rule: 'Host(`a.test`)', priority: 3 },
+            { name: 'b', rule: 'Host(`b.test`)', priority: 7 },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'several routers, priority on one only: one route each',
+      labels: { ...T, 'traefik.http.routers.a.rule': 'Host(`a.test`)', 'traefik.http.routers.b.rule': 'Host(`b.test`)', 'traefik.http.routers.b.priority': '7' },
+      routes: [{ service: 'app', rule: 'Host(`a.test`)', routes: [{ name: 'a', rule: 'Host(`a.test`)' }, { name: 'b', rule: 'Host(`b.test`)', priority: 7 }] }],
+    },
+    {
+      name: 'several routers, same priority: one route',
+      labels: {
+        ...T,
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.priority': '7',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.priority': '7',
+      },
       routes: [{ service: 'app', rule: '(Host(`a.test`)) || (Host(`b.test`))', priority: 7 }],
+    },
+    {
+      name: 'baton.priority sets every router route',
+      labels: {
+        ...T,
+        'baton.priority': '1',
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.priority': '3',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.priority': '7',
+      },
+      routes: [{ service: 'app', rule: '(Host(`a.test`)) || (Host(`b.test`))', priority: 1 }],
+    },
+    {
+      name: 'baton.rule: one route, highest router priority',
+      labels: {
+        ...T,
+        'baton.rule': 'Host(`c.test`)',
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.priority': '3',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.priority': '7',
+      },
+      routes: [{ service: 'app', rule: 'Host(`c.test`)', priority: 7 }],
     },
     {
       name: 'baton.priority beats router priority',
@@ -620,14 +672,34 @@ t.test('HTTPS labels: entrypoints and TLS', async (t) => {
       ],
     },
     {
-      name: 'routers of one service, different entrypoints',
+      name: 'routers of one service, different entrypoints: one route each',
       labels: { ...T, 'traefik.http.routers.a.entrypoints': 'internal', 'traefik.http.routers.b.entrypoints': 'web' },
-      problems: [/^routers of service app differ in entrypoints \(a: internal; b: web\); set baton\.entrypoints, or give each router its own service/],
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`app`)',
+          entrypoints: ['internal'],
+          routes: [
+            { name: 'a', rule: 'Host(`app`)', entrypoints: ['internal'] },
+            { name: 'b', rule: 'Host(`app`)', entrypoints: ['web'] },
+          ],
+        },
+      ],
     },
     {
-      name: 'routers of one service, entrypoints on one only',
+      name: 'routers of one service, entrypoints on one only: one route each',
       labels: { ...T, 'traefik.http.routers.a.entrypoints': 'web', 'traefik.http.routers.b.rule': 'Host(`b.test`)' },
-      problems: [/^routers of service app differ in entrypoints \(a: web; b: every entrypoint\)/],
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`app`)',
+          entrypoints: ['web'],
+          routes: [
+            { name: 'a', rule: 'Host(`app`)', entrypoints: ['web'] },
+            { name: 'b', rule: 'Host(`b.test`)' },
+          ],
+        },
+      ],
     },
     {
       name: 'routers of one service, entrypoints in another order: the same',
@@ -635,24 +707,181 @@ t.test('HTTPS labels: entrypoints and TLS', async (t) => {
       routes: [{ service: 'app', rule: 'Host(`app`)', entrypoints: ['web', 'websecure'] }],
     },
     {
-      name: 'routers of one service, TLS on one only',
+      name: 'the usual pair: web and websecure routers to one service',
+      labels: {
+        ...T,
+        'traefik.http.routers.shop.rule': 'Host(`shop.example.com`)',
+        'traefik.http.routers.shop.entrypoints': 'web',
+        'traefik.http.routers.shop-secure.rule': 'Host(`shop.example.com`)',
+        'traefik.http.routers.shop-secure.entrypoints': 'websecure',
+        'traefik.http.routers.shop-secure.tls.certresolver': 'le',
+        'traefik.http.services.shop.loadbalancer.server.port': '8080',
+      },
+      opts: KNOWN,
+      routes: [
+        {
+          service: 'shop',
+          rule: 'Host(`shop.example.com`)',
+          entrypoints: ['web'],
+          routes: [
+            { name: 'shop', rule: 'Host(`shop.example.com`)', entrypoints: ['web'] },
+            { name: 'shop-secure', rule: 'Host(`shop.example.com`)', entrypoints: ['websecure'], tls: { domains: [], certResolver: 'le' } },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'the usual pair, with .service=shop and no services label',
+      labels: {
+        ...T,
+        'traefik.http.routers.shop-secure.rule': 'Host(`shop.example.com`)',
+        'traefik.http.routers.shop-secure.service': 'shop',
+        'traefik.http.routers.shop-secure.entrypoints': 'websecure',
+        'traefik.http.routers.shop-secure.tls.certresolver': 'le',
+        'traefik.http.routers.shop.rule': 'Host(`shop.example.com`)',
+        'traefik.http.routers.shop.service': 'shop',
+        'traefik.http.routers.shop.entrypoints': 'web',
+      },
+      routes: [
+        {
+          service: 'shop',
+          rule: 'Host(`shop.example.com`)',
+          entrypoints: ['web'],
+          routes: [
+            { name: 'shop', rule: 'Host(`shop.example.com`)', entrypoints: ['web'] },
+            { name: 'shop-secure', rule: 'Host(`shop.example.com`)', entrypoints: ['websecure'], tls: { domains: [], certResolver: 'le' } },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'three routers, two agree: still one route each',
+      labels: {
+        ...T,
+        'traefik.http.routers.c.rule': 'Host(`c.test`)',
+        'traefik.http.routers.c.entrypoints': 'websecure',
+        'traefik.http.routers.c.tls.domains[0].main': 'c.test',
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.entrypoints': 'web',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.entrypoints': 'web',
+      },
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`a.test`)',
+          entrypoints: ['web'],
+          routes: [
+            { name: 'a', rule: 'Host(`a.test`)', entrypoints: ['web'] },
+            { name: 'b', rule: 'Host(`b.test`)', entrypoints: ['web'] },
+            { name: 'c', rule: 'Host(`c.test`)', entrypoints: ['websecure'], tls: { domains: [{ main: 'c.test', sans: [] }] } },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'routers of one service, TLS on one only: one route each',
       labels: {
         ...T,
         'traefik.http.routers.plain.rule': 'Host(`a.test`)',
         'traefik.http.routers.secure.rule': 'Host(`a.test`)',
         'traefik.http.routers.secure.tls.certresolver': 'le',
       },
-      problems: [/^routers of service app differ in TLS \(plain: no TLS; secure: TLS, certresolver le\); set baton\.tls/],
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`a.test`)',
+          routes: [
+            { name: 'plain', rule: 'Host(`a.test`)' },
+            { name: 'secure', rule: 'Host(`a.test`)', tls: { domains: [], certResolver: 'le' } },
+          ],
+        },
+      ],
     },
     {
-      name: 'routers of one service, different resolvers',
+      name: 'routers of one service, TLS first: the top-level fields are the first router\'s',
+      labels: { ...T, 'traefik.http.routers.a.tls': 'true', 'traefik.http.routers.b.rule': 'Host(`b.test`)' },
+      routes: [{ service: 'app', rule: 'Host(`app`)', tls: { domains: [] }, routes: [{ name: 'a', rule: 'Host(`app`)', tls: { domains: [] } }, { name: 'b', rule: 'Host(`b.test`)' }] }],
+    },
+    {
+      name: 'routers of one service, different resolvers: one route each',
       labels: { ...T, 'traefik.http.routers.a.tls.certresolver': 'le', 'traefik.http.routers.b.tls.certresolver': 'zerossl' },
-      problems: [/^routers of service app differ in TLS \(a: TLS, certresolver le; b: TLS, certresolver zerossl\)/],
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`app`)',
+          tls: { domains: [], certResolver: 'le' },
+          routes: [
+            { name: 'a', rule: 'Host(`app`)', tls: { domains: [], certResolver: 'le' } },
+            { name: 'b', rule: 'Host(`app`)', tls: { domains: [], certResolver: 'zerossl' } },
+          ],
+        },
+      ],
     },
     {
-      name: 'routers of one service, different options',
+      name: 'routers of one service, different options: one route each',
       labels: { ...T, 'traefik.http.routers.a.tls': 'true', 'traefik.http.routers.b.tls.options': 'modern' },
-      problems: [/differ in TLS \(a: TLS; b: TLS, options modern\)/],
+      routes: [
+        {
+          service: 'app',
+          rule: 'Host(`app`)',
+          tls: { domains: [] },
+          routes: [
+            { name: 'a', rule: 'Host(`app`)', tls: { domains: [] } },
+            { name: 'b', rule: 'Host(`app`)', tls: { domains: [], options: 'modern' } },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'routers that differ: an invalid rule on one is still a problem',
+      labels: {
+        ...T,
+        'traefik.http.routers.shop.rule': 'Host(`shop.example.com`)',
+        'traefik.http.routers.shop.entrypoints': 'web',
+        'traefik.http.routers.shop-secure.rule': 'Host(shop.example.com',
+        'traefik.http.routers.shop-secure.entrypoints': 'websecure',
+      },
+      problems: [/^traefik\.http\.routers\.shop-secure\.rule: invalid rule: /],
+    },
+    {
+      name: 'routers that differ: a bad entrypoint on one is still a problem',
+      labels: { ...T, 'traefik.http.routers.a.entrypoints': 'web', 'traefik.http.routers.b.entrypoints': 'nope' },
+      opts: KNOWN,
+      problems: [/^traefik\.http\.routers\.b\.entrypoints: entrypoint "nope" does not exist; known: web, websecure$/],
+    },
+    {
+      name: 'baton.rule: one route; the routers must then agree',
+      labels: {
+        ...T,
+        'baton.rule': 'Host(`shop.test`)',
+        'traefik.http.routers.shop.entrypoints': 'web',
+        'traefik.http.routers.shop-secure.entrypoints': 'websecure',
+      },
+      problems: [/^routers of service app differ in entrypoints \(shop-secure: websecure; shop: web\); set baton\.entrypoints, or give each router its own service/],
+    },
+    {
+      name: 'baton.rule and baton.entrypoints: one route',
+      labels: {
+        ...T,
+        'baton.rule': 'Host(`shop.test`)',
+        'baton.entrypoints': 'websecure',
+        'traefik.http.routers.shop.rule': 'Host(`a.test`)',
+        'traefik.http.routers.shop.entrypoints': 'web',
+        'traefik.http.routers.shop-secure.rule': 'Host(`b.test`)',
+        'traefik.http.routers.shop-secure.entrypoints': 'websecure',
+      },
+      routes: [{ service: 'app', rule: 'Host(`shop.test`)', entrypoints: ['websecure'] }],
+    },
+    {
+      name: 'baton.entrypoints: one route; routers that also differ in TLS must agree',
+      labels: {
+        ...T,
+        'baton.entrypoints': 'websecure',
+        'traefik.http.routers.plain.entrypoints': 'web',
+        'traefik.http.routers.secure.tls.certresolver': 'le',
+      },
+      problems: [/^routers of service app differ in TLS \(plain: no TLS; secure: TLS, certresolver le\); set baton\.tls/],
     },
     {
       name: 'baton labels settle routers that differ',
@@ -795,6 +1024,31 @@ t.test('dockerSnapshot carries entrypoints and TLS from the oldest container', a
   t.equal(app.tls, undefined, 'no TLS label: no TLS');
   const flipped = dockerSnapshot([young, old].flatMap((c) => routesForContainer({ ...c, created: c === old ? '2025-01-01T00:00:00Z' : c.created }, OPTS).routes));
   t.equal(flipped.services[0].entrypoints, undefined, 'the oldest container decides');
+});
+
+t.test('dockerSnapshot carries the routes of routers that differ', async (t) => {
+  const labels = {
+    'traefik.enable': 'true',
+    'traefik.http.routers.shop.rule': 'Host(`shop.example.com`)',
+    'traefik.http.routers.shop.entrypoints': 'web',
+    'traefik.http.routers.shop-secure.rule': 'Host(`shop.example.com`)',
+    'traefik.http.routers.shop-secure.entrypoints': 'websecure',
+    'traefik.http.routers.shop-secure.tls.certresolver': 'le',
+    'traefik.http.services.shop.loadbalancer.server.port': '8080',
+  };
+  const a = ctr({ name: 'shop-1', labels });
+  const b = ctr({ name: 'shop-2', id: 'b'.repeat(64), labels, created: '2024-06-01T10:00:00Z' });
+  const plain = ctr({ name: 'plain', id: 'c'.repeat(64), labels: ON });
+  const snap = dockerSnapshot([b, a, plain].flatMap((c) => routesForContainer(c, OPTS).routes));
+  const shop = snap.services.find((s) => s.name === 'shop')!;
+  t.strictSame(shop.routes, [
+    { name: 'shop', rule: 'Host(`shop.example.com`)', entrypoints: ['web'] },
+    { name: 'shop-secure', rule: 'Host(`shop.example.com`)', entrypoints: ['websecure'], tls: { domains: [], certResolver: 'le' } },
+  ]);
+  t.equal(shop.rule, 'Host(`shop.example.com`)', 'rule: the first router\'s, for display');
+  t.same(shop.entrypoints, ['web']);
+  t.same(shop.upstreams.map((u) => u.id), ['shop@shop-1', 'shop@shop-2']);
+  t.notOk('routes' in snap.services.find((s) => s.name === 'plain')!, 'one route: no routes');
 });
 
 t.test('translateV1Rule', async (t) => {

@@ -112,6 +112,7 @@ export function dockerSnapshot(routes: ContainerRoute[]): Snapshot {
       maxConnectionsPerUpstream: DEFAULT_UPSTREAM_MAX_CONNECTIONS,
       entrypoints: first.entrypoints,
       tls: first.tls,
+      ...(first.routes !== undefined && { routes: first.routes.map((route) => ({ ...route })) }),
       upstreams: list.map((r) => ({ id: `${name}@${r.container.name}`, url: r.url, containerId: r.container.id })),
     });
   }

@@ -4,7 +4,8 @@
 // Three label families are read, per field in this order of precedence:
 //   baton.*            baton's own (baton.enable, .service, .rule, .priority, .port, .health.*, .drain.timeout,
 //                      .entrypoints, .tls*, ...)
-//   traefik.http.*     Traefik v2/v3 routers (rule, priority, entrypoints, tls*) and services (traefik-v2.ts)
+//   traefik.http.*     Traefik v2/v3 routers (rule, priority, entrypoints, tls*) and services (traefik-v2.ts);
+//                      routers of one service that differ in priority, entrypoints or TLS are one route each
 //   traefik.frontend.* Traefik v1 (docker-compose era): frontend.rule (traefik-v1.ts), .entryPoints, traefik.port,
 //                      traefik.backend
 // Label keys are case-insensitive (as in Traefik; label-reader.ts). A problem never throws: it is reported with the
@@ -13,6 +14,7 @@
 // read by service-spec.ts, its address chosen by address.ts.
 
 import type { RouteTls } from '../config/tls-schema.ts';
+import type { DesiredRoute } from '../upstream/desired.ts';
 import { upstreamUrl } from './address.ts';
 import { Reader } from './label-reader.ts';
 import { batonLabelsOnSeveral, onlyExposedPort, serviceSpec, type Spec } from './service-spec.ts';
@@ -85,6 +87,9 @@ export interface ContainerRoute {
   entrypoints?: string[];
   /** served over TLS only, with these settings (undefined: no TLS of its own) */
   tls?: RouteTls;
+  /** one route per Traefik router (sorted by name), when the service's routers differ in priority, entrypoints or
+   *  TLS; rule, priority, entrypoints and tls above are then the first one's, for display */
+  routes?: DesiredRoute[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // is recorded on the Reader. Used by labels.ts.
 
 import type { RouteTls } from '../config/tls-schema.ts';
+import type { DesiredRoute } from '../upstream/desired.ts';
 import type { Label, Reader, TlsLabels } from './label-reader.ts';
 import type { ContainerView, DockerProviderOptions, HealthCheckLabels } from './labels.ts';
 import { quote, translateV1Rule } from './traefik-v1.ts';
@@ -23,7 +24,16 @@ export interface Spec {
   loadBalancer?: 'round-robin' | 'least-connections';
   entrypoints?: string[];
   tls?: RouteTls;
+  /** one route per router, when the service's routers differ in priority, entrypoints or TLS (sorted by name);
+   *  rule, priority, entrypoints and tls are then the first one's */
+  routes?: DesiredRoute[];
 }
+
+/** How a service is routed: one route, or several (`routes`); rule undefined after a problem. */
+type Routing = Pick<Spec, 'priority' | 'entrypoints' | 'tls' | 'routes'> & { rule?: string };
+
+/** One router's route, its TLS as the labels give it. */
+type RouterRoute = Omit<DesiredRoute, 'tls'> & { tls?: TlsLabels };
 
 /** The entrypoint and resolver names the static config defines (undefined: names are not checked). */
 type Known = Pick<DockerProviderOptions, 'entrypoints' | 'certResolvers'>;
@@ -73,8 +83,7 @@ export function serviceSpec(
   const lb: ServiceLabel = (field) => r.get(`traefik.http.services.${g.lower}.loadbalancer.${field}`);
   const name = serviceName(r, g, single);
   if (name === null) return undefined;
-  const rule = ruleOf(r, g, single, name);
-  const priority = priorityOf(r, g.routers);
+  const { rule, priority, entrypoints, tls, routes } = routingOf(r, g, single, name, known);
   const portLabel = (single ? r.get('baton.port') : undefined) ?? lb('server.port') ?? r.get('traefik.port');
   const port = portLabel !== undefined ? r.port(portLabel) : exposedPort();
   const scheme = lb('server.scheme');
@@ -87,8 +96,6 @@ export function serviceSpec(
     r.get('baton.passhostheader') ?? lb('passhostheader') ?? r.get('traefik.frontend.passhostheader'),
   );
   const loadBalancer = loadBalancerOf(r);
-  const entrypoints = entrypointsOf(r, g, name, known);
-  const tls = tlsOf(r, g, name, known);
 
   if (rule === undefined || port === undefined || name === '') return undefined;
   const spec: Spec = { service: name, rule, port, healthCheck };
@@ -98,7 +105,61 @@ export function serviceSpec(
   if (loadBalancer !== undefined) spec.loadBalancer = loadBalancer;
   if (entrypoints !== undefined) spec.entrypoints = entrypoints;
   if (tls !== undefined) spec.tls = tls;
+  if (routes !== undefined) spec.routes = routes;
   return spec;
+}
+
+/**
+ * The service's routes. baton.rule, baton.entrypoints and baton.tls* apply to the whole service: with one of them
+ * set (or without routers) it has one route, field by field from the first label set. Otherwise its routers give
+ * one route with their rules joined if they agree on priority, entrypoints and TLS, else one route each, as in
+ * Traefik (a router's entrypoints and TLS then guard its own rule only).
+ */
+function routingOf(r: Reader, g: Group, single: boolean, name: string, known: Known): Routing {
+  const batonTls = r.tls('baton.', known.certResolvers);
+  const batonRule = single && r.get('baton.rule') !== undefined;
+  if (batonRule || r.get('baton.entrypoints') !== undefined || batonTls !== null || g.routers.length === 0) {
+    const rule = ruleOf(r, g, single, name);
+    const priority = priorityOf(r, g.routers);
+    const entrypoints = entrypointsOf(r, g, name, known);
+    return { rule, priority, entrypoints, tls: batonTls !== null ? batonTls || undefined : tlsOf(r, g, name, known) };
+  }
+  const routes = routerRoutes(r, g, name, known);
+  if (routes === undefined) return {};
+  const settings = (d: RouterRoute) =>
+    JSON.stringify([
+      d.priority,
+      d.entrypoints && [...d.entrypoints].sort(),
+      d.tls && [d.tls.certResolver, d.tls.options],
+    ]);
+  const [first] = routes;
+  if (routes.some((d) => settings(d) !== settings(first))) {
+    const { name: _name, ...one } = first;
+    return { ...one, routes };
+  }
+  const rule = joinedRule(r, [...new Set(routes.map((d) => d.rule))]);
+  return { rule, priority: first.priority, entrypoints: first.entrypoints, tls: mergedTls(routes.map((d) => d.tls)) };
+}
+
+/** Each router's own route, sorted by name (baton.priority sets every one's priority); undefined after a problem. */
+function routerRoutes(r: Reader, g: Group, service: string, known: Known): RouterRoute[] | undefined {
+  const before = r.errors.length;
+  const batonLabel = r.get('baton.priority');
+  const batonPriority = r.int(batonLabel, -Infinity, Infinity);
+  const routes: RouterRoute[] = [];
+  for (const router of [...g.routers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const rule = router.rule?.value ?? `Host(${quote(service)})`;
+    if (router.rule !== undefined) r.rule(router.rule, rule);
+    const route: RouterRoute = { name: router.name, rule };
+    const priority = batonLabel !== undefined ? batonPriority : r.int(router.priority, -Infinity, Infinity);
+    if (priority !== undefined) route.priority = priority;
+    const entrypoints = r.names(router.entrypoints, 'entrypoint', known.entrypoints);
+    if (entrypoints !== undefined) route.entrypoints = entrypoints;
+    const tls = r.tls(routerPrefix(router), known.certResolvers);
+    if (tls) route.tls = tls;
+    routes.push(route);
+  }
+  return r.errors.length > before ? undefined : routes;
 }
 
 /** baton.service (normalised; '' after a problem) or the name the labels give; null if it is not a valid name. */
@@ -134,7 +195,11 @@ function routersRule(r: Reader, routers: Router[], defaultRule: string): string 
     if (router.rule === undefined) parts.push(defaultRule);
     else if (r.rule(router.rule, router.rule.value)) parts.push(router.rule.value);
   }
-  if (parts.length !== routers.length) return undefined;
+  return parts.length === routers.length ? joinedRule(r, parts) : undefined;
+}
+
+/** Rules that each parse → one: the rule, or `(a) || (b)` for several different ones. */
+function joinedRule(r: Reader, parts: string[]): string | undefined {
   const unique = [...new Set(parts)];
   if (unique.length === 1) return unique[0];
   const rule = unique.map((p) => `(${p})`).join(' || ');
@@ -199,8 +264,8 @@ function loadBalancerOf(r: Reader): Spec['loadBalancer'] {
 }
 
 /**
- * baton.entrypoints, else the routers' entrypoints (the same on each), else (no routers) the v1
- * traefik.frontend.entryPoints; undefined: every entrypoint, as for a service in the config file.
+ * baton.entrypoints, else (under baton.rule or baton.tls*) the routers' entrypoints, the same on each, else (no
+ * routers) the v1 traefik.frontend.entryPoints; undefined: every entrypoint, as for a service in the config file.
  */
 function entrypointsOf(r: Reader, g: Group, service: string, known: Known): string[] | undefined {
   const label =
@@ -216,12 +281,10 @@ function entrypointsOf(r: Reader, g: Group, service: string, known: Known): stri
 }
 
 /**
- * baton.tls*, else the routers' tls* labels (Reader.tls); undefined: no TLS. baton's labels replace the routers' TLS
- * as a whole. Routers of one service must agree on TLS, resolver and options; their domains add up.
+ * The routers' tls* labels (Reader.tls) under baton.rule or baton.entrypoints; undefined: no TLS. The routers must
+ * then agree on TLS, resolver and options; their domains add up. (baton.tls* replace the routers' TLS as a whole.)
  */
 function tlsOf(r: Reader, g: Group, service: string, known: Known): RouteTls | undefined {
-  const baton = r.tls('baton.', known.certResolvers);
-  if (baton !== null) return baton || undefined;
   const before = r.errors.length;
   const each = g.routers.map((router) => r.tls(routerPrefix(router), known.certResolvers) || undefined);
   const show = (t: TlsLabels | undefined) =>
@@ -231,6 +294,11 @@ function tlsOf(r: Reader, g: Group, service: string, known: Known): RouteTls | u
           .filter((p) => p)
           .join(', ');
   if (r.errors.length > before || !agreed(r, g, service, 'TLS', each.map(show), 'baton.tls')) return undefined;
+  return mergedTls(each);
+}
+
+/** Agreeing routers' TLS as one: the first one's, with every router's domains. */
+function mergedTls(each: Array<TlsLabels | undefined>): RouteTls | undefined {
   const on = each.filter((t) => t !== undefined);
   if (on.length === 0) return undefined;
   const domains = [...new Map(on.flatMap((t) => t.domains).map((d) => [JSON.stringify(d), d])).values()];
@@ -238,8 +306,8 @@ function tlsOf(r: Reader, g: Group, service: string, known: Known): RouteTls | u
 }
 
 /**
- * Whether a service's routers agree on a field (shown: each router's value, as text); a problem if not, since a
- * service is served one way: merged, one router's entrypoint or TLS would open up another's rule.
+ * Whether a service's routers agree on a field (shown: each router's value, as text) under a baton label that asks
+ * for one route; a problem if not: merged, one router's entrypoint or TLS would open up another's rule.
  */
 function agreed(r: Reader, g: Group, service: string, what: string, shown: string[], override: string): boolean {
   if (shown.every((s) => s === shown[0])) return true;
