@@ -162,3 +162,18 @@ export class CertificateError extends BatonError {
     this.part = part;
   }
 }
+
+/** An ACME order that did not bring a certificate: the CA refused or could not be reached, a challenge failed
+ *  validation, or it took too long. `domains` are the names the order was for; the message names each failing
+ *  one with the CA's reason. */
+export class AcmeError extends BatonError {
+  override code = 'BATON_ACME_ORDER_FAILED';
+  readonly resolver: string;
+  readonly domains: string[];
+  constructor(message: string, resolver: string, domains: string[], options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AcmeError';
+    this.resolver = resolver;
+    this.domains = domains;
+  }
+}
