@@ -8,6 +8,8 @@ const CLK_TCK = 100; // USER_HZ; 100 on every Linux build that matters here.
 export interface CpuUsage {
   /** CPU time of the process tree over the wall time, 100 = one core. */
   serverCpuPct: number | null;
+  /** CPU seconds of the process tree. */
+  serverCpuS: number | null;
   /** Busy share of each core (`cpu0`, ...), in percent. */
   coreBusyPct: Record<string, number> | null;
 }
@@ -21,7 +23,14 @@ interface CpuMark {
   started: bigint;
 }
 
-/** The counters at the start of a measurement, for cpuSince(). */
+/** What happened between a mark and now: wall time, the tree's CPU ticks, each core's busy and total ticks. */
+export interface CpuSpan {
+  elapsedS: number;
+  serverTicks: number | null;
+  cores: CoreTicks | null;
+}
+
+/** The counters at the start of a measurement, for cpuSince() / spanSince(). */
 export function markCpu(pid: number | undefined): CpuMark {
   const ticks = treeTicks(pid);
   const cores = readCoreTicks();
@@ -29,21 +38,49 @@ export function markCpu(pid: number | undefined): CpuMark {
 }
 
 export function cpuSince(mark: CpuMark): CpuUsage {
+  return usageOf(spanSince(mark));
+}
+
+export function spanSince(mark: CpuMark): CpuSpan {
   const elapsedS = Number(process.hrtime.bigint() - mark.started) / 1e9;
   const ticksAfter = treeTicks(mark.pid);
   const coresAfter = readCoreTicks();
-  let coreBusyPct: Record<string, number> | null = null;
+  let cores: CoreTicks | null = null;
   if (mark.cores !== null && coresAfter !== null) {
-    coreBusyPct = {};
+    cores = new Map();
     for (const [cpu, after] of coresAfter) {
       const before = mark.cores.get(cpu);
-      if (before === undefined || after.total === before.total) continue;
-      coreBusyPct[cpu] = (100 * (after.busy - before.busy)) / (after.total - before.total);
+      if (before !== undefined) cores.set(cpu, { busy: after.busy - before.busy, total: after.total - before.total });
     }
   }
-  const serverCpuPct =
-    mark.ticks === null || ticksAfter === null ? null : (100 * (ticksAfter - mark.ticks)) / CLK_TCK / elapsedS;
-  return { serverCpuPct, coreBusyPct };
+  const serverTicks = mark.ticks === null || ticksAfter === null ? null : ticksAfter - mark.ticks;
+  return { elapsedS, serverTicks, cores };
+}
+
+/** Two spans as one (e.g. the short load runs of one measurement, without the gaps between them). */
+export function addSpans(a: CpuSpan | null, b: CpuSpan): CpuSpan {
+  if (a === null) return b;
+  let cores: CoreTicks | null = null;
+  if (a.cores !== null && b.cores !== null) {
+    cores = new Map();
+    for (const [cpu, x] of a.cores) {
+      const y = b.cores.get(cpu);
+      if (y !== undefined) cores.set(cpu, { busy: x.busy + y.busy, total: x.total + y.total });
+    }
+  }
+  const serverTicks = a.serverTicks === null || b.serverTicks === null ? null : a.serverTicks + b.serverTicks;
+  return { elapsedS: a.elapsedS + b.elapsedS, serverTicks, cores };
+}
+
+export function usageOf(span: CpuSpan): CpuUsage {
+  let coreBusyPct: Record<string, number> | null = null;
+  if (span.cores !== null) {
+    coreBusyPct = {};
+    for (const [cpu, d] of span.cores) if (d.total > 0) coreBusyPct[cpu] = (100 * d.busy) / d.total;
+  }
+  const serverCpuS = span.serverTicks === null ? null : span.serverTicks / CLK_TCK;
+  const serverCpuPct = serverCpuS === null || span.elapsedS <= 0 ? null : (100 * serverCpuS) / span.elapsedS;
+  return { serverCpuPct, serverCpuS, coreBusyPct };
 }
 
 /** CPU ticks (user + system) of a process and all its descendants. */

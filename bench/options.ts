@@ -2,7 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import type { Layout } from './pinning.ts';
-import { ALL_TARGETS, type TargetName } from './targets.ts';
+import { ALL_TARGETS, PLAIN_TARGETS, TLS_TARGETS, type TargetName } from './targets.ts';
 
 export interface Options {
   duration: number;
@@ -11,7 +11,15 @@ export interface Options {
   rounds: number;
   layout: Layout;
   targets: TargetName[];
+  /** whether --targets was given (the default set skips the TLS targets, with a note, when a tool is missing) */
+  targetsExplicit: boolean;
+  /** h2load clients (connections) in the HTTP/2 rows */
+  h2Clients: number;
+  /** h2load streams in flight per connection in the HTTP/2 rows */
+  h2Streams: number;
 }
+
+const GROUPS: Record<string, readonly TargetName[]> = { all: ALL_TARGETS, plain: PLAIN_TARGETS, tls: TLS_TARGETS };
 
 export function parseOptions(): Options {
   const { values } = parseArgs({
@@ -21,7 +29,9 @@ export function parseOptions(): Options {
       connections: { type: 'string', default: '50' },
       rounds: { type: 'string', default: '1' },
       layout: { type: 'string', default: 'proxy-alone' },
-      targets: { type: 'string', default: ALL_TARGETS.join(',') },
+      targets: { type: 'string' },
+      'h2-clients': { type: 'string', default: '10' },
+      'h2-streams': { type: 'string', default: '5' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -29,13 +39,19 @@ export function parseOptions(): Options {
   if (values.help) {
     console.log(`usage: node bench/wrk.ts [--duration s] [--warmup s] [--connections n] [--rounds n]
                          [--layout proxy-alone|shared] [--targets ${ALL_TARGETS.join(',')}]
-  --duration     seconds measured per target and round (default 10)
-  --warmup       seconds of unmeasured load per target before its first measurement (default 2, 0 = none)
-  --connections  wrk connections (default 50; wrk always runs 1 thread)
-  --rounds       measure every target this many times, interleaved, and report medians (default 1)
+                         [--h2-clients n] [--h2-streams n]
+  --duration     seconds measured per row and round (default 10)
+  --warmup       seconds of unmeasured load per row before its first measurement (default 2, 0 = none)
+  --connections  wrk connections, and connections per h2load burst in the "new TLS conns" rows
+                 (default 50; wrk always runs 1 thread)
+  --rounds       measure every row this many times, interleaved, and report medians (default 1)
   --layout       CPU pinning with taskset: proxy-alone (default) = server under test alone on the first CPU,
                  wrk + upstream on the second; shared = server under test + upstream on the first, wrk on the second
-  --targets      which rows to measure (default all)`);
+  --targets      which targets to measure (default all); also the groups plain (${PLAIN_TARGETS.join(',')}),
+                 tls (${TLS_TARGETS.join(',')}) and all. Each TLS target gets three rows:
+                 HTTPS/1.1 (wrk), HTTP/2 (h2load) and new TLS connections per second (h2load)
+  --h2-clients   h2load connections in the HTTP/2 rows (default 10)
+  --h2-streams   h2load streams in flight per connection in the HTTP/2 rows (default 5; 10 x 5 = wrk's 50)`);
     process.exit(0);
   }
   const int = (name: string, v: string, min: number): number => {
@@ -47,16 +63,19 @@ export function parseOptions(): Options {
   if (layout !== 'proxy-alone' && layout !== 'shared') {
     throw new Error(`--layout must be proxy-alone or shared (got ${layout})`);
   }
-  const targets = values.targets
+  const targets = (values.targets ?? 'all')
     .split(',')
     .map((t) => t.trim())
-    .filter((t) => t !== '');
+    .filter((t) => t !== '')
+    .flatMap((t): string[] => [...(GROUPS[t] ?? [t])]);
   for (const t of targets) {
     if (!(ALL_TARGETS as readonly string[]).includes(t)) {
-      throw new Error(`unknown target ${t}; known: ${ALL_TARGETS.join(', ')}`);
+      throw new Error(`unknown target ${t}; known: ${ALL_TARGETS.join(', ')} (groups: ${Object.keys(GROUPS)})`);
     }
   }
   if (targets.length === 0) throw new Error('--targets is empty');
+  const h2Streams = int('h2-streams', values['h2-streams'], 1);
+  if (h2Streams > 128) throw new Error(`--h2-streams must be <= 128 (nginx's http2_max_concurrent_streams)`);
   return {
     duration: int('duration', values.duration, 1),
     warmup: int('warmup', values.warmup, 0),
@@ -64,5 +83,8 @@ export function parseOptions(): Options {
     rounds: int('rounds', values.rounds, 1),
     layout,
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
+    targetsExplicit: values.targets !== undefined,
+    h2Clients: int('h2-clients', values['h2-clients'], 1),
+    h2Streams,
   };
 }

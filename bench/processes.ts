@@ -73,13 +73,25 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
   return m;
 }
 
-/** Starts a program and waits for its end, collecting its stdout. */
-export async function run(name: string, cmd: string, args: string[]): Promise<{ m: Managed; out: string }> {
+/** Starts a program and waits for its end, collecting its stdout; past `timeoutMs` it is killed (SIGKILL). */
+export async function run(
+  name: string,
+  cmd: string,
+  args: string[],
+  timeoutMs?: number,
+): Promise<{ m: Managed; out: string }> {
   const m = start(name, cmd, args, { stdout: 'pipe' });
   let out = '';
   m.child.stdout?.setEncoding('utf8');
   m.child.stdout?.on('data', (chunk: string) => (out += chunk));
-  await m.exited;
+  // 'exit' can come before the last of stdout: wait for the pipe to close too.
+  const drained = new Promise<void>((resolve) => {
+    if (m.child.stdout === null) resolve();
+    else m.child.stdout.once('close', () => resolve());
+  });
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => killGroup(m, 'SIGKILL'), timeoutMs);
+  await Promise.all([m.exited, drained]);
+  clearTimeout(timer);
   managed.delete(m);
   return { m, out };
 }

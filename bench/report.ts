@@ -1,14 +1,18 @@
-// The report: one row per target (medians over its rounds, error counts summed), its ratio to nginx-as-proxy,
-// the warnings that make a row not a valid throughput number, printed as a table and a one-line JSON summary.
+// The report: one row per target and load (medians over its rounds, error counts summed), its ratio to the
+// nginx proxy with the same load (plain rows: nginx proxy; TLS rows: nginx TLS proxy), the warnings that make a
+// row not a valid throughput number, printed as a table and a one-line JSON summary.
 
 import type { Options } from './options.ts';
 import type { Pinning } from './pinning.ts';
-import { WRK_THREADS, type Sample, type WrkResult } from './runner.ts';
-import { TARGET_LABELS, type TargetName } from './targets.ts';
+import { referenceOf, rowLabel, sameRow, type Load, type RowId } from './rows.ts';
+import { WRK_THREADS, type Measured, type Sample } from './runner.ts';
+import type { TargetName } from './targets.ts';
 
-/** A target's row: medians over its samples (one per round), error counts summed. */
-export interface RunResult {
-  target: TargetName;
+/** Below this server CPU the reference row was held back by something else (the load generator, mostly). */
+const SATURATED_PCT = 85;
+
+/** A row: medians over its samples (one per round), error counts summed. */
+export interface RunResult extends RowId {
   label: string;
   samples: Sample[];
   rps: number;
@@ -17,28 +21,52 @@ export interface RunResult {
   p99Ms: number | null;
   requests: number;
   non2xx3xx: number;
-  socketErrors: WrkResult['socketErrors'];
+  socketErrors: Record<string, number>;
+  failed: number | null;
+  tls: string | null;
+  alpn: string | null;
   serverCpuPct: number | null;
+  /** requests per CPU-second of the server under test, over all rounds */
+  perCore: number | null;
+  /** perCore over the reference row's perCore */
+  perCoreRatio: number | null;
   coreBusyPct: Record<string, number> | null;
   accessLogLines: number | null;
   warnings: string[];
+  /** remarks that do not invalidate the row */
+  notes: string[];
 }
 
-/** One row per target, in the order measured, with ratios to the nginx proxy's row (null without one). */
-export function summarise(samples: Map<TargetName, Sample[]>): RunResult[] {
-  const results = [...samples].map(([target, s]) => aggregate(target, s));
-  const base = results.find((r) => r.target === 'nginx')?.rps;
-  for (const r of results) r.ratio = base ? r.rps / base : null;
+/** One row per measured row, in order, with ratios to its reference row (null without one). */
+export function summarise(measured: Measured[]): RunResult[] {
+  const results = measured.map((m) => aggregate(m.target, m.load, m.samples));
+  for (const r of results) {
+    const ref = results.find((x) => sameRow(x, referenceOf(r)));
+    r.ratio = ref && ref.rps > 0 ? r.rps / ref.rps : null;
+    r.perCoreRatio = ref?.perCore && r.perCore !== null ? r.perCore / ref.perCore : null;
+    if (ref === undefined) continue;
+    if (ref !== r && ref.tls !== null && r.tls !== null && ref.tls !== r.tls) {
+      r.warnings.push(`negotiated ${r.tls}, the reference ${ref.tls}: not the same TLS`);
+    }
+    if (ref === r && r.serverCpuPct !== null && r.serverCpuPct < SATURATED_PCT) {
+      r.notes.push(
+        `server CPU only ${r.serverCpuPct.toFixed(0)}%: the load generator (or upstream) was the limit, so ` +
+          'ratios against this row read high; compare ratio/core',
+      );
+    }
+  }
   return results;
 }
 
-export function printReport(results: RunResult[], opts: Options, pin: Pinning): void {
+/** The table, its notes and warnings, and last the JSON line; `skipped` says which rows could not run. */
+export function printReport(results: RunResult[], opts: Options, pin: Pinning, skipped: string | null): void {
   console.log('');
   printTable(results, pin, opts.rounds);
-  console.log(JSON.stringify(summaryJson(results, opts, pin)));
+  if (skipped !== null) console.log(`! ${skipped}`);
+  console.log(JSON.stringify({ ...summaryJson(results, opts, pin), skipped }));
 }
 
-function aggregate(target: TargetName, samples: Sample[]): RunResult {
+function aggregate(target: TargetName, load: Load, samples: Sample[]): RunResult {
   const nums = (pick: (s: Sample) => number | null): number[] =>
     samples.map(pick).filter((x): x is number => x !== null);
   const sum = (pick: (s: Sample) => number): number => samples.reduce((acc, s) => acc + pick(s), 0);
@@ -47,9 +75,16 @@ function aggregate(target: TargetName, samples: Sample[]): RunResult {
     const m = median(nums((s) => s.coreBusyPct?.[cpu] ?? null));
     if (m !== null) (coreBusyPct ??= {})[cpu] = m;
   }
+  const sumErrors: Record<string, number> = {};
+  for (const s of samples) for (const [k, v] of Object.entries(s.socketErrors)) sumErrors[k] = (sumErrors[k] ?? 0) + v;
+  const cpuS = samples.map((s) => s.serverCpuS);
+  const totalCpuS = cpuS.every((x) => x !== null) ? cpuS.reduce((a, b) => a + b, 0) : null;
+  const distinct = (pick: (s: Sample) => string | null): string | null =>
+    [...new Set(samples.map(pick).filter((x) => x !== null))].join(' / ') || null;
   return {
     target,
-    label: TARGET_LABELS[target],
+    load,
+    label: rowLabel({ target, load }),
     samples,
     rps: median(samples.map((s) => s.rps)) ?? 0,
     ratio: null,
@@ -57,38 +92,43 @@ function aggregate(target: TargetName, samples: Sample[]): RunResult {
     p99Ms: median(nums((s) => s.p99Ms)),
     requests: sum((s) => s.requests),
     non2xx3xx: sum((s) => s.non2xx3xx),
-    socketErrors: {
-      connect: sum((s) => s.socketErrors.connect),
-      read: sum((s) => s.socketErrors.read),
-      write: sum((s) => s.socketErrors.write),
-      timeout: sum((s) => s.socketErrors.timeout),
-    },
+    socketErrors: sumErrors,
+    failed: samples.some((s) => s.failed !== null) ? sum((s) => s.failed ?? 0) : null,
+    tls: distinct((s) => s.tls),
+    alpn: distinct((s) => s.alpn),
     serverCpuPct: median(nums((s) => s.serverCpuPct)),
+    perCore: totalCpuS !== null && totalCpuS > 0 ? sum((s) => s.requests) / totalCpuS : null,
+    perCoreRatio: null,
     coreBusyPct,
     accessLogLines: samples.some((s) => s.accessLogLines !== null) ? sum((s) => s.accessLogLines ?? 0) : null,
-    warnings: [...new Set(samples.flatMap((s) => sampleWarnings(target, s)))],
+    warnings: [...new Set(samples.flatMap((s) => sampleWarnings(target, load, s)))],
+    notes: [],
   };
 }
 
 /** Why a sample is not a valid throughput number; empty when it is. */
-function sampleWarnings(target: TargetName, s: Sample): string[] {
+function sampleWarnings(target: TargetName, load: Load, s: Sample): string[] {
   const warnings: string[] = [];
+  const tool = load === 'h2' || load === 'handshake' ? 'h2load' : 'wrk';
   if (s.serverExit !== null) warnings.push(`server exited during the run: ${s.serverExit}`);
   if (s.requests === 0) warnings.push('no requests completed');
   if (s.non2xx3xx > 0) warnings.push('some responses were not 2xx/3xx');
-  if (socketErrorCount(s.socketErrors) > 0) warnings.push('wrk saw socket errors');
+  if (socketErrorCount(s.socketErrors) > 0) warnings.push(`${tool} saw socket errors`);
+  if (s.failed !== null && s.failed > socketErrorCount(s.socketErrors)) warnings.push('h2load saw failed requests');
+  const alpn = load === 'h2' ? 'h2' : load === 'handshake' ? 'http/1.1' : null;
+  if (alpn !== null && s.alpn !== alpn) warnings.push(`ALPN negotiated ${s.alpn ?? 'nothing'}, not ${alpn}`);
   if (s.accessLogLines !== null) {
     if (target === 'baton-log' && s.accessLogLines < s.requests * 0.9) {
       warnings.push(`stdout got ${s.accessLogLines} lines for ${s.requests} requests (is log.accessLog honoured?)`);
     }
-    if (target === 'baton' && s.accessLogLines > s.requests * 0.1) {
+    if ((target === 'baton' || target === 'baton-tls') && s.accessLogLines > s.requests * 0.1) {
       warnings.push(`stdout got ${s.accessLogLines} lines with the access log off`);
     }
   }
   return warnings;
 }
 
-const socketErrorCount = (se: WrkResult['socketErrors']): number => se.connect + se.read + se.write + se.timeout;
+const socketErrorCount = (se: Record<string, number>): number => Object.values(se).reduce((a, b) => a + b, 0);
 
 function median(values: number[]): number | null {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -112,6 +152,8 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
     'non-2xx/3xx',
     'sock err',
     'server CPU',
+    'per core',
+    'ratio/core',
     ...cores.map((c) => `${c} busy`),
   ];
   const rows = results.map((r) => {
@@ -126,6 +168,8 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
       String(r.non2xx3xx),
       String(socketErrorCount(r.socketErrors)),
       r.serverCpuPct === null ? '-' : `${r.serverCpuPct.toFixed(0)}%`,
+      r.perCore === null ? '-' : fmtInt(r.perCore),
+      r.perCoreRatio === null ? '-' : r.perCoreRatio.toFixed(2),
       ...cores.map((c) => (r.coreBusyPct?.[c] === undefined ? '-' : `${r.coreBusyPct[c].toFixed(0)}%`)),
     ];
   });
@@ -135,10 +179,19 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
+  const anyTls = results.some((r) => r.load !== 'http');
   console.log(
-    `ratio = req/s / nginx-as-proxy req/s${rounds > 1 ? ` (medians of ${rounds} rounds)` : ''}; ` +
-      'server CPU = CPU time of the server under test, 100% = one core; cpuN busy includes everything on that core',
+    `ratio = req/s / nginx-as-proxy req/s${anyTls ? ' (TLS rows: / nginx TLS proxy with the same load)' : ''}` +
+      `${rounds > 1 ? ` (medians of ${rounds} rounds)` : ''}; ` +
+      'server CPU = CPU time of the server under test, 100% = one core; per core = requests per CPU-second of ' +
+      'the server under test, ratio/core = the same against the reference; cpuN busy includes everything on that core',
   );
+  if (results.some((r) => r.load === 'handshake')) {
+    console.log('new TLS conns: req/s = new connections per second, each a full handshake and one HTTP/1.1 request');
+  }
+  const negotiated = results.filter((r) => r.tls !== null).map((r) => `${r.label}: ${r.tls}`);
+  if (negotiated.length > 0) console.log(`TLS negotiated (h2load): ${negotiated.join('; ')}`);
+  for (const r of results) for (const n of r.notes) console.log(`note: ${r.label}: ${n}`);
   for (const r of results) for (const w of r.warnings) console.log(`! ${r.label}: ${w}`);
 }
 
@@ -154,11 +207,13 @@ function summaryJson(results: RunResult[], opts: Options, pin: Pinning) {
     bench: 'wrk',
     node: process.version,
     wrk: { threads: WRK_THREADS, connections: opts.connections, duration: opts.duration, warmup: opts.warmup },
+    h2load: { threads: 1, h2Clients: opts.h2Clients, h2Streams: opts.h2Streams, burstConnections: opts.connections },
     rounds: opts.rounds,
     layout: opts.layout,
     pinning: pin.description,
     results: results.map((r) => ({
       target: r.target,
+      load: r.load,
       rps: Math.round(r.rps),
       ratio: r.ratio === null ? null : Number(r.ratio.toFixed(3)),
       rpsPerRound: r.samples.map((s) => Math.round(s.rps)),
@@ -167,13 +222,19 @@ function summaryJson(results: RunResult[], opts: Options, pin: Pinning) {
       requests: r.requests,
       non2xx3xx: r.non2xx3xx,
       socketErrors: r.socketErrors,
+      failed: r.failed,
+      tls: r.tls,
+      alpn: r.alpn,
       serverCpuPct: r.serverCpuPct === null ? null : Math.round(r.serverCpuPct),
+      perCore: r.perCore === null ? null : Math.round(r.perCore),
+      perCoreRatio: r.perCoreRatio === null ? null : Number(r.perCoreRatio.toFixed(3)),
       coreBusyPct:
         r.coreBusyPct === null
           ? null
           : Object.fromEntries(Object.entries(r.coreBusyPct).map(([k, v]) => [k, Math.round(v)])),
       accessLogLines: r.accessLogLines,
       warnings: r.warnings,
+      notes: r.notes,
     })),
   };
 }

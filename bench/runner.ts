@@ -1,57 +1,86 @@
-// Measuring: wrk against every target, round after round with the targets interleaved, and around each wrk
-// run the CPU use and the access-log lines it caused.
+// Measuring: every row (a target and its load: wrk over HTTP/1.1 or HTTPS/1.1, h2load over HTTP/2 or for new
+// TLS connections), round after round with the rows interleaved, and around each run the CPU use and the
+// access-log lines it caused.
 
 import fs from 'node:fs';
-import { cpuSince, markCpu, type CpuUsage } from './cpu-usage.ts';
+import { cpuSince, markCpu, usageOf, type CpuUsage } from './cpu-usage.ts';
+import { handshakeBursts, runH2 } from './h2load.ts';
+import { toMs, type LoadResult } from './load-result.ts';
 import type { Options } from './options.ts';
 import { pinned, type Pinning } from './pinning.ts';
 import { isAlive, run } from './processes.ts';
-import { BENCH_HOST, TARGET_LABELS, type Target, type TargetName } from './targets.ts';
+import { rowLabel, type Load, type RowId } from './rows.ts';
+import { BENCH_HOST, type Target } from './targets.ts';
+import { tlsUrl } from './tls.ts';
 
 export const WRK_THREADS = 1;
 
-export interface WrkResult {
-  requests: number;
-  seconds: number;
-  rps: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  non2xx3xx: number;
-  socketErrors: { connect: number; read: number; write: number; timeout: number };
-}
-
-/** One measured wrk run of one target, with what was observed around it. */
-export interface Sample extends WrkResult, CpuUsage {
+/** One measured run of one row, with what was observed around it. */
+export interface Sample extends LoadResult, CpuUsage {
   accessLogLines: number | null;
   /** The server's stderr tail if it exited during the run, else null. */
   serverExit: string | null;
 }
 
-/** Every target's samples, one per round, in the order of `targets`. */
-export async function measureRounds(
-  targets: Target[],
-  wrkBin: string,
-  pin: Pinning,
-  opts: Options,
-): Promise<Map<TargetName, Sample[]>> {
-  // Rounds interleave the targets, so drift on a shared machine hits every row alike.
-  const samples = new Map<TargetName, Sample[]>(targets.map((t) => [t.name, []]));
-  for (let round = 1; round <= opts.rounds; round++) {
-    for (const t of targets) {
-      const roundNote = opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : '';
-      process.stderr.write(`bench: measuring ${TARGET_LABELS[t.name]}${roundNote}\n`);
-      samples.get(t.name)!.push(await measure(t, wrkBin, pin, opts, round === 1 ? opts.warmup : 0));
-    }
-  }
-  return samples;
+export interface Tools {
+  wrk: string;
+  h2load: string | null;
 }
 
-async function measure(t: Target, wrkBin: string, pin: Pinning, opts: Options, warmup: number): Promise<Sample> {
-  if (warmup > 0) await runWrk(wrkBin, pin, t.port, warmup, opts.connections);
+export interface Measured extends RowId {
+  samples: Sample[];
+}
+
+/** Every row's samples, one per round, in the order of `rows`. */
+export async function measureRounds(
+  rows: RowId[],
+  targets: Target[],
+  tools: Tools,
+  pin: Pinning,
+  opts: Options,
+): Promise<Measured[]> {
+  // Rounds interleave the rows, so drift on a shared machine hits every row alike.
+  const measured: Measured[] = rows.map((r) => ({ ...r, samples: [] }));
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const row of measured) {
+      const roundNote = opts.rounds > 1 ? ` (round ${round}/${opts.rounds})` : '';
+      process.stderr.write(`bench: measuring ${rowLabel(row)}${roundNote}\n`);
+      const t = targets.find((x) => x.name === row.target)!;
+      row.samples.push(await measure(t, row.load, tools, pin, opts, round === 1 ? opts.warmup : 0));
+    }
+  }
+  return measured;
+}
+
+async function measure(
+  t: Target,
+  load: Load,
+  tools: Tools,
+  pin: Pinning,
+  opts: Options,
+  warmup: number,
+): Promise<Sample> {
+  const once = (seconds: number): Promise<LoadResult> => {
+    if (load === 'h2') return runH2(tools.h2load!, pin, t.port, seconds, opts.h2Clients, opts.h2Streams);
+    return runWrk(tools.wrk, pin, load === 'https', t.port, seconds, opts.connections);
+  };
+  if (warmup > 0) {
+    if (load === 'handshake') await handshakeBursts(tools.h2load!, pin, t.port, warmup, opts.connections);
+    else await once(warmup);
+  }
   const logLinesBefore = t.logFile === null ? 0 : countLines(t.logFile);
-  const cpu = markCpu(t.server.child.pid);
-  const res = await runWrk(wrkBin, pin, t.port, opts.duration, opts.connections);
-  const usage = cpuSince(cpu);
+  let res: LoadResult;
+  let usage: CpuUsage;
+  if (load === 'handshake') {
+    const pid = t.server.child.pid;
+    const bursts = await handshakeBursts(tools.h2load!, pin, t.port, opts.duration, opts.connections, pid);
+    res = bursts.result;
+    usage = bursts.span === null ? { serverCpuPct: null, serverCpuS: null, coreBusyPct: null } : usageOf(bursts.span);
+  } else {
+    const cpu = markCpu(t.server.child.pid);
+    res = await once(opts.duration);
+    usage = cpuSince(cpu);
+  }
   const serverExit = isAlive(t.server) ? null : t.server.stderrTail();
   const accessLogLines = t.logFile === null ? null : countLines(t.logFile) - logLinesBefore;
   return { ...res, ...usage, accessLogLines, serverExit };
@@ -70,28 +99,23 @@ function countLines(file: string): number {
 async function runWrk(
   wrkBin: string,
   pin: Pinning,
+  tls: boolean,
   port: number,
   seconds: number,
   connections: number,
-): Promise<WrkResult> {
-  const wrkArgs = [
-    `-t${WRK_THREADS}`,
-    `-c${connections}`,
-    `-d${seconds}s`,
-    '--latency',
-    '-H',
-    `Host: ${BENCH_HOST}`,
-    `http://127.0.0.1:${port}/`,
-  ];
+): Promise<LoadResult> {
+  // Over TLS wrk sends the URL's host as SNI (and Host), so the URL names the certificate's host.
+  const target = tls ? [tlsUrl(port)] : ['-H', `Host: ${BENCH_HOST}`, `http://127.0.0.1:${port}/`];
+  const wrkArgs = [`-t${WRK_THREADS}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...target];
   const [cmd, args] = pinned(pin, pin.wrkCpu, wrkBin, wrkArgs);
-  const { m, out } = await run('wrk', cmd, args);
+  const { m, out } = await run('wrk', cmd, args, (seconds + 30) * 1000);
   if (m.child.exitCode !== 0) {
     throw new Error(`wrk failed (code ${m.child.exitCode}, signal ${m.child.signalCode})\n${m.stderrTail()}\n${out}`);
   }
   return parseWrk(out);
 }
 
-function parseWrk(out: string): WrkResult {
+function parseWrk(out: string): LoadResult {
   const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out);
   if (!rps) throw new Error(`could not parse wrk output:\n${out}`);
   const total = /^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h)/m.exec(out);
@@ -111,23 +135,8 @@ function parseWrk(out: string): WrkResult {
     socketErrors: sock
       ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
       : { connect: 0, read: 0, write: 0, timeout: 0 },
+    failed: null,
+    tls: null,
+    alpn: null,
   };
-}
-
-function toMs(value: string, unit: string): number {
-  const n = Number(value);
-  switch (unit) {
-    case 'us':
-      return n / 1000;
-    case 'ms':
-      return n;
-    case 's':
-      return n * 1000;
-    case 'm':
-      return n * 60_000;
-    case 'h':
-      return n * 3_600_000;
-    default:
-      return Number.NaN;
-  }
 }

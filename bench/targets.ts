@@ -1,5 +1,6 @@
 // The servers under test (the targets) and the upstream the proxies forward to: their nginx and baton configs,
-// each written to the bench's temp dir, started pinned, and ready once it answers on its 127.0.0.1 port.
+// each written to the bench's temp dir, started pinned, and ready once it answers on its 127.0.0.1 port (the TLS
+// targets: over HTTPS/1.1 and HTTP/2, with the bench's certificate).
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -7,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { pinned, type Pinning } from './pinning.ts';
 import { isAlive, makeTempDir, start, type Managed } from './processes.ts';
+import { answersOverTls, makeCertificate, nginxTlsLines, nginxVersion, TLS_HOST, type Certificate } from './tls.ts';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 export const BATON_BIN = path.join(REPO_ROOT, 'bin', 'baton.js');
@@ -15,13 +17,17 @@ const ADMIN_TOKEN = 'bench-token-0123456789';
 const UPSTREAM_BODY = 'hello\n';
 const READY_TIMEOUT_MS = 20_000;
 
-export type TargetName = 'upstream' | 'nginx' | 'baton' | 'baton-log';
-export const ALL_TARGETS: readonly TargetName[] = ['upstream', 'nginx', 'baton', 'baton-log'];
+export type TargetName = 'upstream' | 'nginx' | 'baton' | 'baton-log' | 'nginx-tls' | 'baton-tls';
+export const PLAIN_TARGETS: readonly TargetName[] = ['upstream', 'nginx', 'baton', 'baton-log'];
+export const TLS_TARGETS: readonly TargetName[] = ['nginx-tls', 'baton-tls'];
+export const ALL_TARGETS: readonly TargetName[] = [...PLAIN_TARGETS, ...TLS_TARGETS];
 export const TARGET_LABELS: Record<TargetName, string> = {
   upstream: 'direct upstream (nginx)',
   nginx: 'nginx proxy',
   baton: 'baton (access log off)',
   'baton-log': 'baton (access log on)',
+  'nginx-tls': 'nginx TLS proxy',
+  'baton-tls': 'baton TLS (log off)',
 };
 
 export interface Target {
@@ -32,19 +38,30 @@ export interface Target {
   logFile: string | null;
 }
 
-/** Where servers are started: the temp dir for their configs and logs, the CPU plan, the nginx binary. */
+/** Where servers are started: the temp dir for their configs and logs, the CPU plan, the nginx binary, and
+ *  the certificate of the TLS targets (null without any). */
 interface Site {
   dir: string;
   pin: Pinning;
   nginxBin: string;
+  cert: Certificate | null;
 }
 
-/** Starts the named targets, in the order given, and the upstream behind the proxies; all ready on return. */
-export async function startTargets(names: TargetName[], pin: Pinning, nginxBin: string): Promise<Target[]> {
+/** Starts the named targets, in the order given, and the upstream behind the proxies; all ready on return.
+ *  `opensslBin` makes the TLS targets' certificate (needed only with one). */
+export async function startTargets(
+  names: TargetName[],
+  pin: Pinning,
+  nginxBin: string,
+  opensslBin: string | null,
+): Promise<Target[]> {
   const dir = makeTempDir('baton-bench-');
   // nginx started as root runs its worker as `nobody`, which must be able to reach its prefix.
   if (process.getuid?.() === 0) fs.chmodSync(dir, 0o755);
-  const site: Site = { dir, pin, nginxBin };
+  const needsCert = names.some((t) => TLS_TARGETS.includes(t));
+  if (needsCert && opensslBin === null) throw new Error('openssl is needed for the TLS targets');
+  const cert = needsCert && opensslBin !== null ? makeCertificate(opensslBin, dir) : null;
+  const site: Site = { dir, pin, nginxBin, cert };
 
   // Two identical nginx upstreams: "upstream-direct" sits where the servers under test sit (the direct row
   // measures it), "upstream" is the one every proxy forwards to.
@@ -59,12 +76,20 @@ export async function startTargets(names: TargetName[], pin: Pinning, nginxBin: 
 }
 
 async function startTarget(site: Site, name: TargetName, backendPort: number): Promise<Target> {
-  if (name === 'baton' || name === 'baton-log') return startBaton(site, backendPort, name === 'baton-log');
+  if (name === 'baton' || name === 'baton-log' || name === 'baton-tls') return startBaton(site, backendPort, name);
   const port = await freePort();
-  const server =
-    name === 'upstream'
-      ? await startNginx(site, 'upstream-direct', site.pin.serverCpu, port, upstreamServer(port))
-      : await startNginx(site, 'nginx-proxy', site.pin.serverCpu, port, proxyServer(port, backendPort));
+  const cpu = site.pin.serverCpu;
+  let server: Managed;
+  if (name === 'upstream') {
+    server = await startNginx(site, 'upstream-direct', cpu, port, upstreamServer(port));
+  } else if (name === 'nginx') {
+    server = await startNginx(site, 'nginx-proxy', cpu, port, proxyServer(port, backendPort));
+  } else {
+    const cert = site.cert!;
+    const lines = nginxTlsLines(port, cert, nginxVersion(site.nginxBin));
+    const conf = proxyServer(port, backendPort, lines);
+    server = await startNginx(site, 'nginx-tls', cpu, port, conf, () => answersOverTls(port, cert, UPSTREAM_BODY));
+  }
   return { name, port, server, logFile: null };
 }
 
@@ -77,6 +102,7 @@ async function startNginx(
   cpu: number | null,
   port: number,
   server: string,
+  ready: () => Promise<boolean> = answersHello(port),
 ): Promise<Managed> {
   const prefix = path.join(site.dir, name);
   fs.mkdirSync(prefix, { recursive: true });
@@ -85,7 +111,7 @@ async function startNginx(
   const nginxArgs = ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')];
   const [cmd, args] = pinned(site.pin, cpu, site.nginxBin, nginxArgs);
   const m = start(name, cmd, args);
-  await waitFor(`${name} to answer on 127.0.0.1:${port}`, m, answersHello(port));
+  await waitFor(`${name} to answer on 127.0.0.1:${port}`, m, ready);
   return m;
 }
 
@@ -121,14 +147,14 @@ function upstreamServer(port: number): string {
   }`;
 }
 
-function proxyServer(port: number, upstreamPort: number): string {
+function proxyServer(port: number, upstreamPort: number, listen = [`listen 127.0.0.1:${port};`]): string {
   return `  upstream bench_upstream {
     server 127.0.0.1:${upstreamPort};
     keepalive 64;
     keepalive_requests 100000;
   }
   server {
-    listen 127.0.0.1:${port};
+${listen.map((l) => `    ${l}`).join('\n')}
     location / {
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
@@ -140,28 +166,13 @@ function proxyServer(port: number, upstreamPort: number): string {
 // ---------------------------------------------------------------------------------------------------------
 // baton, started exactly as users start it.
 
-async function startBaton(site: Site, upstreamPort: number, accessLog: boolean): Promise<Target> {
+type BatonName = 'baton' | 'baton-log' | 'baton-tls';
+
+async function startBaton(site: Site, upstreamPort: number, name: BatonName): Promise<Target> {
   const [webPort, adminPort] = [await freePort(), await freePort()];
-  const name = accessLog ? 'baton-log' : 'baton';
   const cfgFile = path.join(site.dir, `${name}.yaml`);
   const logFile = path.join(site.dir, `${name}.stdout.log`);
-  fs.writeFileSync(
-    cfgFile,
-    `entrypoints:
-  web:
-    address: "127.0.0.1:${webPort}"
-admin:
-  address: "127.0.0.1:${adminPort}"
-  token: "${ADMIN_TOKEN}"
-log:
-  level: info
-  accessLog: ${accessLog}
-services:
-  bench:
-    rule: "Host(\`${BENCH_HOST}\`)"
-    upstreams: ["http://127.0.0.1:${upstreamPort}"]
-`,
-  );
+  fs.writeFileSync(cfgFile, batonConfig(site, name, webPort, adminPort, upstreamPort));
   // Both runs log at `info` (access-log lines are info-level records; at `warn` they would be filtered out and
   // "access log on" would measure nothing); they differ only in log.accessLog. baton logs JSON to stdout,
   // which goes to a file (as a log shipper would read it), not through this process.
@@ -171,7 +182,13 @@ services:
     await waitFor(`${name} GET /healthz = 200 on admin port ${adminPort}`, m, async () => {
       return (await httpGet(adminPort, '/healthz', `127.0.0.1:${adminPort}`)).status === 200;
     });
-    await waitFor(`${name} to proxy Host: ${BENCH_HOST} to the upstream`, m, answersHello(webPort));
+    if (name === 'baton-tls') {
+      const cert = site.cert!;
+      const ready = () => answersOverTls(webPort, cert, UPSTREAM_BODY);
+      await waitFor(`${name} to proxy https://${TLS_HOST} (HTTP/1.1 and h2) to the upstream`, m, ready);
+    } else {
+      await waitFor(`${name} to proxy Host: ${BENCH_HOST} to the upstream`, m, answersHello(webPort));
+    }
   } catch (err) {
     // baton's own account of the failure is in its log (stdout), not on stderr.
     let log = '';
@@ -183,6 +200,42 @@ services:
     throw new Error(`${(err as Error).message}\n--- ${name} stdout (config ${cfgFile}) ---\n${log}`, { cause: err });
   }
   return { name, port: webPort, server: m, logFile };
+}
+
+/** baton's config: one entrypoint, the admin API, log settings, and the one route to the upstream (the TLS
+ *  target: the route with `tls: {}`, served only over TLS, with the bench certificate; access log off). */
+function batonConfig(site: Site, name: BatonName, webPort: number, adminPort: number, upstreamPort: number): string {
+  const common = `admin:
+  address: "127.0.0.1:${adminPort}"
+  token: "${ADMIN_TOKEN}"
+log:
+  level: info
+  accessLog: ${name === 'baton-log'}
+`;
+  if (name !== 'baton-tls') {
+    return `entrypoints:
+  web:
+    address: "127.0.0.1:${webPort}"
+${common}services:
+  bench:
+    rule: "Host(\`${BENCH_HOST}\`)"
+    upstreams: ["http://127.0.0.1:${upstreamPort}"]
+`;
+  }
+  const cert = site.cert!;
+  return `entrypoints:
+  websecure:
+    address: "127.0.0.1:${webPort}"
+${common}tls:
+  certificates:
+    - certFile: ${JSON.stringify(cert.certFile)}
+      keyFile: ${JSON.stringify(cert.keyFile)}
+services:
+  bench:
+    rule: "Host(\`${TLS_HOST}\`)"
+    upstreams: ["http://127.0.0.1:${upstreamPort}"]
+    tls: {}
+`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
