@@ -11,6 +11,7 @@ import { DockerEngine } from './deploy/engine.ts';
 import { Journal } from './deploy/journal.ts';
 import { EventBus } from './events.ts';
 import type { Redirection } from './proxy/redirect.ts';
+import { createAcme, type AcmeResolvers } from './tls/acme.ts';
 import { CertificateStore } from './tls/store.ts';
 import { TlsTerminator } from './tls/terminator.ts';
 import { DockerProvider } from './providers/docker.ts';
@@ -32,6 +33,8 @@ export class App {
   readonly entrypoints = new Map<string, Entrypoint>();
   /** every certificate baton serves: files, the default, and ACME's */
   readonly certificates: CertificateStore;
+  /** the ACME resolvers (certificatesResolvers), when there are any */
+  readonly acme: AcmeResolvers | null;
   readonly admin: AdminServer;
   readonly token: string;
   /** the Docker provider and the deployer, when providers.docker.enabled */
@@ -64,8 +67,20 @@ export class App {
     );
     this.registry = new Registry({ timeouts: config.timeouts, log: registryLog, events: this.events, entrypoints });
     this.certificates = CertificateStore.load({ tls: config.tls, log: this.log.child({ component: 'tls' }) });
+    try {
+      const acmeLog = this.log.child({ component: 'acme' });
+      this.acme = createAcme({
+        certificatesResolvers: config.certificatesResolvers,
+        store: this.certificates,
+        log: acmeLog,
+      });
+    } catch (err) {
+      this.certificates.close(); // its file watcher
+      throw err;
+    }
     const terminator = new TlsTerminator({
       certificates: this.certificates,
+      challenges: this.acme?.tlsChallenges ?? null,
       timeoutMs: config.timeouts.header,
       h2: true,
       optionsFor: (serverName) => (serverName === null ? undefined : this.registry.tlsOptionsFor(serverName)),
@@ -85,6 +100,7 @@ export class App {
           accessLog,
           terminator,
           redirect: this.#redirection(name),
+          httpChallenges: this.acme?.httpChallengesFor(name) ?? null,
         }),
       );
     }
@@ -127,7 +143,7 @@ export class App {
       events: this.events,
       deployer: this.deployer,
       entrypoints: () => this.entrypoints.values(),
-      certificates: this.certificates,
+      certificates: this.acme?.certificateList() ?? this.certificates,
       log: this.log.child({ component: 'admin' }),
     });
   }
@@ -160,6 +176,8 @@ export class App {
         const a = await ep.listen();
         app.log.info({ entrypoint: name, address: `${a.address}:${a.port}` }, 'Entrypoint listening');
       }
+      // certificates are ordered once the challenge entrypoints answer, and again whenever the routes change
+      app.acme?.follow(app.registry);
     } catch (err) {
       await app.close(0);
       throw err;
@@ -180,6 +198,7 @@ export class App {
   /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes. */
   close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
     this.#closing ??= (async () => {
+      await this.acme?.close();
       await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
       await this.deployer?.close();
       this.docker?.close();

@@ -174,3 +174,28 @@ function h2request(
     if (body !== undefined) req.end(body);
   });
 }
+
+t.test('an HTTP/2 client that vanishes mid-request: its streams end at once, upstream requests are cancelled', async (t) => {
+  const dir = tempDir(t);
+  const ca = makeCa(dir);
+  const cert = makeLeaf(ca, dir, ['slow.test']);
+  const slow = await startUpstream(t, 'slow', (_req, res) => setTimeout(() => res.end('late'), 3000));
+  const baton = await startBaton(t, {
+    tls: { certificates: [{ certFile: cert.certFile, keyFile: cert.keyFile }] },
+    services: { slow: { rule: 'Host(`slow.test`)', upstreams: [slow.url], tls: true } },
+  });
+  const session = h2connect(`https://127.0.0.1:${baton.port}`, { ca: ca.pem, servername: 'slow.test' });
+  session.on('error', () => {});
+  for (let i = 0; i < 3; i++) session.request({ ':path': `/s${i}`, ':authority': 'slow.test' }).on('error', () => {});
+  const ep = baton.app.entrypoints.get('web')!;
+  const deadline = Date.now() + 2000;
+  while (baton.app.registry.inflight() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(baton.app.registry.inflight(), 3, 'three requests in flight upstream');
+  session.destroy();
+  const gone = Date.now() + 1000;
+  while ((ep.active > 0 || baton.app.registry.inflight() > 0) && Date.now() < gone) await new Promise((r) => setTimeout(r, 20));
+  t.same([ep.active, baton.app.registry.inflight()], [0, 0], 'every stream ended, nothing in flight, well before the upstream answers');
+  const started = Date.now();
+  await baton.app.close(5000);
+  t.ok(Date.now() - started < 1000, `baton stops promptly (${Date.now() - started} ms)`);
+});

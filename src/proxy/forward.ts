@@ -250,7 +250,8 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   clientClosed(): void {
     if (this.done) return;
-    if (this.res.writableFinished) return;
+    // (an HTTP/2 response reports itself finished once its stream closed, however it closed)
+    if (!this.res.h2 && this.res.writableFinished) return;
     this.#clientGone = true;
     if (this.#controller !== null) {
       this.#controller.abort(new ClientGoneError());

@@ -141,18 +141,29 @@ export class TlsTerminator {
     raw.on('error', () => {}); // the TLS socket reports errors from here on
     const socket = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: alpn });
     const timer = setTimeout(() => socket.destroy(), o.timeoutMs);
-    socket.on('error', () => socket.destroy());
-    socket.once('close', () => clearTimeout(timer));
+    // the accepted socket allows half-open connections (Node's HTTP server wants that): a peer that goes away
+    // during the handshake must not leave this one open until the timeout
+    const peerGone = () => socket.destroy();
+    socket.on('error', peerGone);
+    socket.once('end', peerGone);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      raw.destroy(); // its server counts it until then
+    });
     socket.once('secure', () => {
       clearTimeout(timer);
+      socket.off('end', peerGone);
       // a TLSSocket made by hand (not by a tls.Server) keeps saying it is still connecting, and node:http2 would
       // wait for a 'secureConnect' that never comes
       (socket as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       const protocol = socket.alpnProtocol;
       if (protocol === ACME_TLS_ALPN)
         socket.end(); // the validator only looks at the certificate
-      else if (protocol === 'h2') handlers.h2(socket, serverName);
-      else handlers.http1(socket, serverName);
+      else if (protocol === 'h2') {
+        // Node's HTTP/2 session ends with its socket; a half-open one would keep every stream of a vanished client
+        socket.allowHalfOpen = false;
+        handlers.h2(socket, serverName);
+      } else handlers.http1(socket, serverName);
     });
   }
 }
