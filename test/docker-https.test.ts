@@ -3,13 +3,24 @@
 // over HTTP/1.1 and HTTP/2, and `baton deploy` under load over HTTPS losing nothing. Skipped, with the reason, when
 // no engine answers.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
+import { connect as tlsConnect } from 'node:tls';
 import { makeCa, makeLeaf } from './fixtures/certs.ts';
-import { createContainer, dockerConfig, finished, testImages, testRuns, waitHealthy, whenDockerAnswers } from './fixtures/docker.ts';
+import { freePort, startPebble } from './fixtures/pebble.ts';
+import {
+  createContainer,
+  dockerConfig,
+  finished,
+  startContainer,
+  testImages,
+  testRuns,
+  waitHealthy,
+  whenDockerAnswers,
+} from './fixtures/docker.ts';
 import { admin, http, startBaton, tempDir } from './fixtures/harness.ts';
 import { dockerClient } from './fixtures/images.ts';
 import { describeLoad, runLoad } from './fixtures/load.ts';
@@ -102,5 +113,66 @@ async function main(): Promise<void> {
     t.same(load.postIds2xx.filter((id) => count.get(id) !== 1), [], 'every answered POST processed exactly once');
     const after = await curl([...via, `https://${u.host}:${port}/`]);
     t.equal(JSON.parse(after.body).version, 'v2', 'the new version serves over HTTPS');
+  });
+
+  /** The certificate a TLS client gets for `servername`, verified against `ca` (null: not yet valid). */
+  function verifiedPeer(port: number, servername: string, ca: string): Promise<string[] | null> {
+    return new Promise((resolve) => {
+      const s = tlsConnect({ port, host: '127.0.0.1', servername, ca, rejectUnauthorized: false });
+      s.once('secureConnect', () => {
+        const sans = String(s.getPeerCertificate().subjectaltname ?? '').split(', ');
+        resolve(s.authorized ? sans : null);
+        s.destroy();
+      });
+      s.once('error', () => resolve(null));
+    });
+  }
+
+  t.test('tls.certresolver=le with pebble as the CA: a valid certificate within seconds of the container starting', async (t: Test) => {
+    const u = unique(t);
+    const router = `a${process.pid}x${u.i}`;
+    const httpPort = await freePort();
+    const tlsPort = await freePort();
+    const pebble = await startPebble(t, { httpPort, tlsPort, dir: tempDir(t) });
+    const b = await startBaton(t, {
+      ...dockerConfig(),
+      entrypoints: {
+        web: { address: `127.0.0.1:${httpPort}`, http: { redirections: { entryPoint: { to: 'websecure' } } } },
+        websecure: { address: `127.0.0.1:${tlsPort}` },
+      },
+      certificatesResolvers: {
+        le: {
+          acme: {
+            email: 'ops@example.com',
+            caServer: pebble.directory,
+            caCertificates: [pebble.apiCertFile],
+            httpChallenge: { entryPoint: 'web' },
+          },
+        },
+      },
+    });
+    const root = await pebble.root();
+    const started = Date.now();
+    await startContainer(`${u.name}-le`, images.v1, u.run, traefikTls(router, u.host, { 'tls.certresolver': 'le' }));
+    let sans: string[] | null = null;
+    while (sans === null && Date.now() - started < 20_000) {
+      await sleep(100);
+      sans = await verifiedPeer(tlsPort, u.host, root);
+    }
+    const took = Date.now() - started;
+    t.same(sans, [`DNS:${u.host}`], `a certificate from pebble for ${u.host}, verified against its root`);
+    t.comment(`container start → valid certificate served: ${took} ms`);
+    t.ok(took < 15_000, `within seconds (${took} ms)`);
+    await waitHealthy(b, router, 1);
+    const rootFile = join(tempDir(t), 'pebble-root.pem');
+    writeFileSync(rootFile, root);
+    const via = ['--resolve', `${u.host}:${tlsPort}:127.0.0.1`, '--cacert', rootFile];
+    const h1 = await curl([...via, '--http1.1', `https://${u.host}:${tlsPort}/`]);
+    const h2 = await curl([...via, '--http2', `https://${u.host}:${tlsPort}/`]);
+    t.same([h1.status, h1.version, h2.status, h2.version], [200, '1.1', 200, '2'], 'curl verifies the chain, h1 and h2');
+    const plain = await http(httpPort, { host: u.host, path: '/p' });
+    t.same([plain.status, plain.headers.location], [301, `https://${u.host}:${tlsPort}/p`], 'http:// redirects');
+    const rows = (await admin(b.adminPort, 'GET', '/api/certificates')).json.certificates as Array<{ domains: string[]; source: string }>;
+    t.ok(rows.some((r) => r.source === 'resolver:le' && r.domains.includes(u.host)), '/api/certificates lists it');
   });
 }
