@@ -26,6 +26,7 @@ import type { Service } from '../upstream/service.ts';
 import { logAnswered, logForwarded, logUpgrade } from './access-log.ts';
 import type { TlsTerminator } from '../tls/terminator.ts';
 import { Admission, connInfo, onClientError, requestTimedOut, securedConnInfo } from './connections.ts';
+import { bodyFollows, headerListSize, unreadBody } from './exchange.ts';
 import type { BatonH2Request, BatonH2Response, BatonRequest, ClientRequest, ClientResponse } from './exchange.ts';
 import { Forward, type ForwardHost } from './forward.ts';
 import { upstreamRequestHeaders, type RequestContext } from './headers.ts';
@@ -98,6 +99,7 @@ export class Entrypoint implements ForwardHost {
   readonly #tunnels: WebSocketTunnels;
   readonly #admission: Admission;
   readonly #redirect: Redirection | null;
+  readonly #maxHeaderSize: number;
   readonly #challenges: HttpChallenges | null;
   #idleWaiters: Array<() => void> = [];
 
@@ -105,6 +107,7 @@ export class Entrypoint implements ForwardHost {
     this.name = opts.name;
     this.#config = opts.config;
     this.maxBodySize = opts.limits.maxBodySize;
+    this.#maxHeaderSize = opts.limits.maxHeaderSize;
     this.#registry = opts.registry;
     this.#accessLog = opts.accessLog;
     this.#redirect = opts.redirect ?? null;
@@ -167,6 +170,10 @@ export class Entrypoint implements ForwardHost {
 
   #onRequest(req: ClientRequest, res: ClientResponse): void {
     this.active++;
+    // HTTP/2: the header list limit is only advertised in SETTINGS, which a client may not have applied yet
+    if (res.h2 && headerListSize(req.rawHeaders) > this.#maxHeaderSize) {
+      return this.#answer(req, res, 431, 'header_too_large', 'The request head is larger than the limit.', false, null);
+    }
     const p = this.#prepare(req, res);
     if (p === null) return;
     const { service, ctx, path } = p;
@@ -377,16 +384,4 @@ export class Entrypoint implements ForwardHost {
     this.#tunnels.close();
     await closed;
   }
-}
-
-/** The request may carry a body baton will not read: its connection is closed after the answer. */
-function unreadBody(req: ClientRequest): boolean {
-  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-}
-
-/** A body follows the head without a Content-Length: chunked in HTTP/1.1; in HTTP/2 unless the head ended the
- *  stream. */
-function bodyFollows(req: ClientRequest, h2: boolean): boolean {
-  if (h2) return !(req as BatonH2Request).stream.endAfterHeaders;
-  return req.headers['transfer-encoding'] !== undefined;
 }

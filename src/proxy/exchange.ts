@@ -42,3 +42,22 @@ export interface ClientResponse {
   once(event: 'drain', listener: (this: ClientResponse) => void): unknown;
   on(event: 'close', listener: (this: ClientResponse) => void): unknown;
 }
+
+/** The request may carry a body baton will not read: its connection is closed after the answer. */
+export function unreadBody(req: ClientRequest): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** A body follows the head without a Content-Length: chunked in HTTP/1.1; in HTTP/2 unless the head ended the
+ *  stream. */
+export function bodyFollows(req: ClientRequest, h2: boolean): boolean {
+  if (h2) return !(req as BatonH2Request).stream.endAfterHeaders;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The size of a header list as HTTP/2 counts it (RFC 9113 §6.5.2: name + value + 32 per field). */
+export function headerListSize(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 32;
+  return n;
+}
