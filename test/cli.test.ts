@@ -193,6 +193,31 @@ t.test('serve with a missing config file exits 2 with a clear message', async (t
   t.equal(r.stdout, '');
 });
 
+t.test('serve with a missing certificate or a key that does not match exits 2, every problem listed', async (t) => {
+  const dir = tempDir(t);
+  const ca = makeCa(dir);
+  const a = makeLeaf(ca, dir, ['a.test']);
+  const other = makeLeaf(ca, dir, ['b.test']);
+  const file = join(dir, 'tls.yaml');
+  writeFileSync(
+    file,
+    [
+      'entrypoints: { web: { address: "127.0.0.1:0" } }',
+      'admin: { address: "127.0.0.1:0" }',
+      `stateDir: ${JSON.stringify(join(dir, 'state'))}`,
+      'tls:',
+      '  certificates:',
+      '    - { certFile: missing.pem, keyFile: missing.key }',
+      `    - { certFile: ${JSON.stringify(a.certFile)}, keyFile: ${JSON.stringify(other.keyFile)} }`,
+      '',
+    ].join('\n'),
+  );
+  const r = await baton(t, ['serve', '--config', file]);
+  t.equal(r.code, 2, 'a configuration error');
+  t.match(r.stderr, /tls\.certificates\.0\.certFile: /, 'the missing file, by its config path');
+  t.match(r.stderr, /tls\.certificates\.1\.keyFile: /, 'the key that does not match');
+});
+
 t.test('serve exits 1 when its address is taken', async (t) => {
   const a = await startUpstream(t, 'a');
   const { config, port, adminPort } = await setup(t, [a]);
