@@ -258,6 +258,68 @@ t.test('SETTINGS and PING floods from a client that reads: answered or closed, m
   t.equal(up.arrived.filter((u) => u !== '/other').length, 0, 'nothing but the other clients reached the upstream');
 });
 
+t.test('a client that stops reading is closed at timeouts.socket: PING flood, SETTINGS flood, a large response', { timeout: 30_000 }, async (t) => {
+  // HTTP/1.1 frees such a connection at the socket timeout (limits.test.ts, 16. slow read); HTTP/2 must too.
+  const SOCKET_MS = 1500;
+  const { up, b, ep, port } = await setup(t, { timeouts: { header: '1s', socket: `${SOCKET_MS}ms`, upstreamKeepAlive: '200ms' } });
+  const fd0 = fdCount();
+  const wu = Buffer.alloc(4);
+  wu.writeUInt32BE(0x7fff0000);
+  const cases: Array<[string, (r: RawH2) => Promise<void>]> = [
+    [
+      'PING flood',
+      async (r) => {
+        const batch = Buffer.concat(Array.from({ length: 1000 }, (_, i) => frame(FRAME.PING, 0, 0, Buffer.alloc(8, i & 0xff))));
+        const started = Date.now();
+        for (let i = 0; i < 2000 && Date.now() - started < 2000; i++) {
+          if (!r.write(batch)) await r.drain(200);
+        }
+      },
+    ],
+    [
+      'SETTINGS flood',
+      async (r) => {
+        const batch = Buffer.concat(Array.from({ length: 1000 }, () => settingsFrame([[4, 65535]])));
+        const started = Date.now();
+        for (let i = 0; i < 2000 && Date.now() - started < 2000; i++) {
+          if (!r.write(batch)) await r.drain(200);
+        }
+      },
+    ],
+    [
+      'a 5 MB response, windows wide open',
+      async (r) => {
+        r.write(frame(FRAME.SETTINGS, 0, 0, Buffer.from([0, 4, 0x7f, 0xff, 0, 0]))); // INITIAL_WINDOW_SIZE 2^31-65536
+        r.write(frame(FRAME.WINDOW_UPDATE, 0, 0, wu));
+        r.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+        r.write(frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, 1, hpackRequest('GET', '/big')));
+        await sleep(300);
+      },
+    ],
+  ];
+  for (const [name, attack] of cases) {
+    const rss0 = process.memoryUsage().rss;
+    const r = await rawH2(t, port, { read: false });
+    await attack(r);
+    const attackEnded = Date.now();
+    t.ok(process.memoryUsage().rss - rss0 < 100 * MB, `${name}: memory bounded (rss +${((process.memoryUsage().rss - rss0) / MB).toFixed(1)} MB)`);
+    await othersServed(t, b, `${name}, while the stalled client is held`);
+    // the client is paused and cannot see a close: baton's own connection count tells
+    let closedAfter = -1;
+    try {
+      await waitFor(() => ep.connections === 0, 3 * SOCKET_MS + 1000, 'the stalled connection closed');
+      closedAfter = Date.now() - attackEnded;
+    } catch {
+      // reported below
+    }
+    t.ok(closedAfter >= 0, `${name}: baton closed the stalled connection (${closedAfter >= 0 ? `${closedAfter} ms after the client stopped` : `still open ${3 * SOCKET_MS + 1000} ms later`}, socket timeout ${SOCKET_MS} ms)`);
+    r.destroy();
+    await waitFor(() => ep.connections === 0, 2000, 'connection gone once the client leaves');
+  }
+  await waitFor(() => up.active === 0, 3000, 'no upstream request left running');
+  await fdsBackTo(t, fd0, 'stalled readers');
+});
+
 t.test('a stream stalled by flow control (window never opened) is freed at timeouts.socket', { timeout: 30_000 }, async (t) => {
   const SOCKET_MS = 1500;
   const { up, ep, port } = await setup(t, { timeouts: { header: '1s', socket: `${SOCKET_MS}ms`, upstreamKeepAlive: '200ms' } });

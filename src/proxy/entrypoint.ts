@@ -15,7 +15,7 @@
 //        streamed back with backpressure, in-flight −1; safe retries on another upstream
 //   onUpgrade: the same steps 1–5, then a WebSocket tunnel (websocket.ts)
 import type { IncomingMessage } from 'node:http';
-import type { Http2Server } from 'node:http2';
+import type { Http2Server, Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
@@ -96,6 +96,8 @@ export class Entrypoint implements ForwardHost {
   readonly #server: Http1Server;
   readonly #h2: Http2Server;
   readonly #h2Sessions = new H2Sessions();
+  /** the TLS socket being handed to the HTTP/2 server right now */
+  #h2Socket: Socket | null = null;
   readonly #tunnels: WebSocketTunnels;
   readonly #admission: Admission;
   readonly #redirect: Redirection | null;
@@ -138,13 +140,17 @@ export class Entrypoint implements ForwardHost {
         },
         h2: (tls, serverName) => {
           securedConnInfo(socket, tls, serverName);
+          this.#h2Socket = tls;
           this.#h2.emit('connection', tls);
+          this.#h2Socket = null;
         },
         timeout: requestTimedOut,
       });
     });
     this.#server.on('request', (req, res) => this.#onRequest(req, res));
-    this.#h2.on('session', (session) => this.#h2Sessions.track(session));
+    // 'session' is emitted while a socket is handed over (handlers.h2 above), so that socket is the session's
+    this.#h2.on('session', (session) => this.#h2Sessions.track(session, this.#h2Socket!));
+    this.#h2.on('timeout', (session: Http2Session) => this.#h2Sessions.timedOut(session));
     this.#h2.on('request', (req, res) => this.#onRequest(req as BatonH2Request, res as BatonH2Response));
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
   }

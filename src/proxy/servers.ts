@@ -2,6 +2,7 @@
 // and an HTTP/2 server that only ever receives TLS sockets whose ALPN chose h2. Their limits are set here.
 import { createServer, type Server } from 'node:http';
 import { createServer as createH2Server, type Http2Server, type Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Http2Config, Limits, Timeouts } from '../config/schema.ts';
 import { BatonH2Request, BatonH2Response, BatonRequest, BatonResponse } from './exchange.ts';
 
@@ -62,21 +63,33 @@ export function h2Server(t: Timeouts, limits: Limits, h2: Http2Config): Http2Ser
 
 /** Sessions of an HTTP/2 server, for a graceful stop (GOAWAY) and a final teardown. */
 export class H2Sessions {
-  readonly #sessions = new Set<Http2Session>();
+  /** each session and the TLS socket it runs on */
+  readonly #sessions = new Map<Http2Session, Socket>();
 
-  track(session: Http2Session): void {
-    this.#sessions.add(session);
+  track(session: Http2Session, socket: Socket): void {
+    this.#sessions.set(session, socket);
     session.once('close', () => this.#sessions.delete(session));
     session.on('error', () => session.destroy());
   }
 
+  /** A session on which nothing moved for `timeouts.socket` (e.g. a client that stopped reading): its socket is
+   *  destroyed outright — Node's own session.destroy() ends it gracefully and would wait for writes that can never
+   *  finish. */
+  timedOut(session: Http2Session): void {
+    this.#sessions.get(session)?.destroy();
+    session.destroy();
+  }
+
   /** GOAWAY: no new streams; the ones running finish. */
   closeGracefully(): void {
-    for (const s of this.#sessions) s.close();
+    for (const s of this.#sessions.keys()) s.close();
   }
 
   destroyAll(): void {
-    for (const s of this.#sessions) s.destroy();
+    for (const [session, socket] of this.#sessions) {
+      socket.destroy();
+      session.destroy();
+    }
     this.#sessions.clear();
   }
 }
