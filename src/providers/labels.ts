@@ -13,8 +13,6 @@
 // routed (e.g. a v1 PathPrefixStrip, which baton routes as PathPrefix without stripping). Each service's fields are
 // read by service-spec.ts, its address chosen by address.ts.
 
-import type { RouteTls } from '../config/tls-schema.ts';
-import type { DesiredRoute } from '../upstream/desired.ts';
 import { upstreamUrl } from './address.ts';
 import { Reader } from './label-reader.ts';
 import { batonLabelsOnSeveral, onlyExposedPort, serviceSpec, type Spec } from './service-spec.ts';
@@ -68,28 +66,12 @@ export interface HealthCheckLabels {
   fall?: number;
 }
 
-export interface ContainerRoute {
+/** One service route of a container: what the labels say (service-spec.ts `Spec`, less the port) and the URL baton
+ *  reaches the container at. */
+export interface ContainerRoute extends Omit<Spec, 'port'> {
   container: ContainerView;
-  /** service name */
-  service: string;
-  /** Traefik v2/v3 syntax rule (v1 rules translated) */
-  rule: string;
-  priority?: number;
   /** http://IP:port or http://127.0.0.1:hostPort */
   url: string;
-  /** ms numbers; only what labels set */
-  healthCheck: HealthCheckLabels;
-  /** ms, from baton.drain.timeout */
-  drainTimeout?: number;
-  passHostHeader?: boolean;
-  loadBalancer?: 'round-robin' | 'least-connections';
-  /** the entrypoints it is served on (undefined: every one) */
-  entrypoints?: string[];
-  /** served over TLS only, with these settings (undefined: no TLS of its own) */
-  tls?: RouteTls;
-  /** one route per Traefik router (sorted by name), when the service's routers differ in priority, entrypoints or
-   *  TLS; rule, priority, entrypoints and tls above are then the first one's, for display */
-  routes?: DesiredRoute[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

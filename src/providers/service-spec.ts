@@ -15,14 +15,19 @@ const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** A service's route as the labels give it, before its address is known. */
 export interface Spec {
   service: string;
+  /** Traefik v2/v3 syntax rule (v1 rules translated) */
   rule: string;
   priority?: number;
   port: number;
+  /** ms numbers; only what labels set */
   healthCheck: HealthCheckLabels;
+  /** ms, from baton.drain.timeout */
   drainTimeout?: number;
   passHostHeader?: boolean;
   loadBalancer?: 'round-robin' | 'least-connections';
+  /** the entrypoints it is served on (undefined: every one) */
   entrypoints?: string[];
+  /** served over TLS only, with these settings (undefined: no TLS of its own) */
   tls?: RouteTls;
   /** one route per router, when the service's routers differ in priority, entrypoints or TLS (sorted by name);
    *  rule, priority, entrypoints and tls are then the first one's */
