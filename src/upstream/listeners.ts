@@ -19,24 +19,41 @@ export function listenerKey(entrypoint: string, tls: boolean): string {
   return tls ? `${entrypoint}+tls` : entrypoint;
 }
 
+type Entrypoints = Readonly<Record<string, { tls?: RouteTls }>>;
+
+/** Every entrypoint a route is served on, with the TLS it is served with there (null: plain HTTP). Names the
+ *  config does not have serve nothing (they are reported where routes come from). */
+function* servings<S>(routes: readonly RouteSpec<S>[], entrypoints: Entrypoints) {
+  for (const route of routes) {
+    for (const entrypoint of route.entrypoints ?? Object.keys(entrypoints)) {
+      const ep = entrypoints[entrypoint];
+      if (ep !== undefined) yield { route, entrypoint, tls: route.tls ?? ep.tls ?? null };
+    }
+  }
+}
+
+/** The exact Host() names of a rule ([] for none, or for an invalid rule: refused where routes are built). */
+function hostsOf(rule: string): string[] {
+  try {
+    return parseRule(rule).hosts ?? [];
+  } catch {
+    return [];
+  }
+}
+
 /** Routes per listener key, for every entrypoint in `entrypoints` (name → its default TLS, if any). */
 export function routesByListener<S>(
   routes: readonly RouteSpec<S>[],
-  entrypoints: Readonly<Record<string, { tls?: RouteTls }>>,
+  entrypoints: Entrypoints,
 ): Map<string, ListenerRoute<S>[]> {
   const out = new Map<string, ListenerRoute<S>[]>();
   for (const name of Object.keys(entrypoints)) {
     out.set(listenerKey(name, false), []);
     out.set(listenerKey(name, true), []);
   }
-  for (const r of routes) {
-    const { entrypoints: on, tls, ...route } = r;
-    for (const name of on ?? Object.keys(entrypoints)) {
-      const ep = entrypoints[name];
-      if (ep === undefined) continue; // a name the config does not have: checked where routes come from
-      const effective = tls ?? ep.tls ?? null;
-      out.get(listenerKey(name, effective !== null))!.push({ ...route, tls: effective });
-    }
+  for (const { route: r, entrypoint, tls } of servings(routes, entrypoints)) {
+    const { entrypoints: _on, tls: _tls, ...route } = r;
+    out.get(listenerKey(entrypoint, tls !== null))!.push({ ...route, tls });
   }
   return out;
 }
@@ -50,59 +67,33 @@ export interface CertificateDemand {
 /** What the TLS routes ask their resolvers for (pure): one certificate per `tls.domains` entry, and one per exact
  *  Host() name of the rule when the route names no domains (a name per certificate, so that one failing name never
  *  holds up the others). HostRegexp names cannot be ordered. Sorted and without duplicates. */
-export function certificateDemands<S>(
-  routes: readonly RouteSpec<S>[],
-  entrypoints: Readonly<Record<string, { tls?: RouteTls }>>,
-): CertificateDemand[] {
+export function certificateDemands<S>(routes: readonly RouteSpec<S>[], entrypoints: Entrypoints): CertificateDemand[] {
   const seen = new Map<string, CertificateDemand>();
   const add = (resolver: string, domains: string[]) => {
     const key = `${resolver} ${domains.join(',')}`;
     if (!seen.has(key)) seen.set(key, { resolver, domains });
   };
-  for (const r of routes) {
-    for (const name of r.entrypoints ?? Object.keys(entrypoints)) {
-      const ep = entrypoints[name];
-      if (ep === undefined) continue;
-      const tls = r.tls ?? ep.tls;
-      const resolver = (tls as { certResolver?: string } | undefined)?.certResolver;
-      if (tls === undefined || resolver === undefined) continue;
-      if (tls.domains.length > 0) {
-        for (const d of tls.domains) add(resolver, [d.main, ...d.sans.filter((s) => s !== d.main)]);
-        continue;
-      }
-      let hosts: string[] | null;
-      try {
-        hosts = parseRule(r.rule).hosts;
-      } catch {
-        continue; // an invalid rule is refused where routes are built
-      }
-      for (const h of hosts ?? []) if (!h.startsWith('[') && !/^\d+(\.\d+){3}$/.test(h)) add(resolver, [h]);
+  for (const { route, tls } of servings(routes, entrypoints)) {
+    const resolver = (tls as { certResolver?: string } | null)?.certResolver;
+    if (tls === null || resolver === undefined) continue;
+    if (tls.domains.length > 0) {
+      for (const d of tls.domains) add(resolver, [d.main, ...d.sans.filter((s) => s !== d.main)]);
+      continue;
     }
+    for (const h of hostsOf(route.rule)) if (!h.startsWith('[') && !/^\d+(\.\d+){3}$/.test(h)) add(resolver, [h]);
   }
   return [...seen.values()].sort((a, b) => (a.resolver + a.domains[0] < b.resolver + b.domains[0] ? -1 : 1));
 }
 
 /** The `tls.options` each exact host of a TLS route asks for (the handshake picks them by SNI, before any
  *  route is known; Traefik's semantics). A host whose routes disagree keeps the first by route order. */
-export function tlsOptionsByHost<S>(
-  routes: readonly RouteSpec<S>[],
-  entrypoints: Readonly<Record<string, { tls?: RouteTls }>>,
-): Map<string, string> {
+export function tlsOptionsByHost<S>(routes: readonly RouteSpec<S>[], entrypoints: Entrypoints): Map<string, string> {
   const out = new Map<string, string>();
-  for (const r of routes) {
-    for (const name of r.entrypoints ?? Object.keys(entrypoints)) {
-      const tls = r.tls ?? entrypoints[name]?.tls;
-      const options = (tls as { options?: string } | undefined)?.options;
-      if (options === undefined) continue;
-      let hosts: string[] | null;
-      try {
-        hosts = parseRule(r.rule).hosts;
-      } catch {
-        continue;
-      }
-      for (const h of hosts ?? []) if (!out.has(h)) out.set(h, options);
-      for (const d of tls!.domains) for (const h of [d.main, ...d.sans]) if (!out.has(h)) out.set(h, options);
-    }
+  for (const { route, tls } of servings(routes, entrypoints)) {
+    const options = (tls as { options?: string } | null)?.options;
+    if (tls === null || options === undefined) continue;
+    for (const h of hostsOf(route.rule)) if (!out.has(h)) out.set(h, options);
+    for (const d of tls.domains) for (const h of [d.main, ...d.sans]) if (!out.has(h)) out.set(h, options);
   }
   return out;
 }
