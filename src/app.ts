@@ -1,6 +1,7 @@
 // The composition root: builds every component from a validated config, starts them in order, and closes
 // them in the reverse order. Nothing here is a module-level singleton: tests run several Apps side by side.
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminServer } from './admin/server.ts';
 import { ensureToken } from './admin/token.ts';
@@ -18,10 +19,18 @@ import { DockerProvider } from './providers/docker.ts';
 import { fileSnapshot } from './providers/file.ts';
 import { Entrypoint } from './proxy/entrypoint.ts';
 import { Registry } from './upstream/registry.ts';
+import { MiddlewareSet, type Factory } from './middleware/compile.ts';
+import { middlewareTypes } from './middleware/setup.ts';
 
 export interface AppOptions {
   /** a logger to use instead of one built from config.log (tests pass a silent or captured one) */
   log?: Logger;
+}
+
+/** What App.start works out before building the components (it needs I/O). */
+interface Prepared {
+  /** every middleware type: built-ins and the config's plugins */
+  factories: ReadonlyMap<string, Factory>;
 }
 
 export class App {
@@ -43,7 +52,7 @@ export class App {
   #closing: Promise<void> | null = null;
   #closeLog: () => void = () => {};
 
-  private constructor(config: LoadedConfig, opts: AppOptions) {
+  private constructor(config: LoadedConfig, opts: AppOptions, prepared: Prepared) {
     this.config = config;
     let access: Logger;
     if (opts.log !== undefined) {
@@ -63,9 +72,20 @@ export class App {
 
     const registryLog = this.log.child({ component: 'registry' });
     const entrypoints = Object.fromEntries(
-      Object.entries(config.entrypoints).map(([n, e]) => [n, { tls: e.http.tls }]),
+      Object.entries(config.entrypoints).map(([n, e]) => [n, { tls: e.http.tls, middlewares: e.http.middlewares }]),
     );
-    this.registry = new Registry({ timeouts: config.timeouts, log: registryLog, events: this.events, entrypoints });
+    const middlewares = new MiddlewareSet({
+      factories: prepared.factories,
+      log: this.log.child({ component: 'middleware' }),
+      resolvePath: (p) => resolve(config.baseDir, p),
+    });
+    this.registry = new Registry({
+      timeouts: config.timeouts,
+      log: registryLog,
+      events: this.events,
+      entrypoints,
+      middlewares,
+    });
     this.certificates = CertificateStore.load({ tls: config.tls, log: this.log.child({ component: 'tls' }) });
     try {
       const acmeLog = this.log.child({ component: 'acme' });
@@ -166,7 +186,8 @@ export class App {
 
   /** Builds and starts baton. On any failure, whatever started is closed again and the error is thrown. */
   static async start(config: LoadedConfig, opts: AppOptions = {}): Promise<App> {
-    const app = new App(config, opts);
+    const factories = await middlewareTypes(config); // plugins imported; the file's middlewares checked
+    const app = new App(config, opts, { factories });
     try {
       app.registry.setSnapshot('file', fileSnapshot(config));
       app.docker?.start();

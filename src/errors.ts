@@ -138,6 +138,37 @@ export class BadUpstreamHeaderError extends BatonError {
   }
 }
 
+/** A middleware or plugin tried to set a header that would break the message: a bad name, CR/LF/NUL in a value,
+ *  or a framing header baton sets itself. */
+export class HeaderError extends BatonError {
+  override code = 'BATON_BAD_HEADER';
+  constructor(message: string) {
+    super(message);
+    this.name = 'HeaderError';
+  }
+}
+
+/** A middleware's hook threw or rejected (the request is answered 500, plugin_error). */
+export class PluginError extends BatonError {
+  override code = 'BATON_PLUGIN_ERROR';
+  /** the middleware's name, e.g. "geo@file" */
+  middleware: string;
+  constructor(middleware: string, options?: { cause?: unknown }) {
+    super(`middleware ${middleware} failed`, options);
+    this.name = 'PluginError';
+    this.middleware = middleware;
+  }
+}
+
+/** The errors middleware replaced a response: the upstream's answer is dropped (not a failure of that upstream). */
+export class ResponseReplacedError extends BatonError {
+  override code = 'BATON_RESPONSE_REPLACED';
+  constructor() {
+    super('response replaced by a middleware');
+    this.name = 'ResponseReplacedError';
+  }
+}
+
 /** The CLI could not complete a call to the admin API (unreachable, or it answered with an error). */
 export class AdminCallError extends BatonError {
   override code = 'BATON_ADMIN_CALL';
@@ -175,5 +206,17 @@ export class AcmeError extends BatonError {
     this.name = 'AcmeError';
     this.resolver = resolver;
     this.domains = domains;
+  }
+}
+
+/** A deploy hook failed (non-zero exit, a thrown error, its timeout), or could not be loaded. A DeployFailure, so
+ *  the deploy handles it as its stage says (src/deploy/hooks.ts). `stage` is the hook's stage, or `load`. */
+export class HookFailedError extends DeployFailure {
+  override code = 'BATON_HOOK_FAILED';
+  readonly stage: string;
+  constructor(message: string, stage: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HookFailedError';
+    this.stage = stage;
   }
 }

@@ -45,10 +45,11 @@ t.test('no import runs back up a layer', async (t) => {
   const below: Record<string, string[]> = {
     'src/routing': ['src/routing'],
     'src/config': ['src/config', 'src/routing'],
-    'src/upstream': ['src/upstream', 'src/routing', 'src/config'],
-    'src/providers': ['src/providers', 'src/upstream', 'src/routing', 'src/config'],
+    'src/middleware': ['src/middleware', 'src/routing', 'src/config'],
+    'src/upstream': ['src/upstream', 'src/middleware', 'src/routing', 'src/config'],
+    'src/providers': ['src/providers', 'src/upstream', 'src/middleware', 'src/routing', 'src/config'],
     'src/tls': ['src/tls', 'src/config'],
-    'src/proxy': ['src/proxy', 'src/tls', 'src/upstream', 'src/routing', 'src/config'],
+    'src/proxy': ['src/proxy', 'src/tls', 'src/upstream', 'src/middleware', 'src/routing', 'src/config'],
   };
   // shared by every layer: pure helpers that import nothing above them
   const base = ['src/errors.ts', 'src/async.ts', 'src/net.ts', 'src/events.ts', 'src/listen.ts'];

@@ -31,7 +31,7 @@ t.test('each route of a service is served on its own listeners', async (t) => {
     ],
   });
   const view = (host: string) => ({ host, path: '/', query: '', method: 'GET', clientIp: '127.0.0.1', headers: {} });
-  const served = (ep: string, tls: boolean, host: string) => registry.table(ep, tls).match(view(host))?.name ?? null;
+  const served = (ep: string, tls: boolean, host: string) => registry.table(ep, tls).match(view(host))?.service.name ?? null;
   t.equal(served('web', false, 'shop.test'), 'shop', 'plain router on web');
   t.equal(served('websecure', true, 'shop.test'), 'shop', 'TLS router on websecure');
   t.equal(served('websecure', false, 'shop.test'), null, 'not plain on websecure');

@@ -17,6 +17,8 @@ export interface LoadedConfig extends Config {
   stateDirPath: string;
   /** admin.tokenFile resolved to an absolute path (default: <stateDir>/admin-token). */
   tokenFilePath: string;
+  /** the folder relative paths are resolved against (the config file's) */
+  baseDir: string;
 }
 
 export function formatZodError(err: ZodError): string[] {
@@ -143,7 +145,7 @@ export function parseConfig(
       ? resolve(baseDir, config.admin.tokenFile)
       : resolve(stateDirPath, ADMIN_TOKEN_FILE_NAME);
   resolveTlsPaths(config, baseDir, stateDirPath);
-  return { ...config, file, stateDirPath, tokenFilePath };
+  return { ...config, file, stateDirPath, tokenFilePath, baseDir };
 }
 
 /** Reads and validates a YAML config file. Throws ConfigError listing every problem. */

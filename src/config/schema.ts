@@ -10,6 +10,7 @@ import {
   routeTlsSchema,
   tlsSchema,
 } from './tls-schema.ts';
+import { middlewareRefs, middlewaresSchema, pluginsSchema } from './middleware-schema.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
 
 /** A duration value: "500ms", "2s", "1m" or milliseconds, normalised to milliseconds (optional: no default). */
@@ -124,6 +125,8 @@ export const serviceSchema = z.strictObject({
   entrypoints: z.array(nameKey('entrypoint')).min(1).optional(),
   /** TLS for this route: served only over TLS (with the entrypoint's default TLS when unset there) */
   tls: routeTlsSchema.optional(),
+  /** middlewares run on this route, in order (after the entrypoint's) */
+  middlewares: middlewareRefs.optional(),
 });
 
 const entrypointSchema = z.strictObject({
@@ -196,6 +199,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   tls: tlsSchema,
   certificatesResolvers: certificatesResolversSchema,
+  middlewares: middlewaresSchema,
+  plugins: pluginsSchema,
   services: z
     .record(
       z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'),

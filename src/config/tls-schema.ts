@@ -1,6 +1,7 @@
 // The HTTPS parts of the config schema, with Traefik's names: route TLS, entrypoint redirections and HTTP/2
 // settings, `tls` (options, certificate files, the default certificate) and `certificatesResolvers` (ACME).
 import { z } from 'zod';
+import { middlewareRefs } from './middleware-schema.ts';
 import * as D from './defaults.ts';
 import { parseLongDuration } from './units.ts';
 
@@ -64,6 +65,8 @@ export const entrypointHttpSchema = z
       .optional(),
     /** default TLS for every route served on this entrypoint */
     tls: routeTlsSchema.optional(),
+    /** middlewares every route served on this entrypoint runs first (Traefik: entryPoints.<e>.http.middlewares) */
+    middlewares: middlewareRefs.default([]),
   })
   .prefault({});
 

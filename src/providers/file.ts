@@ -1,5 +1,6 @@
 // The file provider: the static services of the config file, as one desired-state snapshot.
 import type { LoadedConfig } from '../config/load.ts';
+import { fileDefinitions } from '../middleware/setup.ts';
 import type { DesiredService, Snapshot } from '../upstream/desired.ts';
 
 export function upstreamId(service: string, url: string): string {
@@ -13,5 +14,5 @@ export function fileSnapshot(config: LoadedConfig): Snapshot {
     const wanted = upstreams.map((url) => ({ id: upstreamId(name, url), url: new URL(url).origin }));
     services.push({ ...options, name, upstreams: wanted });
   }
-  return { services };
+  return { services, middlewares: fileDefinitions(config) };
 }

@@ -11,15 +11,16 @@
 //     3. route: the route table (swapped whole by providers) picks a service       → else 404 from baton
 //     4. limits: declared body larger than maxBodySize                             → 413, upstream never contacted
 //     5. headers: hop-by-hop and Connection-named headers dropped, X-Forwarded-* set
+//     ·  middlewares, when the route has any (middleware-run.ts): the entrypoint's then the route's, in order;
+//        each may rewrite the request or answer it; their response hooks run in middleware-response.ts
 //     6. forward (forward.ts): balancer picks a healthy upstream, in-flight +1, undici dispatch, response
 //        streamed back with backpressure, in-flight −1; safe retries on another upstream
-//   onUpgrade: the same steps 1–5, then a WebSocket tunnel (websocket.ts)
+//   onUpgrade: the same steps 1–5 and the middlewares' request hooks, then a WebSocket tunnel (websocket.ts)
 import type { IncomingMessage } from 'node:http';
 import type { Http2Server, Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
-import type { RequestView } from '../routing/rule.ts';
 import { listenOn } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
@@ -28,29 +29,16 @@ import type { TlsTerminator } from '../tls/terminator.ts';
 import { Admission, connInfo, onClientError, requestTimedOut, securedConnInfo } from './connections.ts';
 import { bodyFollows, headerListSize, unreadBody } from './exchange.ts';
 import type { BatonH2Request, BatonH2Response, BatonRequest, ClientRequest, ClientResponse } from './exchange.ts';
-import { Forward, type ForwardHost } from './forward.ts';
+import { Forward } from './forward.ts';
+import type { Link } from '../middleware/compile.ts';
+import { Exchange } from './middleware-run.ts';
 import { upstreamRequestHeaders, type RequestContext } from './headers.ts';
-import { sendPage } from './pages.ts';
+import { sendPage, sendRedirect, sendText } from './pages.ts';
 import { redirectTo, type Redirection } from './redirect.ts';
 import { H2Sessions, h2Server, http1Server, type Http1Server } from './servers.ts';
-import { checkH2Request, checkRequest } from './request-check.ts';
+import { checkH2Request, checkRequest, View } from './request-check.ts';
+import { Upgrades, type UpgradeHost } from './upgrade.ts';
 import { invalidUpgrade, rejectUpgrade, WebSocketTunnels } from './websocket.ts';
-
-/** The request as the route table sees it. Headers are read lazily (Node builds them on first access). */
-class View implements RequestView {
-  host = '';
-  path = '';
-  query = '';
-  method = '';
-  clientIp = '';
-  req: ClientRequest;
-  constructor(req: ClientRequest) {
-    this.req = req;
-  }
-  get headers() {
-    return this.req.headers;
-  }
-}
 
 export interface EntrypointOptions {
   name: string;
@@ -77,12 +65,14 @@ const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 interface Prepared {
   view: View;
   service: Service;
+  links: readonly Link[];
   ctx: RequestContext;
   path: string;
 }
 
-export class Entrypoint implements ForwardHost {
+export class Entrypoint implements UpgradeHost {
   readonly name: string;
+  readonly log: Logger;
   readonly maxBodySize: number;
   closing = false;
   /** requests in progress on this entrypoint (including tunnels) */
@@ -99,6 +89,7 @@ export class Entrypoint implements ForwardHost {
   /** the TLS socket being handed to the HTTP/2 server right now */
   #h2Socket: Socket | null = null;
   readonly #tunnels: WebSocketTunnels;
+  readonly #upgrades: Upgrades;
   readonly #admission: Admission;
   readonly #redirect: Redirection | null;
   readonly #maxHeaderSize: number;
@@ -107,6 +98,7 @@ export class Entrypoint implements ForwardHost {
 
   constructor(opts: EntrypointOptions) {
     this.name = opts.name;
+    this.log = opts.log.child({ component: 'middleware', entrypoint: opts.name });
     this.#config = opts.config;
     this.maxBodySize = opts.limits.maxBodySize;
     this.#maxHeaderSize = opts.limits.maxHeaderSize;
@@ -125,6 +117,7 @@ export class Entrypoint implements ForwardHost {
     this.#h2 = h2Server(t, opts.limits, opts.config.http2);
     const wsLog = opts.log.child({ component: 'websocket' });
     this.#tunnels = new WebSocketTunnels(wsLog, t.upstreamConnect, t.upstreamResponse);
+    this.#upgrades = new Upgrades(this, this.#tunnels);
     this.#server.on('clientError', onClientError);
     this.#admission.wrap(this.#server, (socket, http1) => {
       opts.terminator.accept(socket, {
@@ -186,20 +179,28 @@ export class Entrypoint implements ForwardHost {
 
     // 4. limits: a declared body over the limit never reaches the upstream
     if (ctx.contentLength > this.maxBodySize) {
-      return this.#answer(
-        req,
-        res,
-        413,
-        'body_too_large',
-        `The request body is larger than ${this.maxBodySize} bytes.`,
-        true,
-        service,
-      );
+      const detail = `The request body is larger than ${this.maxBodySize} bytes.`;
+      return this.#answer(req, res, 413, 'body_too_large', detail, true, service);
     }
     const hasBody = ctx.contentLength > 0 || (ctx.contentLength === -1 && bodyFollows(req, res.h2));
 
     // 5. header hygiene
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx);
+
+    if (p.links.length > 0) {
+      const routed = {
+        req,
+        res,
+        service,
+        links: p.links,
+        host: p.view.host,
+        path,
+        query: p.view.query,
+        headers,
+        hasBody,
+      };
+      return new Exchange(this, routed).run();
+    }
 
     // 6. forward
     new Forward(
@@ -246,8 +247,8 @@ export class Entrypoint implements ForwardHost {
     }
 
     // 3. route
-    const service = this.#registry.table(this.name, conn.tls).match(view);
-    if (service === undefined) {
+    const routed = this.#registry.table(this.name, conn.tls).match(view);
+    if (routed === undefined) {
       this.notFound++;
       return this.#reject(req, res, 404, 'no_route', 'No route matches this host and path.');
     }
@@ -263,13 +264,13 @@ export class Entrypoint implements ForwardHost {
       contentLength: cl === undefined ? -1 : Number(cl),
       joinCookies: res?.h2 === true,
     };
-    return { view, service, ctx, path };
+    return { view, service: routed.service, links: routed.links, ctx, path };
   }
 
   #reject(req: ClientRequest, res: ClientResponse | null, status: number, code: string, detail: string): null {
     if (res === null) {
       rejectUpgrade(req.socket as Socket, status, code, detail);
-      this.#logUpgrade(req as BatonRequest, status, code, null);
+      this.logUpgrade(req, status, code, null);
       this.#done();
       return null;
     }
@@ -278,20 +279,14 @@ export class Entrypoint implements ForwardHost {
   }
 
   #sendText(req: ClientRequest, res: ClientResponse, status: number, text: string): null {
-    res.writeHead(status, ['content-type', 'text/plain', 'content-length', String(Buffer.byteLength(text))]);
-    res.end(text);
+    sendText(res, status, text);
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, 'acme_challenge');
     this.#done();
     return null;
   }
 
   #sendRedirect(req: ClientRequest, res: ClientResponse, status: number, location: string): null {
-    const body = `Moved to ${location}\n`;
-    const headers = ['location', location, 'content-type', 'text/plain; charset=utf-8'];
-    headers.push('content-length', String(Buffer.byteLength(body)));
-    if (!res.h2 && (this.closing || unreadBody(req))) headers.push('connection', 'close');
-    res.writeHead(status, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    sendRedirect(res, req.method!, status, location, this.closing || unreadBody(req));
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, 'redirect');
     this.#done();
     return null;
@@ -309,6 +304,18 @@ export class Entrypoint implements ForwardHost {
   ): void {
     sendPage(res, req.method!, status, code, detail, close || this.closing);
     if (service !== null) service.unavailable++;
+    if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);
+    this.#done();
+  }
+
+  /** A service by name (a middleware's useService, the errors middleware's page). */
+  service(name: string): Service | undefined {
+    return this.#registry.services.get(name);
+  }
+
+  /** An answer made without a Forward (a middleware's, or baton's page on a route with middlewares). */
+  answered(req: ClientRequest, status: number, code: string, service: Service | null): void {
+    if (service !== null && status >= 500) service.unavailable++;
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);
     this.#done();
   }
@@ -343,28 +350,16 @@ export class Entrypoint implements ForwardHost {
     }
     const p = this.#prepare(req, null);
     if (p === null) return;
-    const u = p.service.pick(null);
-    if (u === null) {
-      p.service.unavailable++;
-      this.#reject(req, null, 503, 'no_healthy_upstream', 'The service has no healthy upstream right now.');
-      return;
-    }
-    if (!p.service.options.passHostHeader) p.ctx.upstreamHost = u.host;
     const list = upstreamRequestHeaders(req.rawHeaders, p.ctx);
-    const headers: Record<string, string> = {};
-    for (let i = 0; i < list.length; i += 2) {
-      const k = list[i].toLowerCase();
-      headers[k] = headers[k] === undefined ? list[i + 1] : `${headers[k]}, ${list[i + 1]}`;
-    }
-    headers.connection = 'Upgrade';
-    headers.upgrade = 'websocket';
-    this.#logUpgrade(req, 101, null, u.id);
-    socket.once('close', () => this.#done());
-    this.#tunnels.open(req, socket, head, u, headers, p.view.query === '' ? p.path : `${p.path}?${p.view.query}`);
+    this.#upgrades.route(req, socket, head, p.service, p.links, p.view.host, p.path, p.view.query, list);
   }
 
-  #logUpgrade(req: IncomingMessage, status: number, error: string | null, upstream: string | null): void {
-    if (this.#accessLog !== null) logUpgrade(this.#accessLog, req, status, error, upstream);
+  logUpgrade(req: ClientRequest, status: number, error: string | null, upstream: string | null): void {
+    if (this.#accessLog !== null) logUpgrade(this.#accessLog, req as IncomingMessage, status, error, upstream);
+  }
+
+  upgradeDone(): void {
+    this.#done();
   }
 
   // ── shutdown ───────────────────────────────────────────────────────────────────────────────────

@@ -37,10 +37,11 @@ export interface ClientResponse {
   readonly writableFinished: boolean;
   writeHead(status: number, headers: string[]): unknown;
   write(chunk: Buffer): boolean;
-  end(chunk?: string | (() => void)): unknown;
+  end(chunk?: string | Buffer | (() => void)): unknown;
   destroy(): unknown;
   once(event: 'drain', listener: (this: ClientResponse) => void): unknown;
   on(event: 'close', listener: (this: ClientResponse) => void): unknown;
+  removeListener(event: 'drain', listener: (this: ClientResponse) => void): unknown;
 }
 
 /** The request may carry a body baton will not read: its connection is closed after the answer. */

@@ -10,6 +10,8 @@ import { BadUpstreamHeaderError, BodyTooLargeError, ClientGoneError } from '../e
 import type { Service } from '../upstream/service.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ClientRequest, ClientResponse } from './exchange.ts';
+import type { Exchange } from './middleware-run.ts';
+import { Reply } from './middleware-response.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { sendPage } from './pages.ts';
 import {
@@ -71,6 +73,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   readonly headers: string[];
   readonly hasBody: boolean;
   readonly started: number;
+  /** the route's middlewares, for this request (null: none) */
+  readonly mw: Exchange | null;
 
   upstream: Upstream | null = null;
   retries = 0;
@@ -87,6 +91,10 @@ export class Forward implements Dispatcher.DispatchHandler {
   #clientGone = false;
   #waitingDrain = false;
   #deadline: number;
+  #maxRetries: number;
+  /** the middlewares' reply carries the upstream body (middleware-response.ts) */
+  #replyBody = false;
+  #retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     req: ClientRequest,
@@ -96,6 +104,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     path: string,
     headers: string[],
     hasBody: boolean,
+    mw: Exchange | null = null,
   ) {
     this.req = req;
     this.res = res;
@@ -106,14 +115,19 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.headers = headers;
     this.hasBody = hasBody;
     this.started = performance.now();
-    this.#deadline = Date.now() + service.options.retryBudget;
+    this.mw = mw;
+    const attempts = mw === null ? -1 : mw.retryAttempts;
+    this.#maxRetries = attempts >= 0 ? attempts : service.options.retries;
+    // the retry middleware's attempts (and waits) bound its retries, not the service's budget
+    this.#deadline = attempts >= 0 ? Infinity : Date.now() + service.options.retryBudget;
     res.fwd = this;
     res.on('close', onResponseClose);
   }
 
   /** First attempt. */
   start(): void {
-    const u = this.service.pick(null);
+    const preferred = this.mw?.preferred ?? null;
+    const u = preferred !== null && preferred.takesTraffic ? preferred : this.service.pick(null);
     if (u === null) {
       this.service.unavailable++;
       this.#fail(NO_HEALTHY_UPSTREAM);
@@ -137,7 +151,15 @@ export class Forward implements Dispatcher.DispatchHandler {
         }
       }
     }
-    const body = this.hasBody ? (streamBody(this, this.req, this.host.maxBodySize) as unknown as Body) : null;
+    const buffered = this.mw?.body ?? null;
+    const body =
+      buffered !== null
+        ? buffered.length > 0
+          ? buffered
+          : null
+        : this.hasBody
+          ? (streamBody(this, this.req, this.host.maxBodySize) as unknown as Body)
+          : null;
     try {
       u.pool!.dispatch({ path: this.path, method: this.method, headers: this.headers, body }, this);
     } catch (err) {
@@ -177,6 +199,10 @@ export class Forward implements Dispatcher.DispatchHandler {
     // make clients that reuse the socket at that moment lose a request. The upstream side closes: its pool was
     // closed when the drain began, so each of its sockets is shut as soon as its response completes.
     if (this.host.closing && !this.res.h2) list.push('connection', 'close');
+    if (this.mw !== null) {
+      this.#replyBody = Reply.upstream(this.mw, this, controller, statusCode, list);
+      return;
+    }
     try {
       this.res.writeHead(statusCode, list);
     } catch {
@@ -188,6 +214,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.done) return;
+    if (this.#replyBody) return this.mw!.reply!.data(controller, chunk);
     if (!this.res.write(chunk)) {
       controller.pause();
       if (!this.#waitingDrain) {
@@ -199,6 +226,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (this.done) return;
+    if (this.#replyBody) return this.mw!.reply!.end();
     this.res.end();
     this.#finish();
   }
@@ -207,6 +235,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (this.done) return;
     const u = this.upstream!;
     this.#release();
+    if ((err as { code?: string }).code === 'BATON_RESPONSE_REPLACED') return; // a middleware answers instead
     const kind = this.#clientGone ? 'client_gone' : classifyError((err as { code?: string }).code ?? '', err.name);
     const d = decide(kind, this.#attemptState());
     if (d.report) this.service.reportFailure(u);
@@ -221,18 +250,28 @@ export class Forward implements Dispatcher.DispatchHandler {
         this.#finish();
         return;
       case 'retry': {
-        const next = this.service.pick(u) ?? this.service.pick(null);
-        if (next === null) {
-          this.#fail(d.otherwise);
+        const wait = this.mw === null ? 0 : this.mw.retryInterval * 2 ** this.retries;
+        if (wait > 0) {
+          this.#retryTimer = setTimeout(() => this.#retry(u, d.otherwise), Math.min(wait, 10_000));
           return;
         }
-        this.retries++;
-        this.#dispatch(next);
+        this.#retry(u, d.otherwise);
         return;
       }
       case 'answer':
         this.#fail(d);
     }
+  }
+
+  #retry(failed: Upstream, otherwise: Answer): void {
+    this.#retryTimer = null;
+    const next = this.service.pick(failed) ?? this.service.pick(null);
+    if (next === null) {
+      this.#fail(otherwise);
+      return;
+    }
+    this.retries++;
+    this.#dispatch(next);
   }
 
   #attemptState(): AttemptState {
@@ -241,7 +280,7 @@ export class Forward implements Dispatcher.DispatchHandler {
       (this.bodyStarted ? BODY_STREAMED : 0) |
       (this.#responseStarted ? RESPONSE_STARTED : 0) |
       (isIdempotent(this.method) ? IDEMPOTENT : 0) |
-      (this.retries < this.service.options.retries ? RETRIES_LEFT : 0) |
+      (this.retries < this.#maxRetries ? RETRIES_LEFT : 0) |
       (Date.now() < this.#deadline ? BUDGET_LEFT : 0)
     );
   }
@@ -253,6 +292,10 @@ export class Forward implements Dispatcher.DispatchHandler {
     // (an HTTP/2 response reports itself finished once its stream closed, however it closed)
     if (!this.res.h2 && this.res.writableFinished) return;
     this.#clientGone = true;
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
     if (this.#controller !== null) {
       this.#controller.abort(new ClientGoneError());
     }
@@ -281,10 +324,19 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (!res.headersSent && !res.destroyed) {
       // An unread request body is not drained: close the connection instead.
       const close = this.host.closing || (this.hasBody && !this.req.complete);
+      if (this.mw !== null) {
+        Reply.forwardPage(this.mw, this, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
+        return;
+      }
       sendPage(res, this.method, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
     } else {
       res.destroy();
     }
+    this.#finish();
+  }
+
+  /** The middlewares' reply is over (middleware-response.ts). */
+  complete(): void {
     this.#finish();
   }
 
@@ -293,6 +345,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.done = true;
     this.#release();
     this.res.fwd = null;
+    this.mw?.finished();
     this.host.requestDone(this);
   }
 }

@@ -2,6 +2,8 @@
 // with a stable code; what passes is the one authority and the normalised path that routing and forwarding use.
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
+import type { RequestView } from '../routing/rule.ts';
+import type { ClientRequest } from './exchange.ts';
 import { normalizePath, parseHost, splitTarget, type Target } from './target.ts';
 
 export interface Checked {
@@ -95,4 +97,20 @@ function checkTarget(url: string, hostHeader: string | undefined, hostFromHeader
       return BACKSLASH_PATH;
   }
   return { kind: 'checked', host, hostHeader, path, target };
+}
+
+/** The request as the route table sees it. Headers are read lazily (Node builds them on first access). */
+export class View implements RequestView {
+  host = '';
+  path = '';
+  query = '';
+  method = '';
+  clientIp = '';
+  req: ClientRequest;
+  constructor(req: ClientRequest) {
+    this.req = req;
+  }
+  get headers() {
+    return this.req.headers;
+  }
 }

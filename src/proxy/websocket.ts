@@ -147,6 +147,18 @@ class Tunnel {
   }
 }
 
+/** The upgrade request's headers for the upstream, from the flat list baton built (names joined lower-case). */
+export function tunnelHeaders(list: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const k = list[i].toLowerCase();
+    headers[k] = headers[k] === undefined ? list[i + 1] : `${headers[k]}, ${list[i + 1]}`;
+  }
+  headers.connection = 'Upgrade';
+  headers.upgrade = 'websocket';
+  return headers;
+}
+
 export class WebSocketTunnels {
   readonly #proxy: ProxyServer;
   readonly #log: Logger;

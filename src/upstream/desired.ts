@@ -2,6 +2,7 @@
 // registry reconciles against it and swaps the route table whole. Providers depend on these types, never the
 // reverse.
 import type { RouteTls } from '../config/tls-schema.ts';
+import type { MiddlewareDef } from '../middleware/definitions.ts';
 import type { ServiceOptions } from './service.ts';
 
 export interface DesiredUpstream {
@@ -19,6 +20,8 @@ export interface DesiredRoute {
   priority?: number;
   entrypoints?: string[];
   tls?: RouteTls;
+  /** middleware references, in order ("auth", "auth@docker", "strip@file"), in the provider's namespace */
+  middlewares?: string[];
 }
 
 export interface DesiredService extends ServiceOptions {
@@ -26,8 +29,12 @@ export interface DesiredService extends ServiceOptions {
   upstreams: DesiredUpstream[];
   /** several routes to this service; when set, they replace rule / priority / entrypoints / tls */
   routes?: DesiredRoute[];
+  /** middleware references of the service's route (or of each route without its own) */
+  middlewares?: string[];
 }
 
 export interface Snapshot {
   services: DesiredService[];
+  /** the middlewares this provider defines, by name (qualified as `name@<provider>` by the registry) */
+  middlewares?: Record<string, MiddlewareDef>;
 }

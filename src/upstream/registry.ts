@@ -6,6 +6,8 @@ import { DEFAULT_DRAIN_TIMEOUT_MS } from '../config/defaults.ts';
 import type { Timeouts } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import type { MiddlewareSet } from '../middleware/compile.ts';
+import type { MiddlewareDef } from '../middleware/definitions.ts';
 import type { DesiredService, Snapshot } from './desired.ts';
 import type { RouteTls } from '../config/tls-schema.ts';
 import { RouteTable } from '../routing/route-table.ts';
@@ -17,6 +19,7 @@ import {
   type CertificateDemand,
 } from './listeners.ts';
 import { Service } from './service.ts';
+import { resolveTargets, type RouteRef, type Target } from './targets.ts';
 import type { UpstreamState } from './state.ts';
 import { Upstream, type DrainResult } from './upstream.ts';
 
@@ -35,15 +38,17 @@ export interface RegistryOptions {
   log: Logger;
   /** where upstream state changes are published */
   events: EventBus;
-  /** every entrypoint, with its default TLS for the routes served on it */
-  entrypoints: Readonly<Record<string, { tls?: RouteTls }>>;
+  /** every entrypoint, with its default TLS for the routes served on it and its own middlewares */
+  entrypoints: Readonly<Record<string, { tls?: RouteTls; middlewares?: readonly string[] }>>;
+  /** the middleware instances routes run (null: routes with middlewares are refused) */
+  middlewares?: MiddlewareSet | null;
 }
 
-const EMPTY_TABLE = RouteTable.build<Service>([]);
+const EMPTY_TABLE = RouteTable.build<Target>([]);
 
 export class Registry {
   /** one immutable route table per listener (an entrypoint in plain HTTP, or over TLS), swapped whole */
-  #tables = new Map<string, RouteTable<Service>>();
+  #tables = new Map<string, RouteTable<Target>>();
   #demands: CertificateDemand[] = [];
   #tlsOptions = new Map<string, string>();
   readonly services = new Map<string, Service>();
@@ -55,6 +60,9 @@ export class Registry {
   readonly #events: EventBus;
   readonly #entrypoints: RegistryOptions['entrypoints'];
   readonly #changed = new Notifier();
+  readonly #middlewares: MiddlewareSet | null;
+  /** the route and middleware problems last logged (logged again only when they change) */
+  #problems = '';
   #closed = false;
 
   constructor(opts: RegistryOptions) {
@@ -62,6 +70,7 @@ export class Registry {
     this.#log = opts.log;
     this.#events = opts.events;
     this.#entrypoints = opts.entrypoints;
+    this.#middlewares = opts.middlewares ?? null;
   }
 
   /** The certificates the TLS routes ask their ACME resolvers for (recomputed whenever the routes change). */
@@ -75,7 +84,7 @@ export class Registry {
   }
 
   /** The routes served on `entrypoint`, in plain HTTP or over TLS. */
-  table(entrypoint: string, tls: boolean): RouteTable<Service> {
+  table(entrypoint: string, tls: boolean): RouteTable<Target> {
     return this.#tables.get(listenerKey(entrypoint, tls)) ?? EMPTY_TABLE;
   }
 
@@ -88,16 +97,27 @@ export class Registry {
     try {
       this.#reconcile();
     } catch (err) {
+      this.#middlewares?.discard();
       if (previous === undefined) this.#snapshots.delete(provider);
       else this.#snapshots.set(provider, previous);
       throw err;
     }
   }
 
-  #merged(): Map<string, DesiredService> {
+  /** Every provider's middlewares, by qualified name (`name@provider`). */
+  #definitions(): Map<string, MiddlewareDef> {
+    const defs = new Map<string, MiddlewareDef>();
+    for (const [provider, snap] of this.#snapshots) {
+      for (const [name, def] of Object.entries(snap.middlewares ?? {})) defs.set(`${name}@${provider}`, def);
+    }
+    return defs;
+  }
+
+  #merged(providers: Map<string, string>): Map<string, DesiredService> {
     const merged = new Map<string, DesiredService>();
     for (const [provider, snap] of this.#snapshots) {
       for (const s of snap.services) {
+        if (!providers.has(s.name)) providers.set(s.name, provider);
         const seen = merged.get(s.name);
         if (seen !== undefined) {
           this.#log.warn(
@@ -115,7 +135,9 @@ export class Registry {
   }
 
   #reconcile(): void {
-    const desired = this.#merged();
+    const providers = new Map<string, string>();
+    const desired = this.#merged(providers);
+    const problems = this.#middlewares?.begin(this.#definitions()) ?? [];
     // Build the new route table first: an invalid rule changes nothing.
     const nextServices = new Map<string, Service>();
     for (const [name, d] of desired) {
@@ -128,26 +150,45 @@ export class Registry {
       }
     }
     const routes = [...desired.values()].flatMap((d) => {
-      const service = nextServices.get(d.name)!;
+      const provider = providers.get(d.name)!;
+      const ref = (middlewares: string[] | undefined): RouteRef => ({
+        service: nextServices.get(d.name)!,
+        middlewares: middlewares ?? d.middlewares ?? [],
+        provider,
+      });
       if (d.routes === undefined || d.routes.length === 0) {
-        return [{ name: d.name, rule: d.rule, priority: d.priority, entrypoints: d.entrypoints, tls: d.tls, service }];
+        const { rule, priority, entrypoints, tls } = d;
+        return [{ name: d.name, rule, priority, entrypoints, tls, service: ref(undefined) }];
       }
-      return d.routes.map((r) => ({ ...r, name: `${d.name}#${r.name}`, service }));
+      return d.routes.map(({ middlewares, ...r }) => ({
+        ...r,
+        name: `${d.name}#${r.name}`,
+        service: ref(middlewares),
+      }));
     });
     RouteTable.build(routes); // every rule checked once, whatever serves it: a bad one changes nothing
-    const tables = new Map<string, RouteTable<Service>>();
-    for (const [key, list] of routesByListener(routes, this.#entrypoints)) tables.set(key, RouteTable.build(list));
+    const { lists, problems: refused } = resolveTargets(
+      routesByListener(routes, this.#entrypoints),
+      (key) => key.replace(/\+tls$/, ''),
+      (entrypoint) => this.#entrypoints[entrypoint]?.middlewares ?? [],
+      this.#middlewares,
+    );
+    const tables = new Map<string, RouteTable<Target>>();
+    for (const [key, list] of lists) tables.set(key, RouteTable.build(list));
+    problems.push(...refused);
 
-    const problems: string[] = [];
+    const conflicts: string[] = [];
     const ownerOf = new Map<string, string>();
     for (const d of desired.values()) {
       for (const u of d.upstreams) {
         const other = ownerOf.get(u.id);
-        if (other !== undefined) problems.push(`upstream id ${u.id} used by services ${other} and ${d.name}`);
+        if (other !== undefined) conflicts.push(`upstream id ${u.id} used by services ${other} and ${d.name}`);
         ownerOf.set(u.id, d.name);
       }
     }
-    if (problems.length > 0) throw new ConfigError(problems);
+    if (conflicts.length > 0) throw new ConfigError(conflicts);
+    this.#middlewares?.commit();
+    this.#logProblems(problems);
 
     // Apply: options, then upstream membership.
     for (const [name, d] of desired) {
@@ -186,6 +227,19 @@ export class Registry {
     this.#demands = certificateDemands(routes, this.#entrypoints);
     this.#tlsOptions = tlsOptionsByHost(routes, this.#entrypoints);
     this.#changed.notify();
+  }
+
+  /** Refused routes and invalid middlewares, logged when they change (not at every Docker event). */
+  #logProblems(problems: string[]): void {
+    const text = problems.join('\n');
+    if (text === this.#problems) return;
+    this.#problems = text;
+    for (const problem of problems) this.#log.warn({ problem }, 'Route refused or middleware invalid');
+  }
+
+  /** The problems of the routes and middlewares in use now (refused routes, invalid middlewares). */
+  problems(): string[] {
+    return this.#problems === '' ? [] : this.#problems.split('\n');
   }
 
   #create(service: Service, id: string, url: string, containerId: string | undefined): Upstream {
@@ -274,6 +328,7 @@ export class Registry {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#middlewares?.close();
     const closing: Promise<unknown>[] = [...this.#removing].map((u) => u.close());
     for (const s of this.services.values()) closing.push(s.close());
     for (const u of this.upstreams.values()) closing.push(u.close());

@@ -1,0 +1,4 @@
+// The headers middleware types.
+import type { AnyMiddlewareType } from '../types.ts';
+
+export const HEADERS_TYPES: AnyMiddlewareType[] = [];

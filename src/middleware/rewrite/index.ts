@@ -1,0 +1,4 @@
+// The rewrite middleware types.
+import type { AnyMiddlewareType } from '../types.ts';
+
+export const REWRITE_TYPES: AnyMiddlewareType[] = [];

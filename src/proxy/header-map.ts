@@ -1,0 +1,98 @@
+// The HeaderMap middlewares see (api.ts), over the flat [name, value, ...] lists baton sends: the upstream
+// request's and the client response's. Names compare case-insensitively; what a middleware sets is checked, so no
+// middleware or plugin can inject a header line or change the request's framing.
+import { HeaderError } from '../errors.ts';
+import type { HeaderMap } from '../middleware/api.ts';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\r\n\0]/;
+
+/** Names a middleware may not set on a request: framing and hop-by-hop (baton sets them itself). */
+const REQUEST_FIXED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+]);
+/** ... nor on a response. */
+const RESPONSE_FIXED = new Set(['transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+
+export class FlatHeaders implements HeaderMap {
+  /** the list itself: [name, value, ...]; names as sent */
+  readonly list: string[];
+  readonly #fixed: ReadonlySet<string>;
+
+  constructor(list: string[], kind: 'request' | 'response') {
+    this.list = list;
+    this.#fixed = kind === 'request' ? REQUEST_FIXED : RESPONSE_FIXED;
+  }
+
+  get(name: string): string | undefined {
+    const n = name.toLowerCase();
+    const l = this.list;
+    let out: string | undefined;
+    for (let i = 0; i < l.length; i += 2) {
+      if (l[i].length === n.length && l[i].toLowerCase() === n)
+        out = out === undefined ? l[i + 1] : `${out}, ${l[i + 1]}`;
+    }
+    return out;
+  }
+
+  getAll(name: string): string[] {
+    const n = name.toLowerCase();
+    const out: string[] = [];
+    for (let i = 0; i < this.list.length; i += 2) if (this.list[i].toLowerCase() === n) out.push(this.list[i + 1]);
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  set(name: string, value: string): void {
+    this.#check(name, value);
+    this.delete(name);
+    this.list.push(name.toLowerCase(), value);
+  }
+
+  append(name: string, value: string): void {
+    this.#check(name, value);
+    this.list.push(name.toLowerCase(), value);
+  }
+
+  delete(name: string): void {
+    const n = name.toLowerCase();
+    const l = this.list;
+    let w = 0;
+    for (let i = 0; i < l.length; i += 2) {
+      if (l[i].toLowerCase() === n) continue;
+      l[w] = l[i];
+      l[w + 1] = l[i + 1];
+      w += 2;
+    }
+    l.length = w;
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (let i = 0; i < this.list.length; i += 2) yield [this.list[i], this.list[i + 1]];
+  }
+
+  #check(name: string, value: string): void {
+    if (typeof name !== 'string' || !TOKEN.test(name)) {
+      throw new HeaderError(`invalid header name ${JSON.stringify(name)}`);
+    }
+    if (typeof value !== 'string' || BAD_VALUE.test(value)) {
+      throw new HeaderError(`invalid value for header ${name}: CR, LF and NUL are not allowed`);
+    }
+    if (this.#fixed.has(name.toLowerCase())) throw new HeaderError(`header ${name} is set by baton only`);
+  }
+}
+
+/** Whether `name` is a header name a middleware could set (an HTTP token, not framing), for config checks. */
+export function settableHeader(name: string, kind: 'request' | 'response'): boolean {
+  return TOKEN.test(name) && !(kind === 'request' ? REQUEST_FIXED : RESPONSE_FIXED).has(name.toLowerCase());
+}
