@@ -36,7 +36,7 @@ t.test('an empty config gets every default, durations and sizes as numbers', asy
     web: {
       address: D.DEFAULT_ENTRYPOINT_ADDRESS,
       forwardedHeaders: { trustedIPs: [], insecure: false },
-      http: {},
+      http: { middlewares: [] },
       http2: { maxConcurrentStreams: D.DEFAULT_H2_MAX_CONCURRENT_STREAMS },
     },
   });

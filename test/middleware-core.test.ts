@@ -202,10 +202,12 @@ t.test('config problems stop baton from starting', async (t) => {
     problems: ['services.a.middlewares.0: no middleware or plugin named nope in this file'],
   });
   await t.rejects(start({ plugins: plugins(dir, { rw: ['rewrite.ts', {}] }) }), {
+    code: 'BATON_CONFIG_INVALID',
     problems: ['plugins.rw.options: prefix: required'],
   });
   await t.rejects(start({ plugins: { x: { module: join(dir, 'missing.ts') } } }), { code: 'BATON_CONFIG_INVALID' });
   await t.rejects(start({ middlewares: { m: { noSuchType: {} } } }), {
+    code: 'BATON_CONFIG_INVALID',
     problems: ['middlewares.m.noSuchType: unknown middleware type noSuchType'],
   });
 });
