@@ -97,9 +97,10 @@ export interface ResponseContext {
   readonly hasBody: boolean;
   /** Stream the body through this transform (e.g. a compressor); set the headers that go with it yourself. */
   transformBody(t: Transform): void;
-  /** Replace the response by the answer of another service to GET `path` (the errors middleware); the status stays
-   *  this one's. False if that service has no upstream taking traffic. */
-  replaceWith(service: string, path: string): boolean;
+  /** Replace the response by the answer of another service to GET `path` (the errors middleware), sent with the
+   *  request's headers (or only those named in `headers`); the status stays this one's unless `status` is given.
+   *  False if that service has no upstream taking traffic. */
+  replaceWith(service: string, path: string, opts?: { status?: number; headers?: readonly string[] }): boolean;
 }
 
 /** One middleware's hooks on one route. */

@@ -28,7 +28,7 @@ class Response implements ResponseContext {
   readonly error: string | null;
   readonly hasBody: boolean;
   transform: Transform | null = null;
-  replacement: { upstream: Upstream; path: string } | null = null;
+  replacement: { upstream: Upstream; path: string; headers: readonly string[] | undefined } | null = null;
   readonly #x: Exchange;
 
   constructor(x: Exchange, status: number, list: string[], error: string | null) {
@@ -43,16 +43,31 @@ class Response implements ResponseContext {
     if (this.hasBody) this.transform = t;
   }
 
-  replaceWith(service: string, path: string): boolean {
+  replaceWith(service: string, path: string, opts: { status?: number; headers?: readonly string[] } = {}): boolean {
     const u = this.#x.ep.service(service)?.pick(null) ?? null;
     if (u === null || !path.startsWith('/') || /[\s#]/.test(path)) return false;
-    this.replacement = { upstream: u, path };
+    if (opts.status !== undefined && Number.isInteger(opts.status) && opts.status >= 200 && opts.status <= 599) {
+      this.status = opts.status;
+    }
+    this.replacement = { upstream: u, path, headers: opts.headers };
     return true;
   }
 }
 
 function isThenable(v: unknown): v is PromiseLike<void> {
   return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** The error page request's headers: the request's (or only those `only` names), Host always; never its framing. */
+function pageRequestHeaders(list: readonly string[], only: readonly string[] | undefined): string[] {
+  const keep = only?.map((h) => h.toLowerCase());
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const n = list[i].toLowerCase();
+    if (n === 'content-length' || n === 'transfer-encoding') continue;
+    if (n === 'host' || keep === undefined || keep.includes(n)) out.push(list[i], list[i + 1]);
+  }
+  return out;
 }
 
 /** Resolves when `res` drains or `signal` aborts (the client left: no drain will come). */
@@ -289,11 +304,11 @@ export class Reply {
 
   /** The errors middleware: GET the page from the other service; the status stays. */
   #replace(): void {
-    const { upstream: u, path } = this.#r.replacement!;
+    const { upstream: u, path, headers: only } = this.#r.replacement!;
     const x = this.#x;
     const abort = (this.#abort = new AbortController());
     u.acquire();
-    const headers = ['host', x.headers.get('host') ?? x.host, 'accept', String(x.req.headers.accept ?? '*/*')];
+    const headers = pageRequestHeaders(x.headers.list, only);
     u.pool!.request({ path, method: 'GET', headers, signal: abort.signal }).then(
       async (page) => {
         const list = clientResponseHeaders(page.headers);
