@@ -1,0 +1,13 @@
+// What a plugin or a deploy hook imports from baton: types only (`import type { Plugin } from 'baton'`), erased when
+// Node strips the types, so a plugin file needs no build step and no runtime dependency on baton.
+export type {
+  Handler,
+  HeaderMap,
+  Plugin,
+  PluginEnv,
+  PluginLog,
+  RequestContext,
+  ResponseContext,
+  TlsInfo,
+  UpstreamInfo,
+} from './middleware/api.ts';
