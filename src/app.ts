@@ -9,6 +9,7 @@ import type { LoadedConfig } from './config/load.ts';
 import { createLogger } from './log.ts';
 import { Deployer } from './deploy/deployer.ts';
 import { DockerEngine } from './deploy/engine.ts';
+import { hookSettingsOf } from './deploy/hooks.ts';
 import { Journal } from './deploy/journal.ts';
 import { EventBus } from './events.ts';
 import type { Redirection } from './proxy/redirect.ts';
@@ -133,6 +134,9 @@ export class App {
         // labels naming an entrypoint or a resolver the config does not have leave the container unrouted
         entrypoints: Object.keys(config.entrypoints),
         certResolvers: Object.keys(config.certificatesResolvers),
+        // labels' middlewares are checked with the types the registry makes them with; `@file` ones must exist
+        middlewareFactories: prepared.factories,
+        fileMiddlewares: [...Object.keys(config.middlewares), ...Object.keys(config.plugins)],
       };
       let recovered = false;
       this.docker = new DockerProvider({
@@ -152,6 +156,7 @@ export class App {
         engine: new DockerEngine({ docker: this.docker.docker, provider: this.docker, providerOptions: options }),
         registry: this.registry,
         journal: new Journal(config.stateDirPath),
+        hooks: hookSettingsOf(config),
         events: this.events,
         log: this.log.child({ component: 'deployer' }),
       });

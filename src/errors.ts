@@ -169,6 +169,15 @@ export class ResponseReplacedError extends BatonError {
   }
 }
 
+/** A response held by the buffering middleware grew past maxResponseBodyBytes (answered 500 before any byte). */
+export class ResponseTooLargeError extends BatonError {
+  override code = 'BATON_RESPONSE_TOO_LARGE';
+  constructor(max: number) {
+    super(`response body larger than maxResponseBodyBytes (${max} bytes)`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
 /** The CLI could not complete a call to the admin API (unreachable, or it answered with an error). */
 export class AdminCallError extends BatonError {
   override code = 'BATON_ADMIN_CALL';

@@ -11,3 +11,4 @@ export type {
   TlsInfo,
   UpstreamInfo,
 } from './middleware/api.ts';
+export type { HookContainer, HookContext, HookFunction, HookLogger, HookStage } from './deploy/hooks.ts';

@@ -512,9 +512,151 @@ t.test('Traefik v2/v3 labels', async (t) => {
       problems: [/^traefik\.http\.routers\.web\.rule: invalid rule: expected a quoted string argument/],
     },
     {
-      name: 'middlewares: fail closed',
-      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': 'auth@file' },
-      problems: [/^traefik\.http\.routers\.web\.middlewares: middlewares are not supported/],
+      name: 'middlewares: the references go on the route as written',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': 'auth@file, strip ,hdr@docker' },
+      routes: [{ service: 'app', rule: 'Host(`a.test`)', middlewares: ['auth@file', 'strip', 'hdr@docker'] }],
+    },
+    {
+      name: 'middlewares: name@file checked against the config file\'s names when given',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': 'auth@file,geo@file' },
+      opts: { fileMiddlewares: ['geo', 'strip'] },
+      problems: [/^traefik\.http\.routers\.web\.middlewares: middleware auth@file is not defined in the config file \(middlewares and plugins there: geo, strip\)$/],
+    },
+    {
+      name: 'middlewares: another provider is a problem (fail closed: never routed without it)',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': 'auth@kubernetescrd' },
+      problems: [/^traefik\.http\.routers\.web\.middlewares: middleware "auth@kubernetescrd": baton has no such provider \(kubernetescrd\)/],
+    },
+    {
+      name: 'middlewares: a malformed reference is a problem',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': 'a,b c' },
+      problems: [/^traefik\.http\.routers\.web\.middlewares: middleware reference "b c" is not "name" or "name@provider"/],
+    },
+    {
+      name: 'middlewares: only commas is none; an empty label is unset (no router api)',
+      labels: { ...T, 'traefik.http.routers.web.rule': 'Host(`a.test`)', 'traefik.http.routers.web.middlewares': ' , ', 'traefik.http.routers.api.middlewares': '' },
+      routes: [{ service: 'app', rule: 'Host(`a.test`)' }],
+    },
+    {
+      name: 'middlewares: routers of one service that differ in middlewares are one route each',
+      labels: {
+        ...T,
+        'traefik.http.routers.admin.rule': 'Host(`a.test`) && PathPrefix(`/admin`)',
+        'traefik.http.routers.admin.middlewares': 'auth',
+        'traefik.http.routers.web.rule': 'Host(`a.test`)',
+        'traefik.http.routers.web.middlewares': 'hdr',
+      },
+      routes: [{
+        service: 'app', rule: 'Host(`a.test`) && PathPrefix(`/admin`)',
+        routes: [
+          { name: 'admin', rule: 'Host(`a.test`) && PathPrefix(`/admin`)', middlewares: ['auth'] },
+          { name: 'web', rule: 'Host(`a.test`)', middlewares: ['hdr'] },
+        ],
+      }],
+    },
+    {
+      // no service-level middlewares: a route without its own would inherit them (the TLS router, a redirect)
+      name: 'middlewares: a router without them is a route of its own too',
+      labels: {
+        ...T,
+        'traefik.http.routers.admin.rule': 'PathPrefix(`/admin`)',
+        'traefik.http.routers.admin.middlewares': 'auth',
+        'traefik.http.routers.web.rule': 'Host(`a.test`)',
+      },
+      routes: [{
+        service: 'app', rule: 'PathPrefix(`/admin`)',
+        routes: [
+          { name: 'admin', rule: 'PathPrefix(`/admin`)', middlewares: ['auth'] },
+          { name: 'web', rule: 'Host(`a.test`)' },
+        ],
+      }],
+    },
+    {
+      name: 'middlewares: "a" and "a@docker" are the same, so the routers are joined (the first router\'s spelling)',
+      labels: {
+        ...T,
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.middlewares': 'hdr,auth@file',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.middlewares': 'hdr@Docker, auth@file',
+      },
+      routes: [{ service: 'app', rule: '(Host(`a.test`)) || (Host(`b.test`))', middlewares: ['hdr', 'auth@file'] }],
+    },
+    {
+      name: 'middlewares: the order matters (different orders are different routes)',
+      labels: {
+        ...T,
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.middlewares': 'x,y',
+        'traefik.http.routers.b.rule': 'Host(`b.test`)',
+        'traefik.http.routers.b.middlewares': 'y,x',
+      },
+      routes: [{
+        service: 'app', rule: 'Host(`a.test`)',
+        routes: [{ name: 'a', rule: 'Host(`a.test`)', middlewares: ['x', 'y'] }, { name: 'b', rule: 'Host(`b.test`)', middlewares: ['y', 'x'] }],
+      }],
+    },
+    {
+      name: 'middlewares: under baton.rule the routers must agree on them',
+      labels: {
+        ...T,
+        'baton.rule': 'Host(`c.test`)',
+        'traefik.http.routers.a.middlewares': 'auth',
+        'traefik.http.routers.b.middlewares': 'hdr',
+      },
+      problems: [/^routers of service app differ in middlewares \(a: auth@docker; b: hdr@docker\); set baton\.middlewares/],
+    },
+    {
+      name: 'middlewares: under baton.rule agreeing routers give theirs',
+      labels: { ...T, 'baton.rule': 'Host(`c.test`)', 'traefik.http.routers.a.middlewares': 'auth', 'traefik.http.routers.b.middlewares': 'auth@docker' },
+      routes: [{ service: 'app', rule: 'Host(`c.test`)', middlewares: ['auth'] }],
+    },
+    {
+      name: 'middlewares: baton.middlewares replaces the routers\' under baton.rule',
+      labels: {
+        ...T,
+        'baton.rule': 'Host(`c.test`)',
+        'baton.middlewares': 'x@file',
+        'traefik.http.routers.a.middlewares': 'auth',
+        'traefik.http.routers.b.middlewares': 'hdr',
+      },
+      routes: [{ service: 'app', rule: 'Host(`c.test`)', middlewares: ['x@file'] }],
+    },
+    {
+      name: 'middlewares: baton.middlewares replaces each router\'s when they are routes of their own',
+      labels: {
+        ...T,
+        'baton.middlewares': 'x',
+        'traefik.http.routers.a.rule': 'Host(`a.test`)',
+        'traefik.http.routers.a.entrypoints': 'web',
+        'traefik.http.routers.a.middlewares': 'redirect',
+        'traefik.http.routers.b.rule': 'Host(`a.test`)',
+        'traefik.http.routers.b.entrypoints': 'websecure',
+      },
+      routes: [{
+        service: 'app', rule: 'Host(`a.test`)', entrypoints: ['web'],
+        routes: [
+          { name: 'a', rule: 'Host(`a.test`)', entrypoints: ['web'], middlewares: ['x'] },
+          { name: 'b', rule: 'Host(`a.test`)', entrypoints: ['websecure'], middlewares: ['x'] },
+        ],
+      }],
+    },
+    {
+      name: 'middlewares: baton.middlewares on several services is a problem',
+      labels: {
+        ...T,
+        'baton.middlewares': 'auth',
+        'traefik.http.routers.api.service': 'api',
+        'traefik.http.services.api.loadbalancer.server.port': '8080',
+        'traefik.http.routers.ops.service': 'ops',
+        'traefik.http.services.ops.loadbalancer.server.port': '9090',
+      },
+      problems: [/^baton\.middlewares: cannot apply to several services \(api, ops\)/],
+    },
+    {
+      name: 'middlewares: only TCP routers but an HTTP middleware: HTTP-routed, as in Traefik',
+      labels: { ...T, 'traefik.tcp.routers.db.rule': 'HostSNI(`*`)', 'traefik.http.middlewares.gz.nosuchtype': 'true' },
+      problems: [/^traefik\.http\.middlewares\.gz\.nosuchtype: unknown middleware type nosuchtype$/],
     },
     {
       name: 'https upstream scheme',

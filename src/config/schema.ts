@@ -10,6 +10,7 @@ import {
   routeTlsSchema,
   tlsSchema,
 } from './tls-schema.ts';
+import { deployHooksSchema } from './hooks-schema.ts';
 import { middlewareRefs, middlewaresSchema, pluginsSchema } from './middleware-schema.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
 
@@ -127,6 +128,8 @@ export const serviceSchema = z.strictObject({
   tls: routeTlsSchema.optional(),
   /** middlewares run on this route, in order (after the entrypoint's) */
   middlewares: middlewareRefs.optional(),
+  /** deploy hooks of this service: a stage given here replaces the global hooks of that stage */
+  hooks: deployHooksSchema.optional(),
 });
 
 const entrypointSchema = z.strictObject({
@@ -201,6 +204,8 @@ export const configSchema = z.strictObject({
   certificatesResolvers: certificatesResolversSchema,
   middlewares: middlewaresSchema,
   plugins: pluginsSchema,
+  /** deploy hooks for every service (deploy/hooks.ts) */
+  deploy: z.strictObject({ hooks: deployHooksSchema.prefault({}) }).prefault({}),
   services: z
     .record(
       z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'),

@@ -1,11 +1,14 @@
 // What happens in a deploy, top to bottom (see #runDeploy):
 //
 //   validate (service has running containers, image present or pulled, no other deploy of it: else 409)
+//   hooks (hooks.ts: config, and the labels of the newest container) loaded → preDeploy hooks
 //   plan (plan.ts, pure) → for each batch:
 //       start-first: create + start new (cloned spec, clone.ts) → health gate (baton's rise + Docker's HEALTHCHECK)
+//                    → postHealthy hooks → preStop hooks
 //                    → retire old: out of rotation → in-flight 0 (or drain timeout) → SIGTERM (stop) → kept stopped
-//       stop-first:  retire old first, then start new + health gate
-//       monitor window: new upstreams' health, container exits, 5xx / connect-error ratio measured by baton
+//       stop-first:  preStop hooks, retire old first, then start new + health gate + postHealthy hooks
+//       monitor window: new upstreams' health, container exits, 5xx / connect-error ratio measured by baton;
+//                       postSwitch hooks alongside
 //       delay
 //   success → older generations removed, the previous one kept stopped for an instant rollback
 //   failure → failureAction: rollback (restart the old containers, health gate, drain + remove the new) | pause |
@@ -21,6 +24,7 @@ import { ConflictError, DeployFailure, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { DeployContainer, Engine } from './engine.ts';
+import { DeployHooks, type HookSettings } from './hooks.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
 import { planDeploy, type DeployRequest, type ScaleRequest } from './plan.ts';
 import { Progress, type RecordInit } from './progress.ts';
@@ -33,6 +37,8 @@ export interface DeployerInit {
   journal: Journal;
   events: EventBus;
   log: Logger;
+  /** deploy hooks from the config (a stage the labels of the service's containers name is theirs instead) */
+  hooks?: HookSettings;
 }
 
 /** Newest container first (by creation time). */
@@ -45,11 +51,14 @@ function refOf(c: DeployContainer): ContainerRef {
 }
 
 const notRemoved = (r: ContainerRef): boolean => r.removed !== true;
+/** the containers of the list still meant to run */
+const live = (list: ContainerRef[]): ContainerRef[] => list.filter((r) => r.stopped !== true && notRemoved(r));
 
 export class Deployer {
   readonly #journal: Journal;
   readonly #log: Logger;
   readonly #ctx: step.DeployContext;
+  readonly #hooks: HookSettings | undefined;
   /** service → id of the deploy/rollback/scale running on it */
   readonly #locks = new Map<string, string>();
   readonly #records = new Map<string, DeployRecord>();
@@ -61,6 +70,7 @@ export class Deployer {
   constructor(init: DeployerInit) {
     this.#journal = init.journal;
     this.#log = init.log;
+    this.#hooks = init.hooks;
     const progress = new Progress(init.journal, init.events, init.log);
     this.#ctx = { engine: init.engine, registry: init.registry, progress, log: init.log, signal: this.#abort.signal };
     for (const r of init.journal.list()) {
@@ -150,25 +160,40 @@ export class Deployer {
   async #runDeploy(rec: DeployRecord, req: DeployRequest, current: DeployContainer[]): Promise<void> {
     const ctx = this.#ctx;
     const { drainTimeout } = req;
-    const source = await ctx.engine.cloneSource(newestFirst(current)[0]);
+    const newest = newestFirst(current)[0];
+    const source = await ctx.engine.cloneSource(newest);
     const batches = planDeploy(
       current.map((c) => c.id),
       req,
     );
     const blueGreen = req.strategy === 'blue-green';
     ctx.progress.setState(rec, 'running');
+    // the hooks (the newest container's labels: the new ones are cloned from it), then preDeploy: before anything
+    // changes, so a failure of either ends the deploy with nothing to undo
+    let hooks: DeployHooks;
+    try {
+      hooks = await DeployHooks.load(ctx, rec, this.#hooks, newest.labels, req.image);
+      await hooks.run('preDeploy', [], current);
+    } catch (err) {
+      rec.error = (err as Error).message;
+      ctx.progress.setState(rec, 'failed');
+      return;
+    }
     const byId = new Map(current.map((c) => [c.id, c]));
     let retiredAny = false;
     try {
       for (const [i, batch] of batches.entries()) {
         const retire = batch.retire.map((id) => byId.get(id)!);
         if (batch.order === 'stop-first' && retire.length > 0) {
+          await hooks.run('preStop', live(rec.new), retire); // preStop: a failure is recorded, the deploy goes on
           await step.retire(ctx, rec, retire, drainTimeout, 'retire old');
           retiredAny = true;
         }
         const fresh = await step.startClones(ctx, rec, source, req.image, batch.start);
         await step.healthGate(ctx, rec, fresh, req.healthTimeout);
+        await hooks.run('postHealthy', fresh, retire); // a failure is the health gate's: the new ones go
         if (batch.order === 'start-first' && retire.length > 0) {
+          await hooks.run('preStop', live(rec.new), retire);
           retiredAny = true;
           // blue-green: one atomic switch; the old containers stay running (drained) through the monitor window,
           // so a failure puts them straight back instead of waiting for them to restart
@@ -176,7 +201,10 @@ export class Deployer {
           else await step.retire(ctx, rec, retire, drainTimeout, 'retire old');
         }
         try {
-          await step.monitor(ctx, rec, req.monitor, req.maxFailureRatio);
+          // postSwitch hooks run alongside the monitor window: a failure of either is a monitor failure
+          await hooks.alongside('postSwitch', live(rec.new), retire, (signal) =>
+            step.monitor({ ...ctx, signal }, rec, req.monitor, req.maxFailureRatio),
+          );
         } catch (err) {
           if (!(err instanceof DeployFailure) || req.failureAction !== 'continue') throw err;
           ctx.progress.step(rec, 'monitor failure ignored (failureAction: continue)', [], 'done', err.message);

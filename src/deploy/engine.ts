@@ -30,6 +30,8 @@ export interface DeployContainer {
   /** Docker's state: created | running | paused | restarting | removing | exited | dead */
   status: string;
   exitCode: number;
+  /** its labels (the image's merged in, as Docker reports them) */
+  labels: Record<string, string>;
 }
 
 /** A container (and its image's defaults) to clone from, read once per deploy. */
@@ -100,6 +102,7 @@ function deployContainer(c: Inspect): DeployContainer {
     running: c.State.Running,
     status: c.State.Status,
     exitCode: c.State.ExitCode,
+    labels: c.Config?.Labels ?? {},
   };
 }
 

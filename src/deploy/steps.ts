@@ -33,8 +33,14 @@ export type Named = Pick<ContainerRef, 'id' | 'name'>;
 
 const namesOf = (list: readonly Named[]): string[] => list.map((c) => c.name);
 
+/** Why the signal aborted: the failure it was aborted with (a deploy hook's, beside the monitor window), else
+ *  baton's shutdown. */
+function abortReason(signal: AbortSignal): DeployFailure {
+  return signal.reason instanceof DeployFailure ? signal.reason : new DeployFailure('baton is shutting down');
+}
+
 function checkAborted(ctx: DeployContext): void {
-  if (ctx.signal.aborted) throw new DeployFailure('baton is shutting down');
+  if (ctx.signal.aborted) throw abortReason(ctx.signal);
 }
 
 /** Creates and starts `count` clones of `source` running `image`, labelled with the deploy's generation. Each is
@@ -278,7 +284,11 @@ export async function monitor(
     }
     if (Date.now() >= deadline) break;
     await registry.changed(Math.min(MONITOR_SAMPLE_MS, deadline - Date.now()), ctx.signal);
-    checkAborted(ctx);
+    if (ctx.signal.aborted) {
+      const why = abortReason(ctx.signal);
+      progress.step(rec, 'monitor', names, 'failed', `ended early: ${why.message}`);
+      throw why;
+    }
   }
   progress.step(rec, 'monitor', names, 'done', `${requests} requests, ${failures} failures`);
 }

@@ -67,6 +67,8 @@ export interface RequestContext {
   readonly service: string;
   /** the upstreams of the service that take traffic now */
   readonly upstreams: readonly UpstreamInfo[];
+  /** whether the request has a body (a Content-Length above 0, chunked, or an HTTP/2 stream not ended) */
+  readonly hasBody: boolean;
   /** performance.now() when the request was routed */
   readonly startedAt: number;
   /** per-request storage between a middleware's hooks */

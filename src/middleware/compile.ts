@@ -44,6 +44,9 @@ export function pluginFactory(name: string, p: Plugin<unknown>): Factory {
   };
 }
 
+/** The most middlewares one route runs, chains expanded (a chain listing chains can fan out). */
+const MAX_LINKS = 64;
+
 /** The chain type's options. */
 const CHAIN = 'chain';
 
@@ -142,6 +145,7 @@ export class MiddlewareSet {
 
   #expand(route: string, refs: readonly string[], provider: string, out: Link[], path: string[]): string | null {
     for (const ref of refs) {
+      if (out.length >= MAX_LINKS) return `more than ${MAX_LINKS} middlewares on one route (chains included)`;
       const name = qualify(ref, provider);
       if (typeof name !== 'string') return name.error;
       if (path.includes(name)) return `middleware chain loops: ${[...path, name].join(' → ')}`;

@@ -67,17 +67,83 @@ function caseFold(src: string): string {
   return out;
 }
 
+const POSIX: Record<string, string> = {
+  alnum: '0-9A-Za-z',
+  alpha: 'A-Za-z',
+  ascii: '\\x00-\\x7F',
+  blank: '\\t ',
+  cntrl: '\\x00-\\x1F\\x7F',
+  digit: '0-9',
+  graph: '!-~',
+  lower: 'a-z',
+  print: ' -~',
+  punct: '!-\\/:-@[-`{-~',
+  space: '\\t\\n\\v\\f\\r ',
+  upper: 'A-Z',
+  word: '0-9A-Za-z_',
+  xdigit: '0-9A-Fa-f',
+};
+
+/** RE2 escapes and classes JS spells otherwise (or not at all): rewritten, or a message for what cannot be. */
+function re2Forms(body: string): string {
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '[' && body.startsWith('[:', i)) {
+      const m = /^\[:(\^?)([a-z]+):\]/.exec(body.slice(i));
+      if (m === null || POSIX[m[2]] === undefined) throw new Error(`unknown character class ${body.slice(i, i + 10)}`);
+      if (m[1] === '^') throw new Error('negated POSIX classes ([[:^alpha:]]) are not supported');
+      out += POSIX[m[2]];
+      i += m[0].length - 1;
+      continue;
+    }
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const n = body[i + 1];
+    if (n === 'A') out += '^';
+    else if (n === 'z') out += '$';
+    else if (n === 'Q') {
+      const end = body.indexOf('\\E', i + 2);
+      const literal = body.slice(i + 2, end === -1 ? body.length : end);
+      out += literal.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+      i = end === -1 ? body.length : end + 1;
+      continue;
+    } else if (n === 'x' && body[i + 2] === '{') {
+      const m = /^\{([0-9A-Fa-f]{1,4})\}/.exec(body.slice(i + 2));
+      if (m === null) throw new Error('\\x{...} beyond U+FFFF is not supported');
+      out += `\\u${m[1].padStart(4, '0')}`;
+      i += 2 + m[0].length - 1;
+      continue;
+    } else if (n === 'p' || n === 'P') throw new Error('Unicode classes (\\pL, \\p{Greek}) are not supported');
+    else if (n === 'C') throw new Error('\\C is not supported');
+    else out += c + (n ?? '');
+    i++;
+  }
+  return out;
+}
+
 /** Go syntax → a JS source: `(?P<name>` → `(?<name>`; a leading `(?flags)` group read off. */
 function translate(src: string): { body: string; flags: string } | string {
   let flags = '';
   let body = src;
-  const lead = /^\(\?([imsU]+)\)/.exec(body);
+  // a leading flag group, also right after the anchor (`^(?i)/downloads`: Go applies it from there on)
+  const lead = /^(\^?)\(\?([imsU]+)\)/.exec(body);
   if (lead !== null) {
-    if (lead[1].includes('U')) return "flag 'U' is not supported";
-    flags = lead[1];
-    body = body.slice(lead[0].length);
+    if (lead[2].includes('U')) return "flag 'U' is not supported";
+    flags = lead[2];
+    body = lead[1] + body.slice(lead[0].length);
+  }
+  if (/\(\?[imsU-]+[:)]/.test(body)) {
+    return 'flags are supported only at the very start of the pattern, e.g. (?i)^/path (not (?i:...) or mid-pattern)';
   }
   body = body.replace(/\(\?P</g, '(?<');
+  try {
+    body = re2Forms(body);
+  } catch (err) {
+    return (err as Error).message;
+  }
   for (const m of body.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) {
     if (Number(m[1]) > MAX_REPEAT || (m[2] !== undefined && m[2] !== '' && Number(m[2]) > MAX_REPEAT)) {
       return `repetition counts are at most ${MAX_REPEAT}`;
@@ -105,7 +171,10 @@ export function linearRegExp(src: string, extraFlags = ''): RegExp | string {
   } catch (err) {
     const why = err instanceof Error ? err.message.replace(/^Invalid regular expression: \/.*\/\w*: /s, '') : '';
     if (/linear time/.test(why)) {
-      return 'the pattern needs backtracking (backreferences, lookahead), which RE2 and baton do not run';
+      return (
+        'the pattern needs backtracking (backreferences, lookahead: not in RE2 either) or its nested repetitions are ' +
+        'too large to match in linear time'
+      );
     }
     return `invalid regular expression: ${why || String(err)}`;
   }

@@ -13,8 +13,10 @@ import {
   DEFAULT_RETRY_BUDGET_MS,
   DEFAULT_UPSTREAM_MAX_CONNECTIONS,
 } from '../config/defaults.ts';
+import type { MiddlewareDef } from '../middleware/definitions.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { routesForContainer, type ContainerRoute, type ContainerView, type DockerProviderOptions } from './labels.ts';
+import { resolveMiddlewares } from './middleware-labels.ts';
 import type { DesiredService, Snapshot } from '../upstream/desired.ts';
 
 /** Health gate for Docker upstreams when labels set none: TCP connect, 2 passes at 500 ms. */
@@ -75,8 +77,9 @@ export function containerView(info: Docker.ContainerInspectInfo): ContainerView 
   };
 }
 
-/** Routes of all routable containers → one snapshot (pure). Several containers of a service form one service. */
-export function dockerSnapshot(routes: ContainerRoute[]): Snapshot {
+/** Routes of all routable containers → one snapshot (pure), with the middlewares their labels define (name →
+ *  definition; resolveMiddlewares). Several containers of a service form one service. */
+export function dockerSnapshot(routes: ContainerRoute[], middlewares: Record<string, MiddlewareDef> = {}): Snapshot {
   const byService = new Map<string, ContainerRoute[]>();
   for (const r of routes) {
     const list = byService.get(r.service);
@@ -112,11 +115,12 @@ export function dockerSnapshot(routes: ContainerRoute[]): Snapshot {
       maxConnectionsPerUpstream: DEFAULT_UPSTREAM_MAX_CONNECTIONS,
       entrypoints: first.entrypoints,
       tls: first.tls,
+      ...(first.middlewares !== undefined && { middlewares: [...first.middlewares] }),
       ...(first.routes !== undefined && { routes: first.routes.map((route) => ({ ...route })) }),
       upstreams: list.map((r) => ({ id: `${name}@${r.container.name}`, url: r.url, containerId: r.container.id })),
     });
   }
-  return { services };
+  return Object.keys(middlewares).length > 0 ? { services, middlewares } : { services };
 }
 
 interface Known {
@@ -312,15 +316,18 @@ export class DockerProvider {
   }
 
   #publish(): void {
-    const routes: ContainerRoute[] = [];
+    const each = [...this.#known.values()].map(({ view }) => ({
+      container: view,
+      ...routesForContainer(view, this.#init.options),
+    }));
+    // the middlewares the containers' routes use, against every container's definitions
+    const { routes, problems: all, middlewares } = resolveMiddlewares(each);
     const problems = new Map<string, string>();
-    for (const { view } of this.#known.values()) {
-      const r = routesForContainer(view, this.#init.options);
-      routes.push(...r.routes);
-      // errors win over notes when a container has both
-      for (const p of r.problems)
-        if (!problems.has(p.container) || problems.get(p.container)!.endsWith('(still routed)'))
-          problems.set(p.container, p.message);
+    // errors win over notes when a container has both
+    for (const p of all) {
+      if (!problems.has(p.container) || problems.get(p.container)!.endsWith('(still routed)')) {
+        problems.set(p.container, p.message);
+      }
     }
     for (const [container, message] of problems) {
       if (this.#lastProblems.get(container) === message) continue;
@@ -330,7 +337,7 @@ export class DockerProvider {
     }
     this.#lastProblems = problems;
     try {
-      this.#init.registry.setSnapshot('docker', dockerSnapshot(routes));
+      this.#init.registry.setSnapshot('docker', dockerSnapshot(routes, middlewares));
     } catch (err) {
       this.#log.error({ err }, 'Docker snapshot rejected; routing unchanged');
     }

@@ -8,12 +8,14 @@ import { parseRule } from '../routing/rule.ts';
 export interface Label {
   /** the key as written on the container, for problem messages */
   key: string;
-  /** trimmed; never '' (an empty label counts as unset) */
+  /** trimmed; never '' (an empty label counts as unset), except for a middleware option (OPTION_KEYS) */
   value: string;
 }
 
 /** The label families read; every other label is ignored. */
 const PREFIXES = ['baton.', 'traefik.', 'com.docker.compose.'];
+/** Middleware options, where an empty value means something (Traefik: `customrequestheaders.X-Foo=` removes it). */
+const OPTION_KEYS = ['baton.middlewares.', 'traefik.http.middlewares.'];
 /** Entrypoint, certificate resolver and TLS options names, as the config file spells them. */
 const NAME = /^[A-Za-z0-9_-]+$/;
 /** What may follow a TLS label prefix (lower-cased): Traefik's router `tls` fields. */
@@ -40,7 +42,7 @@ export class Reader {
       if (!PREFIXES.some((p) => lower.startsWith(p))) continue;
       const raw = labels[key];
       const value = typeof raw === 'string' ? raw.trim() : '';
-      if (value === '') continue;
+      if (value === '' && !OPTION_KEYS.some((p) => lower.startsWith(p))) continue;
       const prev = this.#labels.get(lower);
       if (prev === undefined) this.#labels.set(lower, { key, value });
       else if (prev.value !== value) {

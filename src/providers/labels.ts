@@ -3,18 +3,22 @@
 //
 // Three label families are read, per field in this order of precedence:
 //   baton.*            baton's own (baton.enable, .service, .rule, .priority, .port, .health.*, .drain.timeout,
-//                      .entrypoints, .tls*, ...)
-//   traefik.http.*     Traefik v2/v3 routers (rule, priority, entrypoints, tls*) and services (traefik-v2.ts);
-//                      routers of one service that differ in priority, entrypoints or TLS are one route each
+//                      .entrypoints, .tls*, .middlewares, ...)
+//   traefik.http.*     Traefik v2/v3 routers (rule, priority, entrypoints, tls*, middlewares) and services
+//                      (traefik-v2.ts); routers of one service that differ in priority, entrypoints, TLS or
+//                      middlewares are one route each; middlewares (middleware-labels.ts)
 //   traefik.frontend.* Traefik v1 (docker-compose era): frontend.rule (traefik-v1.ts), .entryPoints, traefik.port,
 //                      traefik.backend
 // Label keys are case-insensitive (as in Traefik; label-reader.ts). A problem never throws: it is reported with the
 // container's name and only that container is left out. A few problems are notes on a container that is still
 // routed (e.g. a v1 PathPrefixStrip, which baton routes as PathPrefix without stripping). Each service's fields are
-// read by service-spec.ts, its address chosen by address.ts.
+// read by service-spec.ts, its address chosen by address.ts. Middlewares a container uses but does not define are
+// checked across containers by resolveMiddlewares (middleware-labels.ts).
 
+import type { Factory } from '../middleware/compile.ts';
 import { upstreamUrl } from './address.ts';
 import { Reader } from './label-reader.ts';
+import { builtinFactories, labelMiddlewares, type LabelMiddlewares } from './middleware-labels.ts';
 import { batonLabelsOnSeveral, onlyExposedPort, serviceSpec, type Spec } from './service-spec.ts';
 import { httpLabels, onlyTcpUdp, serviceGroups } from './traefik-v2.ts';
 
@@ -50,6 +54,11 @@ export interface DockerProviderOptions {
   entrypoints?: readonly string[];
   /** the static config's certificatesResolvers names, likewise */
   certResolvers?: readonly string[];
+  /** middleware types by lower-cased name, plugins included (undefined: baton's built-in types) */
+  middlewareFactories?: ReadonlyMap<string, Factory>;
+  /** the names of the middlewares and plugins the config file defines, for `name@file` references (undefined: not
+   *  checked) */
+  fileMiddlewares?: readonly string[];
 }
 
 export interface LabelProblem {
@@ -85,6 +94,8 @@ interface Analysis {
   /** the container is still routed */
   notes: string[];
   reader: Reader | null;
+  /** the middlewares its labels define */
+  middlewares: LabelMiddlewares;
 }
 
 function analyse(c: ContainerView, opts: DockerProviderOptions): Analysis {
@@ -94,20 +105,22 @@ function analyse(c: ContainerView, opts: DockerProviderOptions): Analysis {
   if (!on) return notRouted();
   const http = httpLabels(r); // traefik.http.routers.*, traefik.http.services.*
   if (onlyTcpUdp(r, http)) return notRouted();
+  // traefik.http.middlewares.*, baton.middlewares.*: checked here, used by any container's routes
+  const mw = labelMiddlewares(r, opts.middlewareFactories ?? builtinFactories(), opts.fileMiddlewares);
   const groups = serviceGroups(r, c, http); // routers → services, or the implicit service
-  if (r.errors.length > 0) return failed(r);
+  if (r.errors.length > 0) return failed(r, mw);
   const single = groups.length === 1;
   if (!single) batonLabelsOnSeveral(r, groups);
-  if (r.errors.length > 0) return failed(r);
+  if (r.errors.length > 0) return failed(r, mw);
   const exposedPort = onlyExposedPort(r, c, single);
   const specs: Spec[] = [];
   for (const g of groups) {
     const spec = serviceSpec(r, g, single, exposedPort, opts); // name, rule, port, health check, entrypoints, TLS, ...
     if (spec !== undefined) specs.push(spec);
   }
-  if (r.errors.length > 0) return failed(r);
+  if (r.errors.length > 0) return failed(r, mw);
   specs.sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
-  return { enabled: true, specs, errors: [], notes: unique(r.notes), reader: r };
+  return { enabled: true, specs, errors: [], notes: unique(r.notes), reader: r, middlewares: mw };
 }
 
 /** baton.enable, else traefik.enable, else the exposedByDefault option; undefined if the label is not a boolean. */
@@ -116,12 +129,17 @@ function enabled(r: Reader, byDefault: boolean): boolean | undefined {
   return label === undefined ? byDefault : r.bool(label);
 }
 
-function notRouted(): Analysis {
-  return { enabled: false, specs: [], errors: [], notes: [], reader: null };
+function noMiddlewares(): LabelMiddlewares {
+  return { defined: {}, invalid: [] };
 }
 
-function failed(r: Reader): Analysis {
-  return { enabled: true, specs: [], errors: unique(r.errors), notes: unique(r.notes), reader: r };
+function notRouted(): Analysis {
+  return { enabled: false, specs: [], errors: [], notes: [], reader: null, middlewares: noMiddlewares() };
+}
+
+/** A container left out; the middlewares its labels define validly still count (for other containers). */
+function failed(r: Reader, middlewares = noMiddlewares()): Analysis {
+  return { enabled: true, specs: [], errors: unique(r.errors), notes: unique(r.notes), reader: r, middlewares };
 }
 
 function unique(list: string[]): string[] {
@@ -131,18 +149,24 @@ function unique(list: string[]): string[] {
 // ---------------------------------------------------------------------------------------------------------------
 // API
 
+/** What one container's labels give: its routes, its problems and the middlewares it defines. */
+export interface ContainerResult {
+  routes: ContainerRoute[];
+  problems: LabelProblem[];
+  middlewares: LabelMiddlewares;
+}
+
 /**
  * One container's labels → its routes (usually 0 or 1; a container with Traefik routers for several services gives
- * several).
+ * several) and the middlewares it defines. The middlewares its routes use are checked against every container's
+ * definitions by resolveMiddlewares (middleware-labels.ts).
  */
-export function routesForContainer(
-  c: ContainerView,
-  opts: DockerProviderOptions,
-): { routes: ContainerRoute[]; problems: LabelProblem[] } {
-  // not (yet) able to take traffic: silently out; it joins once running and, if it has a HEALTHCHECK, healthy
-  if (!c.running || c.paused) return { routes: [], problems: [] };
+export function routesForContainer(c: ContainerView, opts: DockerProviderOptions): ContainerResult {
+  // not (yet) able to take traffic: silently out, its middlewares too (as in Traefik); it joins once running and,
+  // if it has a HEALTHCHECK, healthy
+  if (!c.running || c.paused) return { routes: [], problems: [], middlewares: noMiddlewares() };
   if (c.health !== null && c.health !== undefined && c.health !== '' && c.health !== 'none' && c.health !== 'healthy') {
-    return { routes: [], problems: [] };
+    return { routes: [], problems: [], middlewares: noMiddlewares() };
   }
   const problem = (message: string): LabelProblem => ({ container: c.name, message });
   let a: Analysis;
@@ -151,10 +175,13 @@ export function routesForContainer(
   } catch (err) {
     // a bug here must not take the other containers down
     const why = err instanceof Error ? err.message : String(err);
-    return { routes: [], problems: [problem(`labels could not be read: ${why}`)] };
+    return { routes: [], problems: [problem(`labels could not be read: ${why}`)], middlewares: noMiddlewares() };
   }
-  if (!a.enabled) return { routes: [], problems: [] };
-  if (a.errors.length > 0 || a.reader === null) return { routes: [], problems: [...a.notes, ...a.errors].map(problem) };
+  const { middlewares } = a;
+  if (!a.enabled) return { routes: [], problems: [], middlewares };
+  if (a.errors.length > 0 || a.reader === null) {
+    return { routes: [], problems: [...a.notes, ...a.errors].map(problem), middlewares };
+  }
   const routes: ContainerRoute[] = [];
   const errors: string[] = [];
   for (const s of a.specs) {
@@ -166,8 +193,8 @@ export function routesForContainer(
     const { port: _port, ...rest } = s;
     routes.push({ container: c, ...rest, healthCheck: { ...s.healthCheck }, url });
   }
-  if (errors.length > 0) return { routes: [], problems: [...a.notes, ...errors].map(problem) };
-  return { routes, problems: a.notes.map(problem) };
+  if (errors.length > 0) return { routes: [], problems: [...a.notes, ...errors].map(problem), middlewares };
+  return { routes, problems: a.notes.map(problem), middlewares };
 }
 
 /**

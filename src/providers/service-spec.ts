@@ -6,6 +6,7 @@ import type { RouteTls } from '../config/tls-schema.ts';
 import type { DesiredRoute } from '../upstream/desired.ts';
 import type { Label, Reader, TlsLabels } from './label-reader.ts';
 import type { ContainerView, DockerProviderOptions, HealthCheckLabels } from './labels.ts';
+import { middlewareRefs, shownRefs } from './middleware-labels.ts';
 import { quote, translateV1Rule } from './traefik-v1.ts';
 import { normalize, routerPrefix, type Group, type Router } from './traefik-v2.ts';
 
@@ -29,27 +30,30 @@ export interface Spec {
   entrypoints?: string[];
   /** served over TLS only, with these settings (undefined: no TLS of its own) */
   tls?: RouteTls;
-  /** one route per router, when the service's routers differ in priority, entrypoints or TLS (sorted by name);
-   *  rule, priority, entrypoints and tls are then the first one's */
+  /** middleware references, as written ("auth", "auth@docker", "strip@file"); undefined: none, or each of `routes`
+   *  has its own (a service's middlewares apply to its routes without their own: never the first route's here) */
+  middlewares?: string[];
+  /** one route per router, when the service's routers differ in priority, entrypoints, TLS or middlewares (sorted
+   *  by name); rule, priority, entrypoints and tls are then the first one's, for display */
   routes?: DesiredRoute[];
 }
 
 /** How a service is routed: one route, or several (`routes`); rule undefined after a problem. */
-type Routing = Pick<Spec, 'priority' | 'entrypoints' | 'tls' | 'routes'> & { rule?: string };
+type Routing = Pick<Spec, 'priority' | 'entrypoints' | 'tls' | 'middlewares' | 'routes'> & { rule?: string };
 
 /** One router's route, its TLS as the labels give it. */
 type RouterRoute = Omit<DesiredRoute, 'tls'> & { tls?: TlsLabels };
 
-/** The entrypoint and resolver names the static config defines (undefined: names are not checked). */
-type Known = Pick<DockerProviderOptions, 'entrypoints' | 'certResolvers'>;
+/** The entrypoint, resolver and middleware names the static config defines (undefined: names are not checked). */
+type Known = Pick<DockerProviderOptions, 'entrypoints' | 'certResolvers' | 'fileMiddlewares'>;
 
 /** A service's `traefik.http.services.<name>.loadbalancer.<field>` label. */
 type ServiceLabel = (field: string) => Label | undefined;
 
-/** baton.service, .rule and .port name one service: each is a problem on a container with several. */
+/** baton.service, .rule, .port and .middlewares name one service: each is a problem on a container with several. */
 export function batonLabelsOnSeveral(r: Reader, groups: Group[]): void {
   const names = groups.map((g) => g.name).join(', ');
-  for (const key of ['baton.service', 'baton.rule', 'baton.port']) {
+  for (const key of ['baton.service', 'baton.rule', 'baton.port', 'baton.middlewares']) {
     const label = r.get(key);
     if (label !== undefined) r.error(label, `cannot apply to several services (${names}) defined by Traefik labels`);
   }
@@ -88,7 +92,7 @@ export function serviceSpec(
   const lb: ServiceLabel = (field) => r.get(`traefik.http.services.${g.lower}.loadbalancer.${field}`);
   const name = serviceName(r, g, single);
   if (name === null) return undefined;
-  const { rule, priority, entrypoints, tls, routes } = routingOf(r, g, single, name, known);
+  const { rule, priority, entrypoints, tls, middlewares, routes } = routingOf(r, g, single, name, known);
   const portLabel = (single ? r.get('baton.port') : undefined) ?? lb('server.port') ?? r.get('traefik.port');
   const port = portLabel !== undefined ? r.port(portLabel) : exposedPort();
   const scheme = lb('server.scheme');
@@ -110,6 +114,7 @@ export function serviceSpec(
   if (loadBalancer !== undefined) spec.loadBalancer = loadBalancer;
   if (entrypoints !== undefined) spec.entrypoints = entrypoints;
   if (tls !== undefined) spec.tls = tls;
+  if (middlewares !== undefined) spec.middlewares = middlewares;
   if (routes !== undefined) spec.routes = routes;
   return spec;
 }
@@ -117,8 +122,9 @@ export function serviceSpec(
 /**
  * The service's routes. baton.rule, baton.entrypoints and baton.tls* apply to the whole service: with one of them
  * set (or without routers) it has one route, field by field from the first label set. Otherwise its routers give
- * one route with their rules joined if they agree on priority, entrypoints and TLS, else one route each, as in
- * Traefik (a router's entrypoints and TLS then guard its own rule only).
+ * one route with their rules joined if they agree on priority, entrypoints, TLS and middlewares, else one route
+ * each, as in Traefik (a router's entrypoints, TLS and middlewares then guard its own rule only). baton.middlewares
+ * replaces every router's middlewares.
  */
 function routingOf(r: Reader, g: Group, single: boolean, name: string, known: Known): Routing {
   const batonTls = r.tls('baton.', known.certResolvers);
@@ -127,30 +133,36 @@ function routingOf(r: Reader, g: Group, single: boolean, name: string, known: Kn
     const rule = ruleOf(r, g, single, name);
     const priority = priorityOf(r, g.routers);
     const entrypoints = entrypointsOf(r, g, name, known);
-    return { rule, priority, entrypoints, tls: batonTls !== null ? batonTls || undefined : tlsOf(r, g, name, known) };
+    const tls = batonTls !== null ? batonTls || undefined : tlsOf(r, g, name, known);
+    return { rule, priority, entrypoints, tls, middlewares: middlewaresOf(r, g, single, name, known) };
   }
-  const routes = routerRoutes(r, g, name, known);
+  const routes = routerRoutes(r, g, single, name, known);
   if (routes === undefined) return {};
   const settings = (d: RouterRoute) =>
     JSON.stringify([
       d.priority,
       d.entrypoints && [...d.entrypoints].sort(),
       d.tls && [d.tls.certResolver, d.tls.options],
+      shownRefs(d.middlewares),
     ]);
   const [first] = routes;
   if (routes.some((d) => settings(d) !== settings(first))) {
-    const { name: _name, ...one } = first;
+    const { name: _name, middlewares: _middlewares, ...one } = first;
     return { ...one, routes };
   }
   const rule = joinedRule(r, [...new Set(routes.map((d) => d.rule))]);
-  return { rule, priority: first.priority, entrypoints: first.entrypoints, tls: mergedTls(routes.map((d) => d.tls)) };
+  const tls = mergedTls(routes.map((d) => d.tls));
+  return { rule, priority: first.priority, entrypoints: first.entrypoints, tls, middlewares: first.middlewares };
 }
 
-/** Each router's own route, sorted by name (baton.priority sets every one's priority); undefined after a problem. */
-function routerRoutes(r: Reader, g: Group, service: string, known: Known): RouterRoute[] | undefined {
+/** Each router's own route, sorted by name (baton.priority sets every one's priority, baton.middlewares their
+ *  middlewares); undefined after a problem. */
+function routerRoutes(r: Reader, g: Group, single: boolean, service: string, known: Known): RouterRoute[] | undefined {
   const before = r.errors.length;
   const batonLabel = r.get('baton.priority');
   const batonPriority = r.int(batonLabel, -Infinity, Infinity);
+  const batonMiddlewares = single ? r.get('baton.middlewares') : undefined;
+  const batonRefs = middlewareRefs(r, batonMiddlewares, known.fileMiddlewares);
   const routes: RouterRoute[] = [];
   for (const router of [...g.routers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rule = router.rule?.value ?? `Host(${quote(service)})`;
@@ -162,6 +174,8 @@ function routerRoutes(r: Reader, g: Group, service: string, known: Known): Route
     if (entrypoints !== undefined) route.entrypoints = entrypoints;
     const tls = r.tls(routerPrefix(router), known.certResolvers);
     if (tls) route.tls = tls;
+    const refs = batonMiddlewares ? batonRefs : middlewareRefs(r, router.middlewares, known.fileMiddlewares);
+    if (refs !== undefined) route.middlewares = refs;
     routes.push(route);
   }
   return r.errors.length > before ? undefined : routes;
@@ -280,6 +294,21 @@ function entrypointsOf(r: Reader, g: Group, service: string, known: Known): stri
   const each = g.routers.map((router) => r.names(router.entrypoints, 'entrypoint', known.entrypoints));
   const show = (e: string[] | undefined) => (e === undefined ? 'every entrypoint' : [...e].sort().join(', '));
   if (r.errors.length > before || !agreed(r, g, service, 'entrypoints', each.map(show), 'baton.entrypoints')) {
+    return undefined;
+  }
+  return each[0];
+}
+
+/**
+ * baton.middlewares, else (under baton.rule, baton.entrypoints or baton.tls*) the routers' middlewares, the same on
+ * each: merged, one router's middlewares (an auth, an allow-list) would not guard another's rule.
+ */
+function middlewaresOf(r: Reader, g: Group, single: boolean, service: string, known: Known): string[] | undefined {
+  const label = single ? r.get('baton.middlewares') : undefined;
+  if (label !== undefined || g.routers.length === 0) return middlewareRefs(r, label, known.fileMiddlewares);
+  const before = r.errors.length;
+  const each = g.routers.map((router) => middlewareRefs(r, router.middlewares, known.fileMiddlewares));
+  if (r.errors.length > before || !agreed(r, g, service, 'middlewares', each.map(shownRefs), 'baton.middlewares')) {
     return undefined;
   }
   return each[0];

@@ -39,6 +39,8 @@ export interface HttpLabels {
   services: Map<string, string>;
   /** it has traefik.tcp.* or traefik.udp.* labels */
   tcpOrUdp: boolean;
+  /** it defines middlewares (traefik.http.middlewares.*) */
+  middlewares: boolean;
 }
 
 /** Traefik's `normalize`: every run of characters other than ASCII letters and digits becomes one '-', trimmed. */
@@ -54,8 +56,10 @@ export function httpLabels(r: Reader): HttpLabels {
   const routers = new Map<string, Router>();
   const services = new Map<string, string>();
   let tcpOrUdp = false;
+  let middlewares = false;
   for (const [lower, label] of r.entries()) {
     if (lower.startsWith('traefik.tcp.') || lower.startsWith('traefik.udp.')) tcpOrUdp = true;
+    if (lower.startsWith('traefik.http.middlewares.')) middlewares = true;
     const rm = V2_ROUTER.exec(lower);
     const sm = rm === null ? V2_SERVICE.exec(lower) : null;
     const m = rm ?? sm;
@@ -74,7 +78,7 @@ export function httpLabels(r: Reader): HttpLabels {
     const field = m[2];
     if (V2_ROUTER_FIELDS.has(field)) router[field as RouterField] = label;
   }
-  return { routers, services, tcpOrUdp };
+  return { routers, services, tcpOrUdp, middlewares };
 }
 
 /** The lower-cased key prefix of a router's labels, `traefik.http.routers.<name>.`. */
@@ -82,12 +86,14 @@ export function routerPrefix(router: Router): string {
   return `traefik.http.routers.${router.name.toLowerCase()}.`;
 }
 
-/** Traefik creates no HTTP router for a container that only has TCP/UDP ones (and no baton or v1 routing label). */
+/** Traefik creates no HTTP router for a container that only has TCP/UDP ones (and no HTTP middleware, baton or v1
+ *  routing label). */
 export function onlyTcpUdp(r: Reader, http: HttpLabels): boolean {
   return (
     http.tcpOrUdp &&
     http.routers.size === 0 &&
     http.services.size === 0 &&
+    !http.middlewares &&
     r.first('baton.rule', 'baton.service', 'baton.port', 'traefik.frontend.rule') === undefined
   );
 }
@@ -133,11 +139,7 @@ export function serviceGroups(r: Reader, c: ContainerView, http: HttpLabels): Gr
   for (const [lower, name] of http.services) groups.set(lower, { name, lower, routers: [] });
   const serviceNames = [...http.services.values()];
   for (const router of http.routers.values()) {
-    if (router.middlewares !== undefined) {
-      // an auth or allow-list middleware dropped silently would expose the service: fail closed
-      const why = 'the container is not routed rather than routed without them';
-      r.error(router.middlewares, `middlewares are not supported by baton; ${why}`);
-    } else if (router.service !== undefined) {
+    if (router.service !== undefined) {
       const target = routerTarget(r, router.service);
       if (target !== undefined) group(http.services.get(target.toLowerCase()) ?? target).routers.push(router);
     } else if (serviceNames.length === 1) {

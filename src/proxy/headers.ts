@@ -26,6 +26,8 @@ const FORWARDED = new Set([
   'x-forwarded-server',
   'x-real-ip',
   'forwarded',
+  // set by baton's middlewares (stripPrefix); from untrusted peers never passed on, as in Traefik
+  'x-forwarded-prefix',
 ]);
 /** Always removed from responses. */
 const RESPONSE_DROP = new Set([

@@ -27,7 +27,9 @@ class Response implements ResponseContext {
   readonly headers: FlatHeaders;
   readonly error: string | null;
   readonly hasBody: boolean;
+  /** the first transform (nearest the upstream); the body leaves through the last of `transforms` */
   transform: Transform | null = null;
+  readonly transforms: Transform[] = [];
   replacement: { upstream: Upstream; path: string; headers: readonly string[] | undefined } | null = null;
   readonly #x: Exchange;
 
@@ -40,7 +42,11 @@ class Response implements ResponseContext {
   }
 
   transformBody(t: Transform): void {
-    if (this.hasBody) this.transform = t;
+    if (!this.hasBody) return;
+    // hooks run from the upstream's side out: a transform set later takes the output of the ones set before it
+    this.transforms.at(-1)?.pipe(t);
+    this.transforms.push(t);
+    this.transform ??= t;
   }
 
   replaceWith(service: string, path: string, opts: { status?: number; headers?: readonly string[] } = {}): boolean {
@@ -237,8 +243,9 @@ export class Reply {
   }
 
   /** The body (from the upstream, a buffer or a replacement page) → transform → client, head at first output. */
-  #pipeTransform(t: Transform): void {
+  #pipeTransform(first: Transform): void {
     const res = this.#res;
+    const t = this.#r.transforms.at(-1)!;
     t.on('data', (chunk: Buffer) => {
       if (!this.#writeHead()) return void t.destroy();
       if (!res.write(chunk)) {
@@ -246,18 +253,21 @@ export class Reply {
         res.once('drain', () => t.resume());
       }
     });
-    t.on('drain', () => this.#controller?.resume());
+    first.on('drain', () => this.#controller?.resume());
     t.once('end', () => {
       if (!this.#writeHead()) return;
       res.end();
       this.#done(this.#r.status);
     });
-    t.once('error', () => {
+    const failed = () => {
+      if (this.#over) return;
       this.#controller?.abort(new ResponseReplacedError());
       if (!this.#headSent && !res.destroyed) this.#writeRaw(500, 'middleware_body');
       else res.destroy();
       this.#done(this.#headSent ? this.#r.status : 500);
-    });
+      this.close();
+    };
+    for (const one of this.#r.transforms) one.once('error', failed);
   }
 
   /** Forward: a chunk of the upstream body. */
@@ -363,7 +373,6 @@ export class Reply {
   /** The exchange is over (e.g. the client left): stop what is still running. */
   close(): void {
     this.#abort?.abort();
-    const t = this.#r.transform;
-    if (t !== null && !t.destroyed) t.destroy();
+    for (const t of this.#r.transforms) if (!t.destroyed) t.destroy();
   }
 }

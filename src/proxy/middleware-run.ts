@@ -169,8 +169,9 @@ export class Exchange implements RequestContext {
   }
 
   retry(attempts: number, initialInterval: number): void {
-    this.retryAttempts = Math.max(0, Math.min(10, Math.floor(attempts) - 1));
-    this.retryInterval = Math.max(0, Math.min(60_000, initialInterval));
+    // several middlewares asking: the most retries, the longest wait
+    this.retryAttempts = Math.max(this.retryAttempts, Math.min(10, Math.floor(attempts) - 1));
+    this.retryInterval = Math.max(this.retryInterval, Math.min(60_000, initialInterval));
   }
 
   // ── running the hooks ────────────────────────────────────────────────────────────────────────────

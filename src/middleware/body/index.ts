@@ -1,4 +1,6 @@
-// The body middleware types.
+// The body middleware types: Traefik's compress and buffering.
 import type { AnyMiddlewareType } from '../types.ts';
+import { BUFFERING } from './buffering.ts';
+import { COMPRESS } from './compress.ts';
 
-export const BODY_TYPES: AnyMiddlewareType[] = [];
+export const BODY_TYPES: AnyMiddlewareType[] = [COMPRESS, BUFFERING];
