@@ -1,6 +1,6 @@
 // Table tests for the pure cores: request-target parsing, balancer choice, the upstream state machine.
 import t from 'tap';
-import { normalizePath, parseHost, removeDotSegments, splitTarget } from '../src/proxy/target.ts';
+import { normalizePath, parseHost, removeDotSegments, splitTarget } from '../src/routing/target.ts';
 import { clientResponseHeaders, connectionTokens, upstreamRequestHeaders } from '../src/proxy/headers.ts';
 import { pickLeastConnections, pickRoundRobin } from '../src/upstream/balancer.ts';
 import { transition, type UpstreamState } from '../src/upstream/state.ts';

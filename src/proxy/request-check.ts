@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { RequestView } from '../routing/rule.ts';
 import type { ClientRequest } from './exchange.ts';
-import { normalizePath, parseHost, splitTarget, type Target } from './target.ts';
+import { normalizePath, parseHost, splitTarget, type Target } from '../routing/target.ts';
 
 export interface Checked {
   kind: 'checked';

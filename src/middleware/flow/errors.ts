@@ -70,7 +70,8 @@ export const errors = defineType({
         const original = res.status;
         if (!within(ranges, original)) return;
         const status = rewrites.find(([r]) => within(r, original))?.[1] ?? original;
-        const url = `${ctx.scheme}://${ctx.headers.get('host') ?? ctx.host}${ctx.path}${ctx.query === '' ? '' : `?${ctx.query}`}`;
+        const query = ctx.query === '' ? '' : `?${ctx.query}`;
+        const url = `${ctx.scheme}://${ctx.headers.get('host') ?? ctx.host}${ctx.path}${query}`;
         res.replaceWith(service, pageQuery(o.query, status, original, url), { status, headers });
       },
     };

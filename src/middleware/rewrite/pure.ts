@@ -2,10 +2,10 @@
 // regexes and path texts, Go's ReplaceAllString, the checks a rewritten path and a redirect target must pass, and
 // the URLs Traefik's redirect middlewares compare.
 //
-// Paths here are baton's normalised request paths (proxy/target.ts normalizePath): percent-escapes of unreserved
+// Paths here are baton's normalised request paths (routing/target.ts normalizePath): percent-escapes of unreserved
 // characters decoded, others kept upper-case, no dot segments. Traefik matches stripPrefix and stripPrefixRegex
 // against the decoded path; baton matches this escaped form, and puts configured texts into the same form.
-import { parseHost } from '../../proxy/target.ts';
+import { parseHost } from '../../routing/target.ts';
 import type { HeaderMap } from '../api.ts';
 import { list, str, type Field } from '../options.ts';
 import { expandGo, linearRegExp } from '../regex.ts';
