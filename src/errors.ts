@@ -178,6 +178,18 @@ export class ResponseTooLargeError extends BatonError {
   }
 }
 
+/** A middleware's expression (circuitBreaker, buffering's retryExpression) that cannot be read. */
+export class ExpressionError extends BatonError {
+  override code = 'BATON_EXPRESSION_INVALID';
+  /** 0-based offset of the problem in the expression */
+  position: number;
+  constructor(message: string, position: number) {
+    super(`${message} at position ${position}`);
+    this.name = 'ExpressionError';
+    this.position = position;
+  }
+}
+
 /** The CLI could not complete a call to the admin API (unreachable, or it answered with an error). */
 export class AdminCallError extends BatonError {
   override code = 'BATON_ADMIN_CALL';

@@ -26,8 +26,24 @@ const FORWARDED = new Set([
   'x-forwarded-server',
   'x-real-ip',
   'forwarded',
-  // set by baton's middlewares (stripPrefix); from untrusted peers never passed on, as in Traefik
+  // set by baton's middlewares (stripPrefix) or read by upstreams and auth servers: from untrusted peers never passed
+  // on, as in Traefik (and their '_' spellings, which CGI-style upstreams read as the '-' ones)
   'x-forwarded-prefix',
+  'x-forwarded-uri',
+  'x-forwarded-method',
+  'x-forwarded-scheme',
+  'x-forwarded-tls-client-cert',
+  'x-forwarded-tls-client-cert-info',
+  'x-scheme',
+  'x_forwarded_for',
+  'x_forwarded_host',
+  'x_forwarded_proto',
+  'x_forwarded_port',
+  'x_forwarded_server',
+  'x_forwarded_prefix',
+  'x_forwarded_uri',
+  'x_forwarded_method',
+  'x_real_ip',
 ]);
 /** Always removed from responses. */
 const RESPONSE_DROP = new Set([
