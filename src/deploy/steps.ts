@@ -51,6 +51,7 @@ export async function startClones(
   source: CloneSource,
   image: string,
   count: number,
+  hold = false,
 ): Promise<ContainerRef[]> {
   if (count <= 0) return [];
   const { engine, progress } = ctx;
@@ -62,6 +63,8 @@ export async function startClones(
   progress.step(rec, 'create', names, 'started', `image ${image}`);
   const created = await mapLimit(names, CONCURRENCY, async (name) => {
     const ref: ContainerRef = { id: await engine.create(source, image, name, labels), name, image };
+    // kept out of rotation, even once healthy, until the deploy releases it (postHealthy hooks passed)
+    if (hold) ctx.registry.hold(ref.id);
     rec.new.push(ref);
     progress.save(rec);
     await engine.connect(source, ref.id);

@@ -57,6 +57,8 @@ export class Registry {
   readonly #timeouts: Timeouts;
   readonly #log: Logger;
   readonly #removing = new Set<Upstream>();
+  /** containers whose upstreams are kept out of rotation, healthy or not (hold / release) */
+  readonly #held = new Set<string>();
   readonly #events: EventBus;
   readonly #entrypoints: RegistryOptions['entrypoints'];
   readonly #changed = new Notifier();
@@ -259,6 +261,7 @@ export class Registry {
       },
       onStateChange: (up, from, to, reason) => this.#stateChanged(up, from, to, reason),
     });
+    if (containerId !== undefined && this.#held.has(containerId)) u.held = true;
     this.upstreams.set(id, u);
     this.#log.info({ upstream: id, service: service.name, url, state: u.state }, 'Upstream added');
     return u;
@@ -289,6 +292,24 @@ export class Registry {
    *  caller wait for an upstream to become healthy (or to go) without polling. */
   changed(ms: number, signal?: AbortSignal): Promise<void> {
     return this.#changed.wait(ms, signal);
+  }
+
+  /** Keeps a container's upstream out of rotation (health-checked as usual) until `release`: a deploy's new
+   *  container that has hooks to pass first. Called before the container starts, so it never takes a request. */
+  hold(containerId: string): void {
+    this.#held.add(containerId);
+    const u = this.upstreamOfContainer(containerId);
+    if (u !== undefined) u.held = true;
+  }
+
+  /** Ends `hold`: into rotation (`serve`), or forgotten while kept out (containers about to be removed). */
+  release(containerIds: readonly string[], serve = true): void {
+    for (const id of containerIds) {
+      if (!this.#held.delete(id) || !serve) continue;
+      const u = this.upstreamOfContainer(id);
+      if (u !== undefined) u.held = false;
+    }
+    this.#changed.notify();
   }
 
   /** The upstream that routes to a container, if any. */

@@ -45,6 +45,8 @@ export class Upstream {
 
   state: UpstreamState;
   inflight = 0;
+  /** healthy but kept out of rotation (a deploy's new container until its postHealthy hooks pass) */
+  held = false;
   counters: HealthCounters = { successes: 0, failures: 0 };
   /** consecutive passive failures (connect errors, 5xx) */
   passiveFailures = 0;
@@ -95,9 +97,9 @@ export class Upstream {
     });
   }
 
-  /** Whether new requests may go here: healthy, and its pool open (a drain closes it at once). */
+  /** Whether new requests may go here: healthy, its pool open (a drain closes it at once), and not held back. */
   get takesTraffic(): boolean {
-    return this.state === 'healthy' && this.pool !== null;
+    return this.state === 'healthy' && this.pool !== null && !this.held;
   }
 
   apply(event: UpstreamEvent, reason: string): void {
