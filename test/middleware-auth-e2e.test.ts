@@ -7,11 +7,14 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
+import { testsNeeding } from './fixtures/tools.ts';
 import WebSocket, { WebSocketServer } from 'ws';
 import { App } from '../src/app.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { makeCa, makeLeaf } from './fixtures/certs.ts';
 import { closedPort, http, raw, startBaton, startUpstream, tempDir } from './fixtures/harness.ts';
+
+const test = testsNeeding(t, ['htpasswd']);
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
@@ -24,7 +27,7 @@ function htpasswdFile(dir: string): string {
   return file;
 }
 
-t.test('basicAuth from YAML: htpasswd file with all three kinds, headerField, removeHeader', async (t) => {
+test('basicAuth from YAML: htpasswd file with all three kinds, headerField, removeHeader', async (t) => {
   const dir = tempDir(t);
   const up = await startUpstream(t, 'app');
   const b = await startBaton(t, {
@@ -67,7 +70,7 @@ t.test('basicAuth from YAML: htpasswd file with all three kinds, headerField, re
   t.equal(unknown.status, 401);
 });
 
-t.test('basicAuth hostile clients: oversized, malformed, other schemes, raw bytes', async (t) => {
+test('basicAuth hostile clients: oversized, malformed, other schemes, raw bytes', async (t) => {
   const up = await startUpstream(t, 'app');
   const line = execFileSync('htpasswd', ['-nbB', 'bea', 'pw'], { encoding: 'utf8' }).trim();
   const b = await startBaton(t, {
@@ -98,7 +101,7 @@ t.test('basicAuth hostile clients: oversized, malformed, other schemes, raw byte
   t.equal((await http(b.port, { headers: { authorization: basic('bea', 'pw') } })).status, 200);
 });
 
-t.test(
+test(
   'basicAuth under a flood of wrong bcrypt passwords: bounded work, 429 beyond, signed-in users pass',
   async (t) => {
     const up = await startUpstream(t, 'app');
@@ -126,7 +129,7 @@ t.test(
   },
 );
 
-t.test(
+test(
   'basicAuth config problems: plaintext refused naming the user; a missing usersFile refuses the route',
   async (t) => {
     const base = {
@@ -217,7 +220,7 @@ const judge = (req: IncomingMessage, res: ServerResponse) => {
   res.end('please log in\n');
 };
 
-t.test("forwardAuth from YAML: allowed with the auth server's headers, refused with its answer", async (t) => {
+test("forwardAuth from YAML: allowed with the auth server's headers, refused with its answer", async (t) => {
   const auth = await authServer(t, judge);
   const up = await startUpstream(t, 'app', (_req, res, body) => {
     res.setHeader('Set-Cookie', ['session=from-app', 'theme=dark']);
@@ -271,7 +274,7 @@ t.test("forwardAuth from YAML: allowed with the auth server's headers, refused w
   t.equal(up.seen.length, 1, 'the refused request never reached the upstream');
 });
 
-t.test('forwardAuth: unreachable auth server → 500, never forwarded; forwardBody and maxBodySize', async (t) => {
+test('forwardAuth: unreachable auth server → 500, never forwarded; forwardBody and maxBodySize', async (t) => {
   const up = await startUpstream(t, 'app');
   const auth = await authServer(t, (req, res) => {
     res.writeHead(req.headers['content-type'] === 'application/json' ? 200 : 403);
@@ -301,7 +304,7 @@ t.test('forwardAuth: unreachable auth server → 500, never forwarded; forwardBo
   t.equal(up.seen.length, 1);
 });
 
-t.test('forwardAuth guards WebSocket upgrades', async (t) => {
+test('forwardAuth guards WebSocket upgrades', async (t) => {
   const auth = await authServer(t, judge);
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
@@ -323,7 +326,7 @@ t.test('forwardAuth guards WebSocket upgrades', async (t) => {
   ok.close();
 });
 
-t.test(
+test(
   'forwardAuth over HTTPS: tls.ca (a path or PEM text), insecureSkipVerify; an unreadable tls.ca refuses the route',
   async (t) => {
     const dir = tempDir(t);

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { testsNeeding } from './fixtures/tools.ts';
 import type { Handler, HeaderMap, PluginEnv, RequestContext, ResponseContext } from '../src/middleware/api.ts';
 import { basicAuth, challenge, mergeUsers } from '../src/middleware/auth/basic-auth.ts';
 import { forwardAuth } from '../src/middleware/auth/forward-auth.ts';
@@ -41,6 +42,8 @@ import { AUTH_TYPES } from '../src/middleware/auth/index.ts';
 import { Verifier } from '../src/middleware/auth/verifier.ts';
 import { readOptions } from '../src/middleware/options.ts';
 import type { AnyMiddlewareType } from '../src/middleware/types.ts';
+
+const test = testsNeeding(t, ['htpasswd']);
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -185,7 +188,7 @@ const verify = async (h: PasswordHash, password: string): Promise<boolean> => {
   return viaWorker;
 };
 
-t.test('AUTH_TYPES lists basicAuth and forwardAuth', async (t) => {
+test('AUTH_TYPES lists basicAuth and forwardAuth', async (t) => {
   t.same(
     AUTH_TYPES.map((x) => x.name),
     ['basicAuth', 'forwardAuth'],
@@ -216,7 +219,7 @@ for (const [flag, kind, prefix] of KINDS) {
   });
 }
 
-t.test('bcrypt with -C cost, and MD5-crypt ($1$) from openssl', async (t) => {
+test('bcrypt with -C cost, and MD5-crypt ($1$) from openssl', async (t) => {
   const h = parseHash(htpasswd('B', 'u', 'pw', ['-C', '6']).split(':')[1]);
   t.equal(typeof h === 'object' && h.kind, 'bcrypt');
   if (typeof h === 'object') t.equal(await verify(h, 'pw'), true);
@@ -229,7 +232,7 @@ t.test('bcrypt with -C cost, and MD5-crypt ($1$) from openssl', async (t) => {
   }
 });
 
-t.test('a file written by htpasswd -c with all three kinds, comments and blank lines', async (t) => {
+test('a file written by htpasswd -c with all three kinds, comments and blank lines', async (t) => {
   const dir = tmp(t);
   const file = join(dir, 'users');
   execFileSync('htpasswd', ['-cbB', file, 'bea', 'b-pass']);
@@ -250,7 +253,7 @@ t.test('a file written by htpasswd -c with all three kinds, comments and blank l
   t.equal(await verify(parsed.users.get('sha')!, 's-pass'), true);
 });
 
-t.test('refused hashes: the problem names the user and never quotes the hash', async (t) => {
+test('refused hashes: the problem names the user and never quotes the hash', async (t) => {
   const cases: Array<[string, string, RegExp]> = [
     ['plaintext', 'bob:hunter2', /plaintext passwords are refused/],
     ['htpasswd -p (plain)', htpasswd('p', 'bob', 'hunter2'), /plaintext/],
@@ -273,7 +276,7 @@ t.test('refused hashes: the problem names the user and never quotes the hash', a
   }
 });
 
-t.test('malformed entries: no colon, two colons, no name — the line is not quoted', async (t) => {
+test('malformed entries: no colon, two colons, no name — the line is not quoted', async (t) => {
   for (const line of ['bobhunter2', 'bob:x:y', ':{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=']) {
     const { problems } = parseUserEntries([line], () => 'usersFile f line 2');
     t.same(problems, ['usersFile f line 2: expected "name:hash" as htpasswd writes it'], line);
@@ -286,7 +289,7 @@ t.test('malformed entries: no colon, two colons, no name — the line is not quo
 // ---------------------------------------------------------------------------------------------------------------
 // Authorization headers, hostile ones included
 
-t.test('parseBasicAuthorization', async (t) => {
+test('parseBasicAuthorization', async (t) => {
   const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
   const cases: Array<[string, string | undefined, { user: string; password: string } | null]> = [
     ['valid', basic('alice', 'secret'), { user: 'alice', password: 'secret' }],
@@ -323,7 +326,7 @@ function bcryptUsers(cost = '04'): Map<string, PasswordHash> {
   return parseUserEntries([line, htpasswd('B', 'bob', 'bob-pw', ['-C', String(Number(cost))])], String).users;
 }
 
-t.test('verifier: a success is remembered (no second bcrypt check), failures are not', async (t) => {
+test('verifier: a success is remembered (no second bcrypt check), failures are not', async (t) => {
   const v = new Verifier(bcryptUsers(), verify);
   const first = v.check('alice', 'secret');
   t.type(first, Promise, 'the first check runs bcrypt');
@@ -339,7 +342,7 @@ t.test('verifier: a success is remembered (no second bcrypt check), failures are
   t.equal(v.cached, 1);
 });
 
-t.test('verifier: an unknown user costs a check against a hash of the same kind, and fails', async (t) => {
+test('verifier: an unknown user costs a check against a hash of the same kind, and fails', async (t) => {
   const v = new Verifier(bcryptUsers('08'), (h, p) => hasher.verify(h, p));
   await v.check('bob', 'warm up');
   const t0 = performance.now();
@@ -359,7 +362,7 @@ t.test('verifier: an unknown user costs a check against a hash of the same kind,
   t.equal(vs.check('carol', 'pw'), true);
 });
 
-t.test('verifier: identical checks in flight share one bcrypt run', async (t) => {
+test('verifier: identical checks in flight share one bcrypt run', async (t) => {
   const v = new Verifier(bcryptUsers(), verify);
   const a = v.check('alice', 'secret');
   const b = v.check('alice', 'secret');
@@ -368,7 +371,7 @@ t.test('verifier: identical checks in flight share one bcrypt run', async (t) =>
   t.same(await Promise.all([a, b]), [true, true]);
 });
 
-t.test('verifier: beyond maxVerifying bcrypt checks at once the answer is busy, cached users still pass', async (t) => {
+test('verifier: beyond maxVerifying bcrypt checks at once the answer is busy, cached users still pass', async (t) => {
   const v = new Verifier(bcryptUsers(), verify, { cacheSize: 16, cacheTtlMs: 60_000, maxVerifying: 3 });
   t.equal(await v.check('bob', 'bob-pw'), true);
   const running = [v.check('alice', 'w1'), v.check('alice', 'w2'), v.check('mallory', 'w3')];
@@ -381,7 +384,7 @@ t.test('verifier: beyond maxVerifying bcrypt checks at once the answer is busy, 
   t.equal(await v.check('alice', 'secret'), true);
 });
 
-t.test('verifier: the cache is bounded in size and in time', async (t) => {
+test('verifier: the cache is bounded in size and in time', async (t) => {
   const lines = Array.from({ length: 5 }, (_, i) => htpasswd('s', `u${i}`, `p${i}`));
   let now = 0;
   const v = new Verifier(
@@ -400,7 +403,7 @@ t.test('verifier: the cache is bounded in size and in time', async (t) => {
   t.type(b.check('alice', 'secret'), Promise, 'expired: checked again');
 });
 
-t.test(
+test(
   'hasher: bcrypt runs in a worker thread, the event loop stays free; idle and aborted workers stop',
   async (t) => {
     const abort = new AbortController();
@@ -434,7 +437,7 @@ t.test(
 // ---------------------------------------------------------------------------------------------------------------
 // basicAuth: options and hooks
 
-t.test('basicAuth options: Traefik names and defaults; plaintext and typos refused', async (t) => {
+test('basicAuth options: Traefik names and defaults; plaintext and typos refused', async (t) => {
   const sha = htpasswd('s', 'carol', 'pw');
   const ok = options(basicAuth, { Users: `${sha},${htpasswd('m', 'bob', 'x')}`, REALM: 'admin' });
   t.same(ok.errors, []);
@@ -454,7 +457,7 @@ t.test('basicAuth options: Traefik names and defaults; plaintext and typos refus
   t.same(options(basicAuth, { usersFile: 'users' }).errors, [], 'the file is read when created');
 });
 
-t.test('basicAuth: 401 as Traefik, success with headerField and removeHeader', async (t) => {
+test('basicAuth: 401 as Traefik, success with headerField and removeHeader', async (t) => {
   const { handler } = make(t, basicAuth, {
     users: [htpasswd('s', 'carol', 'pw'), htpasswd('s', 'jörg', 'pw2')],
     headerField: 'X-WebAuth-User',
@@ -485,12 +488,12 @@ t.test('basicAuth: 401 as Traefik, success with headerField and removeHeader', a
   t.equal(Buffer.from(utf.h.get('x-webauth-user')!, 'latin1').toString('utf8'), 'jörg', 'sent as UTF-8 bytes');
 });
 
-t.test('basicAuth realm is a quoted-string', async (t) => {
+test('basicAuth realm is a quoted-string', async (t) => {
   t.equal(challenge('my "admin" \\ area'), 'Basic realm="my \\"admin\\" \\\\ area"');
   t.equal(challenge(''), 'Basic realm="traefik"');
 });
 
-t.test('basicAuth: bcrypt through the hook (in the worker); more than 8 at once answered 429', async (t) => {
+test('basicAuth: bcrypt through the hook (in the worker); more than 8 at once answered 429', async (t) => {
   const { handler } = make(t, basicAuth, { users: [htpasswd('B', 'alice', 'secret', ['-C', '4'])] });
   const ok = fakeCtx({ headers: new Headers([['Authorization', basic('alice', 'secret')]]) });
   const p = handler.onRequest!(ok);
@@ -511,7 +514,7 @@ t.test('basicAuth: bcrypt through the hook (in the worker); more than 8 at once 
   t.same(flood[8].answer?.headers['Retry-After'], '1');
 });
 
-t.test('basicAuth: oversized and malformed Authorization answered 401 with no hashing', async (t) => {
+test('basicAuth: oversized and malformed Authorization answered 401 with no hashing', async (t) => {
   const { handler } = make(t, basicAuth, { users: [htpasswd('B', 'alice', 'secret', ['-C', '4'])] });
   const huge = `Basic ${Buffer.from(`alice:${'x'.repeat(10_000)}`).toString('base64')}`;
   for (const header of [huge, 'Basic %%%%', 'Bearer x', `Basic ${Buffer.from('alice').toString('base64')}`]) {
@@ -521,7 +524,7 @@ t.test('basicAuth: oversized and malformed Authorization answered 401 with no ha
   }
 });
 
-t.test('basicAuth usersFile: resolved with env.resolvePath, problems name the file line and user', async (t) => {
+test('basicAuth usersFile: resolved with env.resolvePath, problems name the file line and user', async (t) => {
   const dir = tmp(t);
   writeFileSync(join(dir, 'users'), `${htpasswd('m', 'bob', 'bob-pw')}\n`);
   const { handler } = make(t, basicAuth, { usersFile: 'users' }, dir);
@@ -540,7 +543,7 @@ t.test('basicAuth usersFile: resolved with env.resolvePath, problems name the fi
 // ---------------------------------------------------------------------------------------------------------------
 // forwardAuth: header decisions (Traefik's forward.go)
 
-t.test("canonicalHeaderKey is Go's", async (t) => {
+test("canonicalHeaderKey is Go's", async (t) => {
   const cases: Array<[string, string]> = [
     ['x-auth-user', 'X-Auth-User'],
     ['X-AUTH-USER', 'X-Auth-User'],
@@ -590,7 +593,7 @@ const input = (over: Partial<AuthRequestInput>): AuthRequestInput => ({
   ...over,
 });
 
-t.test('auth request headers: trustForwardHeader true, an untrusted peer cannot choose them', async (t) => {
+test('auth request headers: trustForwardHeader true, an untrusted peer cannot choose them', async (t) => {
   const h = pairs(authRequestHeaders(input({ trust: true })));
   t.same(h['X-Forwarded-Uri'], ['/admin/delete?id=1'], 'the real URI, not the spoofed one');
   t.same(h['X-Forwarded-Method'], ['POST']);
@@ -607,7 +610,7 @@ t.test('auth request headers: trustForwardHeader true, an untrusted peer cannot 
   t.equal(h.Host, undefined, "Host is the auth server's");
 });
 
-t.test("auth request headers: trustForwardHeader true, a trusted peer's headers pass, XFF appended", async (t) => {
+test("auth request headers: trustForwardHeader true, a trusted peer's headers pass, XFF appended", async (t) => {
   const headers = spoofed().map(([n, v]): [string, string] =>
     n === 'x-forwarded-for' ? [n, '203.0.113.9, 10.0.0.1, 192.0.2.7'] : [n, v],
   );
@@ -617,7 +620,7 @@ t.test("auth request headers: trustForwardHeader true, a trusted peer's headers 
   t.same(h['X-Forwarded-Tls-Client-Cert'], ['forged']);
 });
 
-t.test("auth request headers: trustForwardHeader false, every X-Forwarded-* is baton's", async (t) => {
+test("auth request headers: trustForwardHeader false, every X-Forwarded-* is baton's", async (t) => {
   const h = pairs(authRequestHeaders(input({ trust: false, forwardedFor: ['203.0.113.9'] })));
   t.same(h['X-Forwarded-For'], ['192.0.2.7']);
   t.same(h['X-Forwarded-Uri'], ['/admin/delete?id=1']);
@@ -634,7 +637,7 @@ t.test("auth request headers: trustForwardHeader false, every X-Forwarded-* is b
   t.same(plain['X-Forwarded-Port'], ['80']);
 });
 
-t.test("auth request headers: trustForwardHeader unset is Traefik's legacy set", async (t) => {
+test("auth request headers: trustForwardHeader unset is Traefik's legacy set", async (t) => {
   const h = pairs(authRequestHeaders(input({ trust: undefined, forwardedFor: ['203.0.113.9'] })));
   t.same(h['X-Forwarded-For'], ['192.0.2.7'], 'the peer only');
   t.same(h['X-Forwarded-Uri'], ['/admin/delete?id=1']);
@@ -645,7 +648,7 @@ t.test("auth request headers: trustForwardHeader unset is Traefik's legacy set",
   t.equal(untrusted['X-Forwarded-Tls-Client-Cert'], undefined, 'not from an untrusted peer');
 });
 
-t.test('auth request headers: authRequestHeaders filters (X-Forwarded-* kept with trust)', async (t) => {
+test('auth request headers: authRequestHeaders filters (X-Forwarded-* kept with trust)', async (t) => {
   const trusted = pairs(authRequestHeaders(input({ trust: true, allowed: ['cookie'] })));
   t.same(Object.keys(trusted).sort(), [
     'Cookie',
@@ -670,7 +673,7 @@ t.test('auth request headers: authRequestHeaders filters (X-Forwarded-* kept wit
   ]);
 });
 
-t.test('requestAuthority: the port from X-Forwarded-Host when it names the same host', async (t) => {
+test('requestAuthority: the port from X-Forwarded-Host when it names the same host', async (t) => {
   t.equal(requestAuthority('app.test:8080', 'app.test'), 'app.test:8080');
   t.equal(requestAuthority('APP.test', 'app.test'), 'APP.test');
   t.equal(requestAuthority('evil.test:80', 'app.test'), 'app.test');
@@ -678,7 +681,7 @@ t.test('requestAuthority: the port from X-Forwarded-Host when it names the same 
   t.equal(requestAuthority(undefined, 'app.test'), 'app.test');
 });
 
-t.test('copyOps: authResponseHeaders and authResponseHeadersRegex as Traefik applies them', async (t) => {
+test('copyOps: authResponseHeaders and authResponseHeadersRegex as Traefik applies them', async (t) => {
   const auth = { 'x-auth-user': 'alice', 'x-auth-groups': ['a', 'b'], 'content-length': '0', 'x-other': 'o' };
   t.same(copyOps(['X-Auth-User', 'Cookie'], auth, { names: ['X-Auth-User', 'x-auth-missing'], regex: null }), [
     { op: 'delete', name: 'X-Auth-User' },
@@ -701,7 +704,7 @@ t.test('copyOps: authResponseHeaders and authResponseHeadersRegex as Traefik app
   );
 });
 
-t.test('refusal: headers relayed, Location resolved against the address, cookies apart', async (t) => {
+test('refusal: headers relayed, Location resolved against the address, cookies apart', async (t) => {
   const { headers, cookies } = refusalHeaders({
     'www-authenticate': 'Bearer',
     'content-length': '5',
@@ -720,7 +723,7 @@ t.test('refusal: headers relayed, Location resolved against the address, cookies
   t.equal(refusalLocation('http://[bad', 'http://auth.test/', false), undefined);
 });
 
-t.test('withCookies: one key per Set-Cookie line, bounded', async (t) => {
+test('withCookies: one key per Set-Cookie line, bounded', async (t) => {
   const h = withCookies({ Vary: 'Cookie' }, ['a=1', 'b=2', 'c=3']);
   t.same(h, { Vary: 'Cookie', 'set-cookie': 'a=1', 'Set-cookie': 'b=2', 'sEt-cookie': 'c=3' });
   const many = withCookies(
@@ -731,7 +734,7 @@ t.test('withCookies: one key per Set-Cookie line, bounded', async (t) => {
   t.equal(new Set(Object.keys(many).map((k) => k.toLowerCase())).size, 1);
 });
 
-t.test('addAuthCookiesToResponse merge, cookie names as Go reads them', async (t) => {
+test('addAuthCookiesToResponse merge, cookie names as Go reads them', async (t) => {
   t.equal(cookieName(' sid=abc; Path=/'), 'sid');
   t.equal(cookieName('novalue'), null);
   t.equal(cookieName('bad name=1'), null);
@@ -741,7 +744,7 @@ t.test('addAuthCookiesToResponse merge, cookie names as Go reads them', async (t
   ]);
 });
 
-t.test("authSigninURL: Location and body as Go's http.Redirect", async (t) => {
+test("authSigninURL: Location and body as Go's http.Redirect", async (t) => {
   t.equal(signinLocation('https://sso.test/login?rd=1', '/a/b'), 'https://sso.test/login?rd=1');
   t.equal(signinLocation('/login', '/a/b'), '/login');
   t.equal(signinLocation('login', '/a/b'), '/a/login');
@@ -749,7 +752,7 @@ t.test("authSigninURL: Location and body as Go's http.Redirect", async (t) => {
   t.equal(redirectBody('/l?a=1&b="2"'), '<a href="/l?a=1&amp;b=&#34;2&#34;">Found</a>.\n\n');
 });
 
-t.test('forwardAuth options: address required, regexes run in linear time, names checked', async (t) => {
+test('forwardAuth options: address required, regexes run in linear time, names checked', async (t) => {
   t.same(options(forwardAuth, { address: 'http://auth.test/verify', trustForwardHeader: 'true' }).errors, []);
   t.match(options(forwardAuth, {}).errors, [/address: expected/]);
   t.match(options(forwardAuth, { address: 'ftp://x' }).errors, [/address: expected/]);
@@ -807,7 +810,7 @@ function fakeRes(headers: Array<[string, string]> = [], error: string | null = n
   return { status: 200, headers: h, h, error, hasBody: true, transformBody() {}, replaceWith: () => false };
 }
 
-t.test('forwardAuth: a 2xx lets the request on with the listed headers, spoofed ones replaced', async (t) => {
+test('forwardAuth: a 2xx lets the request on with the listed headers, spoofed ones replaced', async (t) => {
   const auth = await authServer(t, (_req, res) => {
     res.writeHead(200, { 'X-Auth-User': 'alice', 'X-Auth-Groups': 'admins', 'X-Secret': 'no' });
     res.end('ok');
@@ -851,7 +854,7 @@ t.test('forwardAuth: a 2xx lets the request on with the listed headers, spoofed 
   t.equal(seen.headers['content-length'], undefined, 'no body');
 });
 
-t.test('forwardAuth: a refusal goes to the client as the auth server made it', async (t) => {
+test('forwardAuth: a refusal goes to the client as the auth server made it', async (t) => {
   const auth = await authServer(t, (_req, res) => {
     res.setHeader('Set-Cookie', ['csrf=1; Path=/', 'rd=/x']);
     res.writeHead(302, { Location: '/oauth/start?rd=%2F', 'Content-Type': 'text/html', 'X-Why': 'login' });
@@ -875,7 +878,7 @@ t.test('forwardAuth: a refusal goes to the client as the auth server made it', a
   t.equal(handler.onResponse, undefined, 'no response hook without addAuthCookiesToResponse');
 });
 
-t.test('forwardAuth: preserveLocationHeader, authSigninURL', async (t) => {
+test('forwardAuth: preserveLocationHeader, authSigninURL', async (t) => {
   const auth = await authServer(t, (req, res) => {
     res.writeHead(req.url === '/401' ? 401 : 307, { Location: '/relative' });
     res.end();
@@ -894,7 +897,7 @@ t.test('forwardAuth: preserveLocationHeader, authSigninURL', async (t) => {
   });
 });
 
-t.test('forwardAuth: unreachable or broken auth server → 500, never let through; logged once', async (t) => {
+test('forwardAuth: unreachable or broken auth server → 500, never let through; logged once', async (t) => {
   const dead = await authServer(t, () => {});
   const port = Number(new URL(dead.url).port);
   await new Promise((r) => setTimeout(r, 10));
@@ -917,7 +920,7 @@ t.test('forwardAuth: unreachable or broken auth server → 500, never let throug
   t.same(logs.filter((l) => l.level === 'warn').length, 1, 'trustForwardHeader unset is warned about');
 });
 
-t.test("forwardAuth: the auth server's body is bounded (401 beyond, as Traefik)", async (t) => {
+test("forwardAuth: the auth server's body is bounded (401 beyond, as Traefik)", async (t) => {
   const auth = await authServer(t, (req, res) => {
     if (req.url === '/chunked') {
       res.writeHead(403);
@@ -940,7 +943,7 @@ t.test("forwardAuth: the auth server's body is bounded (401 beyond, as Traefik)"
   t.equal(ok.answer, null, 'at the limit is fine');
 });
 
-t.test('forwardAuth: forwardBody, maxBodySize, preserveRequestMethod, credentials in the address', async (t) => {
+test('forwardAuth: forwardBody, maxBodySize, preserveRequestMethod, credentials in the address', async (t) => {
   const auth = await authServer(t, (_req, res) => res.end());
   const { handler } = make(t, forwardAuth, {
     address: auth.url.replace('http://', 'http://svc:p%40ss@'),
@@ -962,7 +965,7 @@ t.test('forwardAuth: forwardBody, maxBodySize, preserveRequestMethod, credential
   t.equal(auth.seen[1].headers.authorization, 'Bearer mine', "the request's own Authorization wins");
 });
 
-t.test("forwardAuth: addAuthCookiesToResponse replaces the upstream's cookies of those names", async (t) => {
+test("forwardAuth: addAuthCookiesToResponse replaces the upstream's cookies of those names", async (t) => {
   const auth = await authServer(t, (_req, res) => {
     res.setHeader('Set-Cookie', ['session=fresh; HttpOnly', 'other=x']);
     res.end();
@@ -982,7 +985,7 @@ t.test("forwardAuth: addAuthCookiesToResponse replaces the upstream's cookies of
   t.same(plain.h.getAll('set-cookie'), ['a=1'], 'other requests untouched');
 });
 
-t.test('forwardAuth: the pool is closed when env.signal aborts', async (t) => {
+test('forwardAuth: the pool is closed when env.signal aborts', async (t) => {
   const auth = await authServer(t, (_req, res) => res.end());
   const { o } = options(forwardAuth, { address: auth.url });
   const { env, abort } = fakeEnv(t);

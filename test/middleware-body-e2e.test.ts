@@ -8,8 +8,11 @@ import { request, type IncomingHttpHeaders, type IncomingMessage, type ServerRes
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import t from 'tap';
+import { testsNeeding } from './fixtures/tools.ts';
 import { parse } from 'yaml';
 import { closedPort, http, startBaton, startUpstream, waitFor, type TestUpstream } from './fixtures/harness.ts';
+
+const test = testsNeeding(t, ['curl']);
 
 const run = promisify(execFile);
 const TEXT = 'baton compresses this line of text, as Traefik does. ';
@@ -104,7 +107,7 @@ services:
   img: { rule: "Host(\`img.test\`)", upstreams: [UPSTREAM], middlewares: [images] }
 `;
 
-t.test('compress: each coding, decoded by curl --compressed and by node:zlib', async (t) => {
+test('compress: each coding, decoded by curl --compressed and by node:zlib', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, COMPRESS, u);
@@ -153,7 +156,7 @@ t.test('compress: each coding, decoded by curl --compressed and by node:zlib', a
   t.equal(DECODE.zstd(img.body).toString(), text(5000));
 });
 
-t.test('compress: what is left alone', async (t) => {
+test('compress: what is left alone', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, COMPRESS, u);
@@ -187,7 +190,7 @@ t.test('compress: what is left alone', async (t) => {
   t.equal(enc.headers['content-length'], String(enc.body.length));
 });
 
-t.test('compress: streamed responses reach the client as they come; SSE is not compressed', async (t) => {
+test('compress: streamed responses reach the client as they come; SSE is not compressed', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, COMPRESS, u);
@@ -214,7 +217,7 @@ t.test('compress: streamed responses reach the client as they come; SSE is not c
   }
 });
 
-t.test('compress: a large streamed body with bounded memory (backpressure reaches the upstream)', async (t) => {
+test('compress: a large streamed body with bounded memory (backpressure reaches the upstream)', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, COMPRESS, u);
@@ -265,7 +268,7 @@ services:
   zip: { rule: "Host(\`zip.test\`)", upstreams: [UPSTREAM], middlewares: [both] }
 `;
 
-t.test('buffering: request bodies over maxRequestBodyBytes get 413; the upstream gets a whole body', async (t) => {
+test('buffering: request bodies over maxRequestBodyBytes get 413; the upstream gets a whole body', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, BUFFERING, u);
@@ -285,7 +288,7 @@ t.test('buffering: request bodies over maxRequestBodyBytes get 413; the upstream
   t.equal(u.seen.filter((s) => s.method === 'POST').length, 1, 'the refused bodies never reached the upstream');
 });
 
-t.test('buffering: responses over maxResponseBodyBytes get 500 before anything is sent', async (t) => {
+test('buffering: responses over maxResponseBodyBytes get 500 before anything is sent', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, BUFFERING, u);
@@ -303,7 +306,7 @@ t.test('buffering: responses over maxResponseBodyBytes get 500 before anything i
 });
 
 // needs the runtime to compose body transforms (res.transformBody on a response that has one already)
-t.test('buffering behind compress: held, limited, then compressed', async (t) => {
+test('buffering behind compress: held, limited, then compressed', async (t) => {
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
   const { port } = await baton(t, BUFFERING, u);
@@ -313,7 +316,7 @@ t.test('buffering behind compress: held, limited, then compressed', async (t) =>
   t.equal((await get(port, '/text?n=4001', { host: 'zip.test', 'accept-encoding': 'br' })).status, 500);
 });
 
-t.test('buffering: retryExpression replays failed attempts, never unsafe ones', async (t) => {
+test('buffering: retryExpression replays failed attempts, never unsafe ones', async (t) => {
   const dead = await Promise.all([closedPort(), closedPort()]);
   const up = { written: 0 };
   const u = await startUpstream(t, 'up', site(up));
@@ -341,7 +344,7 @@ t.test('buffering: retryExpression replays failed attempts, never unsafe ones', 
   t.equal(r0.status, 502, 'without the middleware: retries 0');
 });
 
-t.test('buffering: retryExpression never replays what may have reached the upstream unsafely', async (t) => {
+test('buffering: retryExpression never replays what may have reached the upstream unsafely', async (t) => {
   // the first upstream reads the request, then drops the connection without answering
   const closer = await startUpstream(t, 'closer', (req) => req.socket.destroy());
   const up = { written: 0 };
