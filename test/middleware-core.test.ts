@@ -55,6 +55,8 @@ const PLUGINS: Record<string, string> = {
       const b = await ctx.readBody(64); ctx.headers.set('x-body-length', String(b.length));
     } }; } };`,
   'retry.ts': `export default { create() { return { onRequest(ctx) { ctx.retry(3, 5); } }; } };`,
+  'answer-reject.ts': `
+    export default { create() { return { async onRequest(ctx) { ctx.respond(401); throw new Error('after the answer'); } }; } };`,
 };
 
 function pluginDir(tap: Parameters<typeof tempDir>[0]): string {
@@ -98,6 +100,25 @@ t.test('request hooks rewrite, answer, and fail without harm', async (t) => {
   t.equal((await http(b.port, { path: '/y', headers: { 'x-key': 'open' } })).status, 200, 'still serving');
   await waitFor(() => b.app.entrypoints.get('web')!.active === 0, 2000, 'no request left in progress');
   t.equal(b.app.registry.inflight(), 0, 'no in-flight count leaked');
+});
+
+t.test('an answer with an unread body closes the connection; a promise rejected after an answer is only logged', async (t) => {
+  const dir = pluginDir(t);
+  const up = await startUpstream(t, 'a');
+  const b = await startBaton(t, {
+    plugins: plugins(dir, { deny: ['deny.ts'], late: ['answer-reject.ts'] }),
+    services: {
+      a: { rule: 'PathPrefix(`/`)', upstreams: [up.url], middlewares: ['deny'] },
+      l: { rule: 'PathPrefix(`/late`)', upstreams: [up.url], middlewares: ['late'] },
+    },
+  });
+  const r = await http(b.port, { method: 'POST', path: '/', body: 'x'.repeat(5000) });
+  t.equal(r.status, 403);
+  t.equal(r.headers.connection, 'close', 'the body nobody read is not left on a kept-alive connection');
+  const late = await http(b.port, { path: '/late' });
+  t.equal(late.status, 401);
+  await waitFor(() => b.logs.some((l) => l.middleware === 'late@file'), 2000, 'the rejection logged');
+  t.equal((await http(b.port, { path: '/x', headers: { 'x-key': 'open' } })).status, 200, 'baton still serves');
 });
 
 t.test('hook order: requests in order, responses in reverse, done once; async hooks', async (t) => {

@@ -112,16 +112,21 @@ export class Reply {
     x.reply = this;
   }
 
-  /** An answer a middleware made (or baton's page before any forward): hooks, then sent. */
+  /** An answer a middleware made (or baton's page before any forward): hooks, then sent. A request body nobody
+   *  read closes the connection after it (HTTP/1.1), as baton's own pages do. */
   static own(x: Exchange, status: number, list: string[], body: Buffer, error: string): void {
+    const res = x.res!;
+    if (!res.h2 && (x.ep.closing || (x.hasBody && x.body === null && !x.req.complete))) {
+      list.push('connection', 'close');
+    }
     const reply = new Reply(x, new Response(x, status, list, error), null);
+    if (res.destroyed) return reply.#done(499);
     reply.#hooks(x.ran - 1, () => reply.#sendBuffer(body));
   }
 
   /** baton's own page before forwarding (413, 500 plugin_error). */
   static page(x: Exchange, status: number, code: string, detail: string): void {
-    const close = x.ep.closing || (x.hasBody && !x.req.complete);
-    const p = pageOf(status, code, detail, close && !x.res!.h2);
+    const p = pageOf(status, code, detail, false); // own() adds Connection: close when it is needed
     Reply.own(x, status, p.list, p.body, code);
   }
 

@@ -155,7 +155,8 @@ export class Exchange implements RequestContext {
     const chunks: Buffer[] = [];
     let total = 0;
     if (this.hasBody) {
-      for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      // not destroyed when a chunk goes over the limit: the 413 still has to reach the client
+      for await (const chunk of this.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         total += chunk.length;
         if (total > max) throw new BodyTooLargeError(max);
         chunks.push(chunk);
@@ -190,14 +191,19 @@ export class Exchange implements RequestContext {
         this.failed(links[i], err);
         return;
       }
-      if (this.#answer !== null) return this.#answered(i);
       if (isThenable(r)) {
+        if (this.#answer !== null) {
+          // answered before its first await: whatever the promise does later changes nothing, but is logged
+          r.then(undefined, (err: unknown) => this.logFailure(links[i], err));
+          return this.#answered(i);
+        }
         r.then(
           () => (this.#answer !== null ? this.#answered(i) : this.run(i + 1)),
           (err: unknown) => this.failed(links[i], err),
         );
         return;
       }
+      if (this.#answer !== null) return this.#answered(i);
     }
     this.#forward();
   }
