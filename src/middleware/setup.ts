@@ -79,6 +79,34 @@ function checkReferences(config: LoadedConfig, defs: Record<string, MiddlewareDe
   }
 }
 
+/** Chains of the config file that include themselves, directly or through others (each loop reported once). */
+function checkChainLoops(defs: Record<string, MiddlewareDef>, problems: string[]): void {
+  const members = (name: string): string[] => {
+    const d = defs[name];
+    if (d === undefined || d.type.toLowerCase() !== 'chain') return [];
+    const list = (d.options as { middlewares?: unknown }).middlewares;
+    const refs = Array.isArray(list) ? list.map(String) : typeof list === 'string' ? list.split(',') : [];
+    return refs
+      .map((r) => qualify(r.trim(), FILE_PROVIDER))
+      .filter((q): q is string => typeof q === 'string' && q.endsWith(`@${FILE_PROVIDER}`))
+      .map((q) => q.slice(0, q.lastIndexOf('@')));
+  };
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): void => {
+    if (path.includes(name)) {
+      const loop = [...path.slice(path.indexOf(name)), name];
+      if (!done.has(loop[0]))
+        problems.push(`middlewares.${loop[0]}.chain.middlewares: the chain loops: ${loop.join(' → ')}`);
+      for (const n of loop) done.add(n);
+      return;
+    }
+    if (done.has(name)) return;
+    for (const m of members(name)) visit(m, [...path, name]);
+    done.add(name);
+  };
+  for (const name of Object.keys(defs)) visit(name, []);
+}
+
 /**
  * The factories for every type (built-ins by Traefik's name, plugins by theirs), with the config file's
  * middlewares checked against them. Throws ConfigError with every problem.
@@ -95,6 +123,7 @@ export async function middlewareTypes(config: LoadedConfig): Promise<Map<string,
     for (const e of checkDefinition(def, factories).errors) problems.push(`${at}: ${e}`);
   }
   checkReferences(config, defs, problems);
+  checkChainLoops(defs, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return factories;
 }
