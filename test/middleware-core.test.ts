@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { closedPort, http, startBaton, startUpstream, tempDir, waitFor } from './fixtures/harness.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { App } from '../src/app.ts';
+import { h2request, h2session, startTlsBaton } from './fixtures/tls-baton.ts';
 
 const PLUGINS: Record<string, string> = {
   'rewrite.ts': `
@@ -254,6 +255,33 @@ t.test('WebSocket upgrades run the request hooks', async (t) => {
   t.equal(String(msg), 'hi /ws/chat yes');
   ok.close();
   await waitFor(() => b.app.entrypoints.get('web')!.active === 0, 3000, 'tunnel closed and counted');
+});
+
+t.test('HTTP/2: request and response hooks, answers, transforms, failures', async (t) => {
+  const dir = pluginDir(t);
+  const up = await startUpstream(t, 'a', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-url': req.url! });
+    res.end('hello h2');
+  });
+  const b = await startTlsBaton(
+    t,
+    {
+      a: { rule: 'PathPrefix(`/`)', upstreams: [up.url], middlewares: ['deny', 'rw', 'up', 'st', 'boom'] },
+    },
+    { plugins: plugins(dir, { deny: ['deny.ts'], rw: ['rewrite.ts', { prefix: '/h2' }], up: ['upper.ts'], st: ['status.ts'], boom: ['boom.ts'] }) },
+  );
+  const session = await h2session(t, b.port, b.ca);
+  const denied = await h2request(session, { ':path': '/x' });
+  t.equal(denied.status, 403);
+  t.equal(denied.body, 'no\n');
+  const ok = await h2request(session, { ':path': '/x', 'x-key': 'open' });
+  t.equal(ok.status, 203, 'async response hook');
+  t.equal(ok.body, 'HELLO H2', 'body transform');
+  t.equal(ok.headers['x-url'], '/h2/x', 'path rewritten');
+  const boom = await h2request(session, { ':path': '/boom', 'x-key': 'open' });
+  t.equal(boom.status, 500);
+  t.equal(boom.headers['x-baton-error'], 'plugin_error');
+  t.equal((await h2request(session, { ':path': '/y', 'x-key': 'open' })).status, 203, 'the session still works');
 });
 
 function silent() {
