@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AdminServer } from './admin/server.ts';
 import { ensureToken } from './admin/token.ts';
 import type { LoadedConfig } from './config/load.ts';
+import { ConfigError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { Deployer } from './deploy/deployer.ts';
 import { DockerEngine } from './deploy/engine.ts';
@@ -195,6 +196,9 @@ export class App {
     const app = new App(config, opts, { factories });
     try {
       app.registry.setSnapshot('file', fileSnapshot(config));
+      // a file route refused for its middlewares (e.g. a usersFile that cannot be read) is a config problem
+      const refused = app.registry.problems();
+      if (refused.length > 0) throw new ConfigError(refused);
       app.docker?.start();
       const admin = await app.admin.listen();
       app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');

@@ -2,17 +2,16 @@
 // by Debian's htpasswd, a real auth server on port 0, hostile clients over real sockets.
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { testsNeeding } from './fixtures/tools.ts';
 import WebSocket, { WebSocketServer } from 'ws';
-import { App } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
 import { makeCa, makeLeaf } from './fixtures/certs.ts';
 import { closedPort, http, raw, startBaton, startUpstream, tempDir } from './fixtures/harness.ts';
+import { authServer, startApp, startBehind } from './fixtures/middleware.ts';
 
 const test = testsNeeding(t, ['htpasswd']);
 
@@ -30,19 +29,16 @@ function htpasswdFile(dir: string): string {
 test('basicAuth from YAML: htpasswd file with all three kinds, headerField, removeHeader', async (t) => {
   const dir = tempDir(t);
   const up = await startUpstream(t, 'app');
-  const b = await startBaton(t, {
-    middlewares: {
-      auth: {
-        basicAuth: {
-          usersFile: htpasswdFile(dir),
-          users: [execFileSync('htpasswd', ['-nbs', 'extra', 'x'], { encoding: 'utf8' }).trim()],
-          realm: 'Admin area',
-          headerField: 'X-WebAuth-User',
-          removeHeader: true,
-        },
+  const b = await startBehind(t, up, {
+    auth: {
+      basicAuth: {
+        usersFile: htpasswdFile(dir),
+        users: [execFileSync('htpasswd', ['-nbs', 'extra', 'x'], { encoding: 'utf8' }).trim()],
+        realm: 'Admin area',
+        headerField: 'X-WebAuth-User',
+        removeHeader: true,
       },
     },
-    services: { app: { rule: 'Host(`app.test`)', upstreams: [up.url], middlewares: ['auth'] } },
   });
   const none = await http(b.port, { path: '/admin' });
   t.equal(none.status, 401);
@@ -73,10 +69,7 @@ test('basicAuth from YAML: htpasswd file with all three kinds, headerField, remo
 test('basicAuth hostile clients: oversized, malformed, other schemes, raw bytes', async (t) => {
   const up = await startUpstream(t, 'app');
   const line = execFileSync('htpasswd', ['-nbB', 'bea', 'pw'], { encoding: 'utf8' }).trim();
-  const b = await startBaton(t, {
-    middlewares: { auth: { basicAuth: { users: [line] } } },
-    services: { app: { rule: 'Host(`app.test`)', upstreams: [up.url], middlewares: ['auth'] } },
-  });
+  const b = await startBehind(t, up, { auth: { basicAuth: { users: [line] } } });
   const hostile = [
     `Basic ${Buffer.from(`bea:${'p'.repeat(6000)}`).toString('base64')}`,
     'Basic !!!!',
@@ -106,10 +99,7 @@ test(
   async (t) => {
     const up = await startUpstream(t, 'app');
     const line = execFileSync('htpasswd', ['-nbB', '-C', '12', 'bea', 'pw'], { encoding: 'utf8' }).trim();
-    const b = await startBaton(t, {
-      middlewares: { auth: { basicAuth: { users: [line] } } },
-      services: { app: { rule: 'Host(`app.test`)', upstreams: [up.url], middlewares: ['auth'] } },
-    });
+    const b = await startBehind(t, up, { auth: { basicAuth: { users: [line] } } });
     t.equal((await http(b.port, { headers: { authorization: basic('bea', 'pw') } })).status, 200, 'signed in');
     const flood = Array.from({ length: 24 }, (_, i) =>
       http(b.port, { headers: { authorization: basic('bea', `w${i}`) } }),
@@ -130,26 +120,9 @@ test(
 );
 
 test(
-  'basicAuth config problems: plaintext refused naming the user; a missing usersFile refuses the route',
+  'basicAuth config problems: plaintext refused naming the user; a missing usersFile stops baton from starting',
   async (t) => {
-    const base = {
-      entrypoints: { web: { address: '127.0.0.1:0' } },
-      admin: { address: '127.0.0.1:0', token: 'x'.repeat(20) },
-    };
-    const silent = () =>
-      ({
-        level: 'silent',
-        child: silent,
-        info() {},
-        warn() {},
-        error() {},
-        debug() {},
-        trace() {},
-        fatal() {},
-      }) as never;
-    const start = (rawConfig: Record<string, unknown>) =>
-      App.start(parseConfig({ ...base, stateDir: tempDir(t), ...rawConfig }), { log: silent() });
-    const err = await start({
+    const err = await startApp(t, {
       middlewares: { auth: { basicAuth: { users: ['bea:hunter2'] } } },
       services: { a: { rule: 'Path(`/`)', upstreams: ['http://127.0.0.1:1'], middlewares: ['auth'] } },
     }).then(
@@ -161,48 +134,18 @@ test(
     t.notOk(JSON.stringify(err?.problems).includes('hunter2'), 'the password is not in the message');
 
     const up = await startUpstream(t, 'app');
-    const b = await startBaton(t, {
-      middlewares: { auth: { basicAuth: { usersFile: join(tempDir(t), 'missing') } } },
-      services: { app: { rule: 'Host(`app.test`)', upstreams: [up.url], middlewares: ['auth'] } },
-    });
-    const r = await http(b.port);
-    t.not(r.status, 200, `never routed without its middleware (${r.status})`);
+    const missing = await startBehind(t, up, { auth: { basicAuth: { usersFile: join(tempDir(t), 'missing') } } }).then(
+      () => null,
+      (e: { code?: string; problems?: string[] }) => e,
+    );
+    t.equal(missing?.code, 'BATON_CONFIG_INVALID', 'never served without its middleware: baton does not start');
+    t.match(missing?.problems?.join('\n'), /missing: cannot be read \(ENOENT\)/);
     t.equal(up.seen.length, 0);
-    t.match(b.logText(), /missing: cannot be read \(ENOENT\)/);
   },
 );
 
 // ---------------------------------------------------------------------------------------------------------------
 // forwardAuth
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-async function authServer(
-  t: Parameters<typeof tempDir>[0],
-  handle: (req: IncomingMessage, res: ServerResponse) => void,
-) {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      handle(req, res);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
 
 /** An auth server: "Bearer good" passes as alice (and sets a session cookie); anything else is sent to log in. */
 const judge = (req: IncomingMessage, res: ServerResponse) => {
@@ -226,19 +169,16 @@ test("forwardAuth from YAML: allowed with the auth server's headers, refused wit
     res.setHeader('Set-Cookie', ['session=from-app', 'theme=dark']);
     res.end(`app got ${body.length} bytes`);
   });
-  const b = await startBaton(t, {
-    middlewares: {
-      fa: {
-        forwardAuth: {
-          address: `${auth.url}/verify?app=admin`,
-          trustForwardHeader: true,
-          authResponseHeaders: ['X-Auth-User'],
-          authResponseHeadersRegex: '^X-Auth-R',
-          addAuthCookiesToResponse: ['session'],
-        },
+  const b = await startBehind(t, up, {
+    fa: {
+      forwardAuth: {
+        address: `${auth.url}/verify?app=admin`,
+        trustForwardHeader: true,
+        authResponseHeaders: ['X-Auth-User'],
+        authResponseHeadersRegex: '^X-Auth-R',
+        addAuthCookiesToResponse: ['session'],
       },
     },
-    services: { app: { rule: 'Host(`app.test`)', upstreams: [up.url], middlewares: ['fa'] } },
   });
   const spoof = { 'x-auth-user': 'root', 'x-forwarded-uri': '/public', 'x-forwarded-method': 'GET' };
   const ok = await http(b.port, {
@@ -327,7 +267,7 @@ test('forwardAuth guards WebSocket upgrades', async (t) => {
 });
 
 test(
-  'forwardAuth over HTTPS: tls.ca (a path or PEM text), insecureSkipVerify; an unreadable tls.ca refuses the route',
+  'forwardAuth over HTTPS: tls.ca (a path or PEM text), insecureSkipVerify; an unreadable tls.ca stops the start',
   async (t) => {
     const dir = tempDir(t);
     const ca = makeCa(dir);
@@ -353,10 +293,9 @@ test(
         byText: fa({ ca: ca.pem }),
         skip: fa({ insecureSkipVerify: true }),
         system: fa(undefined),
-        broken: fa({ ca: join(dir, 'nope.pem') }),
       },
       services: Object.fromEntries(
-        ['byPath', 'byText', 'skip', 'system', 'broken'].map((m) => [
+        ['byPath', 'byText', 'skip', 'system'].map((m) => [
           m,
           { rule: `Host(\`${m.toLowerCase()}.test\`)`, upstreams: [up.url], middlewares: [m] },
         ]),
@@ -367,8 +306,15 @@ test(
       t.equal(up.seen.at(-1)!.headers['x-auth-user'], 'tls:/x');
     }
     t.equal((await http(b.port, { host: 'system.test' })).status, 500, 'a certificate the system does not trust');
-    t.not((await http(b.port, { host: 'broken.test' })).status, 200, 'an unreadable tls.ca refuses the route');
-    t.match(b.logText(), /tls\.ca .*nope\.pem: cannot be read/);
     t.equal(up.seen.length, 3);
+    const broken = await startBaton(t, {
+      middlewares: { broken: fa({ ca: join(dir, 'nope.pem') }) },
+      services: { broken: { rule: 'Host(`broken.test`)', upstreams: [up.url], middlewares: ['broken'] } },
+    }).then(
+      () => null,
+      (e: { code?: string; problems?: string[] }) => e,
+    );
+    t.equal(broken?.code, 'BATON_CONFIG_INVALID', 'an unreadable tls.ca: baton does not start');
+    t.match(broken?.problems?.join('\n'), /tls\.ca .*nope\.pem: cannot be read/);
   },
 );

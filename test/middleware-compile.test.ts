@@ -20,7 +20,11 @@ const factories = new Map([['counter', builtinFactory(counter)]]);
 const log = { child: () => ({ info() {}, warn() {}, error() {} }) };
 const set = () => new MiddlewareSet({ factories, log, resolvePath: (p) => p });
 const defs = (o: Record<string, MiddlewareDef>) => new Map(Object.entries(o).map(([k, v]) => [`${k}@file`, v]));
-const links = (r: Link[] | { error: string }) => (Array.isArray(r) ? r : t.fail(r.error) && []);
+function links(r: Link[] | { error: string }): Link[] {
+  if (Array.isArray(r)) return r;
+  t.fail(r.error);
+  return [];
+}
 
 t.test('references: name, name@provider, malformed', async (t) => {
   t.equal(qualify('auth', 'docker'), 'auth@docker');

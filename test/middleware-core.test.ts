@@ -7,8 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { closedPort, http, startBaton, startUpstream, tempDir, waitFor } from './fixtures/harness.ts';
-import { parseConfig } from '../src/config/load.ts';
-import { App } from '../src/app.ts';
+import { startApp } from './fixtures/middleware.ts';
 import { h2request, h2session, startTlsBaton } from './fixtures/tls-baton.ts';
 
 const PLUGINS: Record<string, string> = {
@@ -216,19 +215,16 @@ t.test('another service, the request body in memory, retries asked for by a midd
 
 t.test('config problems stop baton from starting', async (t) => {
   const dir = pluginDir(t);
-  const base = { entrypoints: { web: { address: '127.0.0.1:0' } }, admin: { address: '127.0.0.1:0', token: 'x'.repeat(20) } };
-  const start = (raw: Record<string, unknown>) =>
-    App.start(parseConfig({ ...base, stateDir: tempDir(t), ...raw }), { log: silent() });
-  await t.rejects(start({ services: { a: { rule: 'Path(`/`)', middlewares: ['nope'] } } }), {
+  await t.rejects(startApp(t, { services: { a: { rule: 'Path(`/`)', middlewares: ['nope'] } } }), {
     code: 'BATON_CONFIG_INVALID',
     problems: ['services.a.middlewares.0: no middleware or plugin named nope in this file'],
   });
-  await t.rejects(start({ plugins: plugins(dir, { rw: ['rewrite.ts', {}] }) }), {
+  await t.rejects(startApp(t, { plugins: plugins(dir, { rw: ['rewrite.ts', {}] }) }), {
     code: 'BATON_CONFIG_INVALID',
     problems: ['plugins.rw.options: prefix: required'],
   });
-  await t.rejects(start({ plugins: { x: { module: join(dir, 'missing.ts') } } }), { code: 'BATON_CONFIG_INVALID' });
-  await t.rejects(start({ middlewares: { m: { noSuchType: {} } } }), {
+  await t.rejects(startApp(t, { plugins: { x: { module: join(dir, 'missing.ts') } } }), { code: 'BATON_CONFIG_INVALID' });
+  await t.rejects(startApp(t, { middlewares: { m: { noSuchType: {} } } }), {
     code: 'BATON_CONFIG_INVALID',
     problems: ['middlewares.m.noSuchType: unknown middleware type noSuchType'],
   });
@@ -283,8 +279,3 @@ t.test('HTTP/2: request and response hooks, answers, transforms, failures', asyn
   t.equal(boom.headers['x-baton-error'], 'plugin_error');
   t.equal((await h2request(session, { ':path': '/y', 'x-key': 'open' })).status, 203, 'the session still works');
 });
-
-function silent() {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return { level: 'silent', child: () => silent(), info() {}, warn() {}, error() {}, debug() {}, trace() {}, fatal() {} } as never;
-}

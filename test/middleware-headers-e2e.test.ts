@@ -3,6 +3,7 @@
 // the upstream, allowedHosts, HSTS only over HTTPS (unless forceSTSHeader), and hostile values refused at load.
 import t from 'tap';
 import { closedPort, http, startBaton, startUpstream } from './fixtures/harness.ts';
+import { startBehind } from './fixtures/middleware.ts';
 import { https, startTlsBaton } from './fixtures/tls-baton.ts';
 
 const rule = 'Host(`app.test`)';
@@ -17,25 +18,22 @@ t.test('custom request and response headers, security headers, CORS on responses
     });
     res.end(JSON.stringify(req.headers));
   });
-  const { port } = await startBaton(t, {
-    middlewares: {
-      hdr: {
-        headers: {
-          customRequestHeaders: { 'X-Script-Name': 'test', 'X-Drop-Me': '', 'X-Forwarded-For': '' },
-          customResponseHeaders: { 'X-Custom-Response-Header': 'value', Server: '' },
-          frameDeny: true,
-          contentTypeNosniff: true,
-          browserXssFilter: true,
-          referrerPolicy: 'no-referrer',
-          contentSecurityPolicy: "default-src 'self'",
-          permissionsPolicy: 'camera=()',
-          stsSeconds: 31536000,
-          accessControlAllowOriginList: ['https://foo.bar.org'],
-          addVaryHeader: true,
-        },
+  const { port } = await startBehind(t, up, {
+    hdr: {
+      headers: {
+        customRequestHeaders: { 'X-Script-Name': 'test', 'X-Drop-Me': '', 'X-Forwarded-For': '' },
+        customResponseHeaders: { 'X-Custom-Response-Header': 'value', Server: '' },
+        frameDeny: true,
+        contentTypeNosniff: true,
+        browserXssFilter: true,
+        referrerPolicy: 'no-referrer',
+        contentSecurityPolicy: "default-src 'self'",
+        permissionsPolicy: 'camera=()',
+        stsSeconds: 31536000,
+        accessControlAllowOriginList: ['https://foo.bar.org'],
+        addVaryHeader: true,
       },
     },
-    services: { app: { rule, upstreams: [up.url], middlewares: ['hdr'] } },
   });
   const r = await http(port, { headers: { 'x-drop-me': 'secret', origin: 'https://foo.bar.org' } });
   t.equal(r.status, 200);
@@ -71,21 +69,18 @@ t.test("baton's own error page gets the response headers too (as Traefik's do)",
 
 t.test('preflight answered by the middleware, never reaching the upstream', async (t) => {
   const up = await startUpstream(t, 'up');
-  const { port } = await startBaton(t, {
-    middlewares: {
-      cors: {
-        headers: {
-          accessControlAllowMethods: ['GET', 'OPTIONS', 'PUT'],
-          accessControlAllowHeaders: ['*'],
-          accessControlAllowOriginListRegex: ['^https://[a-z]+\\.example\\.org$'],
-          accessControlAllowCredentials: true,
-          accessControlExposeHeaders: ['X-Total'],
-          accessControlMaxAge: 100,
-          frameDeny: true,
-        },
+  const { port } = await startBehind(t, up, {
+    cors: {
+      headers: {
+        accessControlAllowMethods: ['GET', 'OPTIONS', 'PUT'],
+        accessControlAllowHeaders: ['*'],
+        accessControlAllowOriginListRegex: ['^https://[a-z]+\\.example\\.org$'],
+        accessControlAllowCredentials: true,
+        accessControlExposeHeaders: ['X-Total'],
+        accessControlMaxAge: 100,
+        frameDeny: true,
       },
     },
-    services: { app: { rule, upstreams: [up.url], middlewares: ['cors'] } },
   });
   const pre = await http(port, {
     method: 'OPTIONS',
@@ -177,10 +172,7 @@ t.test('HSTS: not over plain HTTP, unless forceSTSHeader; over HTTPS', async (t)
 t.test('hostile values are refused when the config is read, never at request time', async (t) => {
   const up = await startUpstream(t, 'up');
   const start = (headers: Record<string, unknown>) =>
-    startBaton(t, {
-      middlewares: { h: { headers } },
-      services: { app: { rule, upstreams: [up.url], middlewares: ['h'] } },
-    }).then(
+    startBehind(t, up, { h: { headers } }).then(
       () => null,
       (err: unknown) => err as Error & { problems?: string[] },
     );
@@ -209,9 +201,8 @@ t.test('hostile values are refused when the config is read, never at request tim
     t.match(err?.problems?.join('\n') ?? '', want, name);
   }
   t.equal(up.seen.length, 0);
-  const { port } = await startBaton(t, {
-    middlewares: { h: { headers: { customRequestHeaders: { 'X-Tab': 'a\tb', 'X-Latin': 'caf\u00e9' } } } },
-    services: { app: { rule, upstreams: [up.url], middlewares: ['h'] } },
+  const { port } = await startBehind(t, up, {
+    h: { headers: { customRequestHeaders: { 'X-Tab': 'a\tb', 'X-Latin': 'caf\u00e9' } } },
   });
   t.equal((await http(port)).status, 200, 'tabs and Latin-1 are fine values');
   t.equal(up.seen[0].headers['x-tab'], 'a\tb');

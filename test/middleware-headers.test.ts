@@ -2,8 +2,6 @@
 // HTTPS, custom headers, option checks and hostile values refused at config time. Expected values follow Traefik's
 // own tests (pkg/middlewares/headers/*_test.go) and unrolled/secure v1.0.9.
 import t from 'tap';
-import type { HeaderMap, PluginEnv, RequestContext, ResponseContext } from '../src/middleware/api.ts';
-import { builtinFactory, checkDefinition } from '../src/middleware/compile.ts';
 import {
   matchOrigin,
   preflightHeaders,
@@ -23,104 +21,39 @@ import {
   secureHeaders,
   type SecureOptions,
 } from '../src/middleware/headers/secure.ts';
+import {
+  BuiltinTypes,
+  fakeEnv,
+  FakeHeaders,
+  fakeRequest,
+  fakeResponse,
+  type Answer,
+  type FakeRequestInit,
+} from './fixtures/middleware.ts';
 
-/** A list-backed HeaderMap that checks what is set as baton's does (CR/LF/NUL, tokens). */
-class Headers implements HeaderMap {
-  list: Array<[string, string]>;
-  constructor(init: Array<[string, string]> = []) {
-    this.list = init.map(([n, v]) => [n, v]);
-  }
-  get(name: string) {
-    const all = this.getAll(name);
-    return all.length === 0 ? undefined : all.join(', ');
-  }
-  getAll(name: string) {
-    return this.list.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
-  }
-  has(name: string) {
-    return this.getAll(name).length > 0;
-  }
-  set(name: string, value: string) {
-    this.#check(name, value);
-    this.delete(name);
-    this.list.push([name, value]);
-  }
-  append(name: string, value: string) {
-    this.#check(name, value);
-    this.list.push([name, value]);
-  }
-  delete(name: string) {
-    this.list = this.list.filter(([n]) => n.toLowerCase() !== name.toLowerCase());
-  }
-  *entries(): IterableIterator<[string, string]> {
-    yield* this.list;
-  }
-  #check(name: string, value: string) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\r\n\0]/.test(value)) throw new Error('bad header');
-  }
-  record(): Record<string, string> {
-    return Object.fromEntries(this.list.map(([n, v]) => [n.toLowerCase(), v]));
-  }
-}
-
-const factories = new Map(HEADERS_TYPES.map((ty) => [ty.name.toLowerCase(), builtinFactory(ty)]));
+const types = new BuiltinTypes(HEADERS_TYPES);
 
 function read(raw: Record<string, unknown>): { options: HeadersOptions; errors: string[] } {
-  const c = checkDefinition({ type: 'headers', options: raw }, factories);
+  const c = types.read('headers', raw);
   return { options: c.options as HeadersOptions, errors: c.errors };
 }
 
-const warnings: string[] = [];
-const env: PluginEnv = {
-  name: 'h@file',
-  log: { info() {}, warn: (_o, msg) => warnings.push(msg ?? ''), error() {} },
-  signal: new AbortController().signal,
-  resolvePath: (p) => p,
-};
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-function ctxOf(req: { method?: string; host?: string; scheme?: 'http' | 'https'; headers?: Array<[string, string]> }) {
-  const answers: Answer[] = [];
-  const ctx = {
-    method: req.method ?? 'GET',
-    host: req.host ?? 'app.test',
-    path: '/',
-    query: '',
-    headers: new Headers(req.headers ?? []),
-    scheme: req.scheme ?? 'http',
-    data: new Map<unknown, unknown>(),
-    respond(status: number, headers: Record<string, string> = {}, body: string | Buffer = '') {
-      answers.push({ status, headers, body: String(body) });
-    },
-  };
-  return { ctx: ctx as unknown as RequestContext & { headers: Headers }, answers };
-}
-
-function resOf(headers: Array<[string, string]> = []): ResponseContext & { headers: Headers } {
-  return { status: 200, headers: new Headers(headers), error: null, hasBody: true } as unknown as ResponseContext & {
-    headers: Headers;
-  };
-}
+const { env, warnings } = fakeEnv('h@file');
 
 /** Runs a request and its response through a configured headers middleware. */
 function run(
   raw: Record<string, unknown>,
-  req: Parameters<typeof ctxOf>[0],
+  req: FakeRequestInit,
   upstream: Array<[string, string]> = [],
-): { answers: Answer[]; upstreamHeaders: Headers; response: Headers } {
+): { answers: Answer[]; upstreamHeaders: FakeHeaders; response: FakeHeaders } {
   const { options, errors } = read(raw);
   if (errors.length > 0) throw new Error(errors.join('; '));
   const h = headersType.create(options, env);
-  const { ctx, answers } = ctxOf(req);
+  const ctx = fakeRequest(req);
   void h.onRequest!(ctx);
-  const res = resOf(upstream);
-  if (answers.length === 0) void h.onResponse!(ctx, res);
-  return { answers, upstreamHeaders: ctx.headers, response: res.headers };
+  const res = fakeResponse({ headers: upstream });
+  if (ctx.answers.length === 0) void h.onResponse!(ctx, res);
+  return { answers: ctx.answers, upstreamHeaders: ctx.headers, response: res.headers };
 }
 
 const cors = (c: Partial<Cors>): Cors => ({
@@ -471,7 +404,7 @@ t.test('isSSL: TLS, or sslProxyHeaders with exactly that value', async (t) => {
 });
 
 t.test('custom request headers: set, override, remove, Host', async (t) => {
-  const h = new Headers([
+  const h = new FakeHeaders([
     ['foo', 'bar'],
     ['x-forwarded-for', '10.0.0.1'],
     ['host', 'app.test'],
@@ -605,10 +538,9 @@ t.test('hooks: bad host answered 500 with custom and CORS headers, no security h
 t.test('hooks: responses of every kind get the headers; Vary', async (t) => {
   const { options } = read({ addVaryHeader: 'true', accessControlAllowOriginListRegex: '^https://[a-z]+\\.test$' });
   const h = headersType.create(options, env);
-  const { ctx } = ctxOf({ headers: [['origin', 'https://a.test']] });
+  const ctx = fakeRequest({ headers: [['origin', 'https://a.test']] });
   void h.onRequest!(ctx);
-  const res = resOf([['vary', 'Accept-Encoding']]);
-  (res as { error: string | null }).error = 'upstream_unreachable';
+  const res = fakeResponse({ headers: [['vary', 'Accept-Encoding']], error: 'upstream_unreachable' });
   void h.onResponse!(ctx, res);
   t.same(res.headers.record(), { 'access-control-allow-origin': 'https://a.test', vary: 'Accept-Encoding,Origin' });
 });

@@ -2,11 +2,9 @@
 // what the upstream sees (path, query, X-Forwarded-Prefix, X-Replaced-Path), redirect statuses and Location, the
 // loop guards, an entrypoint-wide redirectScheme over plain HTTP and TLS on one port, and bad options refused at
 // start.
-import pino from 'pino';
 import t from 'tap';
-import { App } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
-import { http, startBaton, startUpstream, tempDir } from './fixtures/harness.ts';
+import { http, startBaton, startUpstream } from './fixtures/harness.ts';
+import { refusesToStart, startBehind } from './fixtures/middleware.ts';
 import { https, startTlsBaton } from './fixtures/tls-baton.ts';
 
 const rule = 'Host(`app.test`)';
@@ -45,11 +43,12 @@ t.test('redirectScheme: status and Location by method, port and permanence; the 
 
 t.test('redirectScheme behind a trusted proxy: its X-Forwarded-Proto says the request is already https', async (t) => {
   const up = await startUpstream(t, 'up');
-  const { port } = await startBaton(t, {
-    entrypoints: { web: { address: '127.0.0.1:0', forwardedHeaders: { trustedIPs: ['127.0.0.1/32'] } } },
-    middlewares: { toHttps: { redirectScheme: { scheme: 'https', permanent: true } } },
-    services: { app: { rule, upstreams: [up.url], middlewares: ['toHttps'] } },
-  });
+  const { port } = await startBehind(
+    t,
+    up,
+    { toHttps: { redirectScheme: { scheme: 'https', permanent: true } } },
+    { entrypoints: { web: { address: '127.0.0.1:0', forwardedHeaders: { trustedIPs: ['127.0.0.1/32'] } } } },
+  );
   const ok = await http(port, { path: '/in', headers: { 'x-forwarded-proto': 'https' } });
   t.equal(ok.status, 200, 'passed on');
   t.equal(up.seen[0].url, '/in');
@@ -217,21 +216,7 @@ t.test('a chain: stripPrefix then addPrefix then redirectScheme sees the rewritt
 });
 
 t.test('bad options stop baton from starting, each by its middleware and option', async (t) => {
-  const base = {
-    entrypoints: { web: { address: '127.0.0.1:0' } },
-    admin: { address: '127.0.0.1:0', token: 'x'.repeat(20) },
-  };
-  const start = (middlewares: Record<string, unknown>) =>
-    App.start(
-      parseConfig({
-        ...base,
-        stateDir: tempDir(t),
-        middlewares,
-        services: { a: { rule, upstreams: ['http://127.0.0.1:1'], middlewares: Object.keys(middlewares) } },
-      }),
-      { log: pino({ level: 'silent' }) },
-    );
-  const cases: Array<[Record<string, unknown>, RegExp]> = [
+  await refusesToStart(t, [
     [{ r: { redirectScheme: {} } }, /middlewares\.r.*scheme: required/],
     [{ r: { redirectScheme: { scheme: 'https', port: 'x' } } }, /middlewares\.r.*port: expected a port number/],
     [{ r: { redirectRegex: { regex: '(a)\\1', replacement: 'x' } } }, /middlewares\.r.*regex: .*backtracking/],
@@ -240,16 +225,5 @@ t.test('bad options stop baton from starting, each by its middleware and option'
     [{ r: { replacePath: { path: '/a\r\nb' } } }, /middlewares\.r.*path: .*control/],
     [{ r: { replacePathRegex: { regex: '^(.*', replacement: '/x' } } }, /regex: invalid regular expression/],
     [{ r: { addPrefix: {} } }, /middlewares\.r.*prefix: required/],
-  ];
-  for (const [mws, why] of cases) {
-    let problems: string[] = [];
-    try {
-      const app = await start(mws);
-      await app.close(100);
-      t.fail(`${JSON.stringify(mws)} started`);
-    } catch (err) {
-      problems = (err as { problems?: string[] }).problems ?? [String(err)];
-    }
-    t.match(problems.join('\n'), why, JSON.stringify(mws));
-  }
+  ]);
 });

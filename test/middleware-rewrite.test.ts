@@ -3,8 +3,6 @@
 // context; expected values follow Traefik's own tests (pkg/middlewares/{redirect,stripprefix,...}/*_test.go).
 // Hostile: CR/LF in replacements, regexes that would backtrack catastrophically, redirect loops, invalid targets.
 import t from 'tap';
-import type { HeaderMap, PluginEnv, RequestContext } from '../src/middleware/api.ts';
-import { builtinFactory, checkDefinition } from '../src/middleware/compile.ts';
 import { REWRITE_TYPES } from '../src/middleware/rewrite/index.ts';
 import {
   clientScheme,
@@ -25,63 +23,14 @@ import {
   stripRegexOf,
 } from '../src/middleware/rewrite/pure.ts';
 import { linearRegExp } from '../src/middleware/regex.ts';
+import { BuiltinTypes, fakeEnv, FakeHeaders, fakeRequest } from './fixtures/middleware.ts';
 
-/** A list-backed HeaderMap that refuses what baton's refuses (CR/LF/NUL in values, non-token names). */
-class Headers implements HeaderMap {
-  list: Array<[string, string]>;
-  constructor(init: Array<[string, string]> = []) {
-    this.list = init.map(([n, v]) => [n, v]);
-  }
-  get(name: string) {
-    const all = this.getAll(name);
-    return all.length === 0 ? undefined : all.join(', ');
-  }
-  getAll(name: string) {
-    return this.list.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
-  }
-  has(name: string) {
-    return this.getAll(name).length > 0;
-  }
-  set(name: string, value: string) {
-    this.#check(name, value);
-    this.delete(name);
-    this.list.push([name, value]);
-  }
-  append(name: string, value: string) {
-    this.#check(name, value);
-    this.list.push([name, value]);
-  }
-  delete(name: string) {
-    this.list = this.list.filter(([n]) => n.toLowerCase() !== name.toLowerCase());
-  }
-  *entries(): IterableIterator<[string, string]> {
-    yield* this.list;
-  }
-  #check(name: string, value: string) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\r\n\0]/.test(value)) throw new Error('bad header');
-  }
-}
-
-const factories = new Map(REWRITE_TYPES.map((ty) => [ty.name.toLowerCase(), builtinFactory(ty)]));
+const types = new BuiltinTypes(REWRITE_TYPES);
 
 /** The problems of a definition, as the config check reports them. */
-function problems(type: string, raw: Record<string, unknown>): string[] {
-  return checkDefinition({ type, options: raw }, factories).errors;
-}
+const problems = (type: string, raw: Record<string, unknown>) => types.problems(type, raw);
 
-const warnings: string[] = [];
-const env: PluginEnv = {
-  name: 'rw@file',
-  log: { info() {}, warn: (_o, msg) => warnings.push(msg ?? ''), error() {} },
-  signal: new AbortController().signal,
-  resolvePath: (p) => p,
-};
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+const { env, warnings } = fakeEnv('rw@file');
 
 interface Req {
   method?: string;
@@ -95,33 +44,25 @@ interface Req {
 function ctxOf(url: string, req: Req = {}) {
   const m = /^(https?):\/\/([^/?]*)([^?]*)(?:\?(.*))?$/.exec(url)!;
   const authority = m[2];
-  const host = authority.replace(/:\d+$/, '').toLowerCase();
-  const answers: Answer[] = [];
-  const ctx = {
+  const ctx = fakeRequest({
     method: req.method ?? 'GET',
-    host,
+    host: authority.replace(/:\d+$/, '').toLowerCase(),
     path: m[3] === '' ? '/' : m[3],
     query: m[4] ?? '',
-    headers: new Headers([
+    headers: [
       ['host', authority],
       ['x-forwarded-host', authority],
       ['x-forwarded-proto', req.xfp ?? m[1]],
       ...(req.headers ?? []),
-    ]),
+    ],
     scheme: m[1] as 'http' | 'https',
-    data: new Map<unknown, unknown>(),
-    respond(status: number, headers: Record<string, string> = {}, body: string | Buffer = '') {
-      answers.push({ status, headers, body: String(body) });
-    },
-  };
-  return { ctx: ctx as unknown as RequestContext & { headers: Headers }, answers };
+  });
+  return { ctx, answers: ctx.answers };
 }
 
 /** Runs one request through a configured middleware: its answer (or null: passed on) and the request after. */
 function run(type: string, raw: Record<string, unknown>, url: string, req: Req = {}) {
-  const c = checkDefinition({ type, options: raw }, factories);
-  if (c.errors.length > 0) throw new Error(c.errors.join('; '));
-  const h = c.factory!.create(c.options, env);
+  const h = types.create(type, raw, env);
   const { ctx, answers } = ctxOf(url, req);
   const r = h.onRequest!(ctx);
   if (r !== undefined) throw new Error('rewrite hooks are synchronous');
@@ -220,7 +161,7 @@ t.test('authority, scheme and splitting as Traefik reads req.Host and X-Forwarde
   t.same(splitAuthority('a.test'), { host: 'a.test', port: '' });
   t.same(splitAuthority('[::1]:80'), { host: '[::1]', port: ':80' });
   t.same(splitAuthority('[::1]'), { host: '[::1]', port: '' });
-  const h = (list: Array<[string, string]>) => new Headers(list);
+  const h = (list: Array<[string, string]>) => new FakeHeaders(list);
   t.equal(requestAuthority('a.test', h([['host', 'A.test:8000']])), 'A.test:8000', 'the Host as sent');
   t.equal(
     requestAuthority(
@@ -372,8 +313,7 @@ t.test('redirectScheme: Traefik’s table', async (t) => {
 t.test('redirectScheme: a Host rewritten for the upstream still redirects to the client’s host', async (t) => {
   const { answer } = run('redirectScheme', { scheme: 'https', port: '8443' }, 'http://a.test:8000/x', {});
   t.equal(answer?.headers.location, 'https://a.test:8443/x');
-  const c = checkDefinition({ type: 'redirectScheme', options: { scheme: 'https' } }, factories);
-  const h = c.factory!.create(c.options, env);
+  const h = types.create('redirectScheme', { scheme: 'https' }, env);
   const { ctx, answers } = ctxOf('http://a.test:8000/x');
   ctx.headers.set('host', '127.0.0.1:9999'); // passHostHeader off
   void h.onRequest!(ctx);
@@ -767,10 +707,7 @@ t.test('path middlewares: what the upstream would get', async (t) => {
 });
 
 t.test('chained path middlewares accumulate X-Forwarded-Prefix and X-Replaced-Path (Header.Add)', async (t) => {
-  const make = (type: string, raw: Record<string, unknown>) => {
-    const c = checkDefinition({ type, options: raw }, factories);
-    return c.factory!.create(c.options, env);
-  };
+  const make = (type: string, raw: Record<string, unknown>) => types.create(type, raw, env);
   const chain = [make('stripPrefix', { prefixes: ['/a'] }), make('stripPrefix', { prefixes: ['/b'] })];
   const { ctx } = ctxOf('http://a.test/a/b/c', { headers: [['X-Forwarded-Prefix', '/outer']] });
   for (const h of chain) void h.onRequest!(ctx);
@@ -799,7 +736,7 @@ t.test('options: Traefik’s names in any case, label strings, defaults, and cle
     ['replacePathRegex', { regex: '^/foo/(.*)', replacement: '/bar/$1' }],
   ];
   for (const [type, raw] of ok) t.same(problems(type, raw), [], `${type} ${JSON.stringify(raw)}`);
-  const c = checkDefinition({ type: 'stripprefix', options: { prefixes: ' /a , /b ' } }, factories);
+  const c = types.check('stripprefix', { prefixes: ' /a , /b ' });
   t.same((c.options as { prefixes: string[] }).prefixes, ['/a', '/b'], 'comma lists trimmed');
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ['redirectScheme', {}, /^scheme: required/],

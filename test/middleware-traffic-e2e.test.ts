@@ -2,12 +2,10 @@
 // ipAllowList behind a trusted proxy and spoofed X-Forwarded-For from an untrusted peer, rateLimit's 429s over a
 // bounded burst (and its sources), inFlightReq with a slow upstream (and slots freed by errors and aborts), the
 // circuitBreaker tripping on a 5xx upstream, answering 503, ramping back and closing; bad options refused at start.
-import pino from 'pino';
 import t from 'tap';
 import { request } from 'undici';
-import { App } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
-import { closedPort, http, startBaton, startUpstream, tempDir } from './fixtures/harness.ts';
+import { closedPort, http, startBaton, startUpstream } from './fixtures/harness.ts';
+import { refusesToStart, startBehind } from './fixtures/middleware.ts';
 
 const rule = 'Host(`app.test`)';
 const trusting = { web: { address: '127.0.0.1:0', forwardedHeaders: { trustedIPs: ['127.0.0.1'] } } };
@@ -97,11 +95,8 @@ t.test('rateLimit: 429 with Retry-After beyond the burst, per source, spoofing s
 
 t.test('rateLimit behind no trusted proxy: spoofed X-Forwarded-For cannot mint buckets', async (t) => {
   const up = await startUpstream(t, 'up');
-  const { port } = await startBaton(t, {
-    middlewares: {
-      rl: { rateLimit: { average: 1, period: '1h', burst: 2, sourceCriterion: { ipStrategy: { depth: 1 } } } },
-    },
-    services: { app: { rule, upstreams: [up.url], middlewares: ['rl'] } },
+  const { port } = await startBehind(t, up, {
+    rl: { rateLimit: { average: 1, period: '1h', burst: 2, sourceCriterion: { ipStrategy: { depth: 1 } } } },
   });
   const statuses = [];
   for (let i = 0; i < 6; i++)
@@ -240,18 +235,7 @@ t.test('circuitBreaker: trips on a 5xx upstream, answers 503 without asking it, 
 });
 
 t.test('bad options stop baton from starting, each by its middleware and option', async (t) => {
-  const start = (middlewares: Record<string, unknown>) =>
-    App.start(
-      parseConfig({
-        entrypoints: { web: { address: '127.0.0.1:0' } },
-        admin: { address: '127.0.0.1:0', token: 'x'.repeat(20) },
-        stateDir: tempDir(t),
-        middlewares,
-        services: { a: { rule, upstreams: ['http://127.0.0.1:1'], middlewares: Object.keys(middlewares) } },
-      }),
-      { log: pino({ level: 'silent' }) },
-    );
-  const cases: Array<[Record<string, unknown>, RegExp]> = [
+  await refusesToStart(t, [
     [{ m: { ipAllowList: {} } }, /middlewares\.m.*sourceRange: required/],
     [{ m: { ipAllowList: { sourceRange: ['10.0.0.300'] } } }, /sourceRange: "10\.0\.0\.300" is not an IP/],
     [{ m: { ipAllowList: { sourceRange: ['::/0'], ipStrategy: { depth: -2 } } } }, /ipStrategy\.depth/],
@@ -260,16 +244,5 @@ t.test('bad options stop baton from starting, each by its middleware and option'
     [{ m: { inFlightReq: {} } }, /amount: required/],
     [{ m: { circuitBreaker: { expression: 'NetworkErrorRatio() >' } } }, /expression: unexpected the end/],
     [{ m: { circuitBreaker: { expression: `${'('.repeat(40)}NetworkErrorRatio() > 1` } } }, /nested parentheses/],
-  ];
-  for (const [mws, why] of cases) {
-    let problems: string[] = [];
-    try {
-      const app = await start(mws);
-      await app.close(100);
-      t.fail(`${JSON.stringify(mws)} started`);
-    } catch (err) {
-      problems = (err as { problems?: string[] }).problems ?? [String(err)];
-    }
-    t.match(problems.join('\n'), why, JSON.stringify(mws));
-  }
+  ]);
 });

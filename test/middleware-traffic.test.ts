@@ -3,8 +3,6 @@
 // context; expected values follow Traefik's own tests (pkg/ip/*_test.go, pkg/middlewares/ipallowlist) and the
 // Go libraries Traefik uses (golang.org/x/time/rate, vulcand/oxy cbreaker + memmetrics, hdrhistogram-go).
 import t from 'tap';
-import type { HeaderMap, PluginEnv, RequestContext, ResponseContext } from '../src/middleware/api.ts';
-import { builtinFactory } from '../src/middleware/compile.ts';
 import { compileExpression, MAX_DEPTH, MAX_LENGTH, type Metrics } from '../src/middleware/traffic/cb-expression.ts';
 import {
   histHighest,
@@ -30,124 +28,39 @@ import {
   retryHeaders,
   TokenBuckets,
 } from '../src/middleware/traffic/rate-limit.ts';
+import {
+  BuiltinTypes,
+  fakeEnv,
+  fakeRequest,
+  fakeResponse,
+  type Answer,
+  type FakeRequest,
+  type FakeRequestInit,
+} from './fixtures/middleware.ts';
 
 // ── fakes ───────────────────────────────────────────────────────────────────────────────────────────────
 
-class Headers implements HeaderMap {
-  list: Array<[string, string]>;
-  constructor(init: Array<[string, string]> = []) {
-    this.list = [...init];
-  }
-  get(name: string) {
-    const all = this.getAll(name);
-    return all.length === 0 ? undefined : all.join(', ');
-  }
-  getAll(name: string) {
-    return this.list.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
-  }
-  has(name: string) {
-    return this.getAll(name).length > 0;
-  }
-  set(name: string, value: string) {
-    this.delete(name);
-    this.list.push([name, value]);
-  }
-  append(name: string, value: string) {
-    this.list.push([name, value]);
-  }
-  delete(name: string) {
-    this.list = this.list.filter(([n]) => n.toLowerCase() !== name.toLowerCase());
-  }
-  entries() {
-    return this.list[Symbol.iterator]();
-  }
-}
+/** A request from 192.0.2.1 for a.test. */
+const fakeCtx = (o: FakeRequestInit = {}) => fakeRequest({ host: 'a.test', ...o });
 
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+const fakeRes = (status: number, error: string | null = null) => fakeResponse({ status, error });
 
-type FakeCtx = RequestContext & { answer: Answer | null };
+const { env, logs } = fakeEnv('x@file');
 
-function fakeCtx(
-  o: Partial<Pick<RequestContext, 'remoteAddr' | 'forwardedFor' | 'host'>> & { headers?: Array<[string, string]> } = {},
-): FakeCtx {
-  const ctx = {
-    method: 'GET',
-    host: o.host ?? 'a.test',
-    path: '/',
-    query: '',
-    headers: new Headers(o.headers),
-    remoteAddr: o.remoteAddr ?? '192.0.2.1',
-    forwardedFor: o.forwardedFor ?? [],
-    scheme: 'http' as const,
-    tls: null,
-    entrypoint: 'web',
-    service: 'app',
-    upstreams: [],
-    startedAt: performance.now(),
-    data: new Map<unknown, unknown>(),
-    answer: null as Answer | null,
-    useUpstream() {},
-    useService: () => true,
-    respond(status: number, headers: Record<string, string> = {}, body: string | Buffer = '') {
-      if (ctx.answer !== null) throw new Error('answered twice');
-      ctx.answer = { status, headers, body: String(body) };
-    },
-    readBody: () => Promise.reject(new Error('no body in table tests')),
-    retry() {},
-    hasBody: false,
-  };
-  return ctx;
-}
-
-function fakeRes(status: number, error: string | null = null): ResponseContext {
-  return {
-    status,
-    headers: new Headers(),
-    error,
-    hasBody: true,
-    transformBody() {},
-    replaceWith: () => false,
-  };
-}
-
-const logs: Array<[string, object, string | undefined]> = [];
-const env = (name = 'x@file'): PluginEnv => ({
-  name,
-  log: {
-    info: (obj, msg) => logs.push(['info', obj, msg]),
-    warn: (obj, msg) => logs.push(['warn', obj, msg]),
-    error: (obj, msg) => logs.push(['error', obj, msg]),
-  },
-  signal: new AbortController().signal,
-  resolvePath: (p) => p,
-});
-
-const typeNamed = (name: string) => {
-  const found = TRAFFIC_TYPES.find((x) => x.name === name);
-  if (found === undefined) throw new Error(`no type ${name}`);
-  return builtinFactory(found);
-};
+const types = new BuiltinTypes(TRAFFIC_TYPES);
 
 /** Reads raw options like compile.ts does: [options, problems]. */
 function read(type: string, raw: Record<string, unknown>): [unknown, string[]] {
-  const errors: string[] = [];
-  const options = typeNamed(type).read(raw, errors);
+  const { options, errors } = types.read(type, raw);
   return [options, errors];
 }
 
-function make(type: string, raw: Record<string, unknown>) {
-  const [options, errors] = read(type, raw);
-  if (errors.length > 0) throw new Error(errors.join('; '));
-  return typeNamed(type).create(options, env());
-}
+const make = (type: string, raw: Record<string, unknown>) => types.create(type, raw, env);
 
-function run(h: ReturnType<typeof make>, ctx: FakeCtx): Answer | null {
+function run(h: ReturnType<typeof make>, ctx: FakeRequest): Answer | null {
   const r = h.onRequest?.(ctx);
   if (r instanceof Promise) throw new Error('traffic hooks are sync');
+  if (ctx.answers.length > 1) throw new Error('answered twice');
   return ctx.answer;
 }
 
@@ -613,7 +526,7 @@ t.test('inFlightReq hooks: counts until onDone, once, whatever happens', async (
   // random interleavings: the count is the number of requests in flight, never more than amount
   const amount = 3;
   const g = make('inFlightReq', { amount, sourceCriterion: { ipStrategy: {} } });
-  const open: FakeCtx[] = [];
+  const open: FakeRequest[] = [];
   let seed = 7;
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < 2000; i++) {
@@ -907,7 +820,7 @@ t.test('circuitBreaker hooks: trips on 5xx, answers 503 (or responseCode) with i
     body: 'Too Many Requests',
   });
   t.ok(
-    logs.some(([level, , msg]) => level === 'warn' && msg === 'circuit breaker tripped'),
+    logs.some((l) => l.level === 'warn' && l.msg === 'circuit breaker tripped'),
     'logged',
   );
   const [o] = read('circuitBreaker', { expression: 'NetworkErrorRatio() > 0.5' }) as [Record<string, number>, string[]];

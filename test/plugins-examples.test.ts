@@ -10,10 +10,15 @@ t.test('canary: a header sends the request to the canary service', async (t) => 
   const stable = await startUpstream(t, 'stable');
   const next = await startUpstream(t, 'next');
   const b = await startBaton(t, {
-    plugins: { canary: { module: join(EXAMPLES, 'canary.ts'), options: { header: 'X-Canary', value: '1', service: 'app-next' } } },
+    plugins: {
+      canary: { module: join(EXAMPLES, 'canary.ts'), options: { header: 'X-Canary', value: '1', service: 'app-next' } },
+      empty: { module: join(EXAMPLES, 'canary.ts'), options: { header: 'X-Canary', service: 'app-none' } },
+    },
     services: {
       app: { rule: 'Host(`app.test`)', upstreams: [stable.url], middlewares: ['canary'] },
+      other: { rule: 'Host(`other.test`)', upstreams: [stable.url], middlewares: ['empty'] },
       'app-next': { rule: 'Host(`next.internal`)', upstreams: [next.url] },
+      'app-none': { rule: 'Host(`none.internal`)', upstreams: [] },
     },
   });
   t.equal((await http(b.port, { host: 'app.test' })).headers['x-upstream'], 'stable');
@@ -21,6 +26,8 @@ t.test('canary: a header sends the request to the canary service', async (t) => 
   const c = await http(b.port, { host: 'app.test', headers: { 'x-canary': '1' } });
   t.equal(c.headers['x-upstream'], 'next');
   t.equal(next.seen[0].headers['x-canary-routed'], 'true');
+  const kept = await http(b.port, { host: 'other.test', headers: { 'x-canary': '1' } });
+  t.equal(kept.headers['x-upstream'], 'stable', 'a canary service with no upstream: the request stays on its route');
 });
 
 t.test('maintenance: 503 with the page and Retry-After; allowed addresses pass; bad options refuse to start', async (t) => {

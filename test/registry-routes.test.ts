@@ -40,3 +40,44 @@ t.test('each route of a service is served on its own listeners', async (t) => {
   t.same(registry.certificateDemands(), [{ resolver: 'le', domains: ['api.test'] }]);
   t.equal(registry.services.size, 1, 'still one service');
 });
+
+t.test('a route refused for its middlewares answers 503 instead of falling through to a less specific route', async (t) => {
+  const { MiddlewareSet, builtinFactory } = await import('../src/middleware/compile.ts');
+  const { defineType } = await import('../src/middleware/types.ts');
+  const { int } = await import('../src/middleware/options.ts');
+  const counter = defineType({ name: 'counter', spec: { step: int(1, 1, 10) }, create: () => ({}) });
+  const middlewares = new MiddlewareSet({
+    factories: new Map([['counter', builtinFactory(counter)]]),
+    log: { child: () => ({ info() {}, warn() {}, error() {} }) },
+    resolvePath: (p) => p,
+  });
+  const config = parseConfig({ services: { x: { rule: 'Host(`x`)', upstreams: ['http://127.0.0.1:1'] } } }, { env: {} });
+  const { upstreams: _u, ...options } = config.services.x;
+  const registry = new Registry({
+    timeouts: config.timeouts,
+    log: pino({ level: 'silent' }),
+    events: new EventBus(),
+    entrypoints: { web: {} },
+    middlewares,
+  });
+  t.teardown(() => registry.close());
+  registry.setSnapshot('docker', {
+    middlewares: { auth: { type: 'counter', options: { step: 99 } } },
+    services: [
+      { ...options, name: 'site', rule: 'Host(`app.test`)', upstreams: [{ id: 'site@a', url: 'http://127.0.0.1:1' }] },
+      {
+        ...options,
+        name: 'admin',
+        rule: 'Host(`app.test`) && PathPrefix(`/admin`)',
+        middlewares: ['auth'],
+        upstreams: [{ id: 'admin@a', url: 'http://127.0.0.1:2' }],
+      },
+    ],
+  });
+  const view = (path: string) => ({ host: 'app.test', path, query: '', method: 'GET', clientIp: '127.0.0.1', headers: {} });
+  const admin = registry.table('web', false).match(view('/admin/x'))!;
+  t.equal(admin.service.name, 'admin', 'the refused route still matches its requests');
+  t.same(admin.links.map((l) => l.name), ['route_refused'], 'and answers them itself (503)');
+  t.same(registry.table('web', false).match(view('/'))!.links, [], 'the site is unaffected');
+  t.match(registry.problems(), [/middleware auth@docker: step/, /route admin on entrypoint web: middleware auth@docker is invalid: step/]);
+});

@@ -28,9 +28,10 @@ const canary: Plugin<Options> = {
         const got = ctx.headers.get(header);
         if (got === undefined || (value !== undefined && got !== value)) return;
         // an unknown or empty canary service leaves the request where it was routed
+        const routed = ctx.service;
         if (ctx.useService(service) && ctx.upstreams.length > 0) ctx.headers.set('x-canary-routed', 'true');
         else {
-          ctx.useService(ctx.service);
+          ctx.useService(routed);
           env.log.warn({ service }, 'canary service has no upstream; request kept on its route');
         }
       },

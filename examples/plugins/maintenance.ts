@@ -16,7 +16,7 @@ interface Options {
 const DEFAULT_PAGE = '<!doctype html><title>Down for maintenance</title><h1>Back soon</h1>\n';
 
 const maintenance: Plugin<Options> = {
-  options(raw) {
+  options(raw, env) {
     const enabled = raw.enabled ?? true;
     if (typeof enabled !== 'boolean') throw new Error('enabled: true or false');
     const retryAfter = raw.retryAfter ?? 120;
@@ -25,8 +25,8 @@ const maintenance: Plugin<Options> = {
     }
     const allow = raw.allow ?? [];
     if (!Array.isArray(allow) || allow.some((a) => typeof a !== 'string')) throw new Error('allow: a list of IPs');
-    // the page is read when the plugin's options are checked: a missing file stops baton from starting
-    const page = typeof raw.page === 'string' ? readFileSync(raw.page) : Buffer.from(DEFAULT_PAGE);
+    // the page (relative to the config file) is read when the options are checked: a missing file stops baton
+    const page = typeof raw.page === 'string' ? readFileSync(env.resolvePath(raw.page)) : Buffer.from(DEFAULT_PAGE);
     return { enabled, page, retryAfter, allow: allow as string[] };
   },
   create({ enabled, page, retryAfter, allow }) {

@@ -192,17 +192,9 @@ export class Deployer {
         // with postHealthy hooks, the new containers take no request before the hooks pass
         const hold = hooks.has('postHealthy');
         const fresh = await step.startClones(ctx, rec, source, req.image, batch.start, hold);
-        try {
-          await step.healthGate(ctx, rec, fresh, req.healthTimeout);
-          await hooks.run('postHealthy', fresh, retire); // a failure is the health gate's: the new ones go
-        } catch (err) {
-          if (hold)
-            ctx.registry.release(
-              fresh.map((c) => c.id),
-              false,
-            ); // never served; about to be removed
-          throw err;
-        }
+        // a failure is the health gate's: the new ones go (and stay held meanwhile, never served)
+        await step.healthGate(ctx, rec, fresh, req.healthTimeout);
+        await hooks.run('postHealthy', fresh, retire);
         if (hold) ctx.registry.release(fresh.map((c) => c.id));
         if (batch.order === 'start-first' && retire.length > 0) {
           await hooks.run('preStop', live(rec.new), retire);

@@ -252,13 +252,13 @@ export class DeployHooks {
     return hooks;
   }
 
-  /** Runs the stage's hooks one after another. A failure throws a HookFailedError, except at preStop, where it
-   *  is recorded and the next hook runs. */
   /** Whether the stage has any hook. */
   has(stage: HookStage): boolean {
     return this.#stages[stage].length > 0;
   }
 
+  /** Runs the stage's hooks one after another. A failure throws a HookFailedError, except at preStop, where it
+   *  is recorded and the next hook runs. */
   async run(stage: HookStage, fresh: Named[], old: Named[], signal = this.#ctx.signal): Promise<void> {
     const { progress, log } = this.#ctx;
     const rec = this.#rec;

@@ -5,9 +5,13 @@
 //   onRequest(ctx)       in the order the middlewares are listed, after routing, before an upstream is picked:
 //                        read the request, rewrite its path, query and headers, choose an upstream or another
 //                        service, or answer it (ctx.respond) — then the middlewares after it do not run
-//   onResponse(ctx, res) in reverse order, for every middleware whose onRequest ran: the upstream's response, an
-//                        answer a later middleware made, or baton's own error page (res.error says which)
-//   onDone(ctx)          once per request whose onRequest ran, when it is over, however it ended
+//   onResponse(ctx, res) in reverse order, for every middleware whose onRequest passed the request on: the
+//                        upstream's response, an answer a later middleware made, or baton's own error page
+//                        (res.error says which)
+//   onDone(ctx)          once per request whose onRequest passed it on, when it is over, however it ended
+//
+// A middleware that answers (ctx.respond) or fails in onRequest gets neither onResponse nor onDone for that request:
+// it did not pass it on (an inFlightReq that refuses a request has nothing to count down).
 //
 // Any hook may return a promise. A hook that throws or rejects answers 500 (X-Baton-Error: plugin_error).
 
@@ -136,6 +140,7 @@ export interface PluginLog {
  * one configured middleware, once, not per request.
  */
 export interface Plugin<O = Record<string, unknown>> {
-  options?(raw: Record<string, unknown>): O;
+  /** `env.resolvePath` resolves a path option against the config file's folder */
+  options?(raw: Record<string, unknown>, env: { resolvePath(path: string): string }): O;
   create(options: O, env: PluginEnv): Handler;
 }

@@ -28,13 +28,13 @@ export function builtinFactory(t: AnyMiddlewareType): Factory {
   };
 }
 
-export function pluginFactory(name: string, p: Plugin<unknown>): Factory {
+export function pluginFactory(name: string, p: Plugin<unknown>, resolvePath: (path: string) => string): Factory {
   return {
     label: `plugin ${name}`,
     read(raw, errors) {
       if (p.options === undefined) return raw;
       try {
-        return p.options(raw);
+        return p.options(raw, { resolvePath });
       } catch (err) {
         errors.push(err instanceof Error ? err.message : String(err));
         return undefined;

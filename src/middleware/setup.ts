@@ -52,7 +52,10 @@ async function loadPlugins(config: LoadedConfig, problems: string[]): Promise<Ma
       problems.push(`${at}.module: ${path} must export a plugin as its default export: { create(options, env) {...} }`);
       continue;
     }
-    out.set(PLUGIN_TYPE(name), pluginFactory(name, plugin));
+    out.set(
+      PLUGIN_TYPE(name),
+      pluginFactory(name, plugin, (p) => resolve(config.baseDir, p)),
+    );
   }
   return out;
 }

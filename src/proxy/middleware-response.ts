@@ -220,7 +220,16 @@ export class Reply {
   #writeHead(): boolean {
     if (this.#headSent) return !this.#over;
     this.#headSent = true;
-    if (this.#fwd !== null) this.#fwd.status = this.#r.status;
+    const status = this.#r.status;
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      // a middleware set a status no response can have
+      this.#controller?.abort(new ResponseReplacedError());
+      this.#r.status = 500;
+      this.#writeRaw(500, 'plugin_error');
+      this.#done(500);
+      return false;
+    }
+    if (this.#fwd !== null) this.#fwd.status = status;
     try {
       this.#res.writeHead(this.#r.status, this.#r.headers.list);
       return true;

@@ -246,6 +246,7 @@ export class Exchange implements RequestContext {
       return;
     }
     this.#phase = 'done';
+    this.ran = this.links.indexOf(link); // it did not pass the request on: neither its onResponse nor its onDone
     if (this.res !== null) return Reply.page(this, status, why, detail);
     const page = pageOf(status, why, detail, true);
     this.upgrade!.via.refuse(this, status, page.list, page.body, why);

@@ -302,10 +302,10 @@ export class Registry {
     if (u !== undefined) u.held = true;
   }
 
-  /** Ends `hold`: into rotation (`serve`), or forgotten while kept out (containers about to be removed). */
-  release(containerIds: readonly string[], serve = true): void {
+  /** Ends `hold`: the containers' upstreams go into rotation (once healthy). */
+  release(containerIds: readonly string[]): void {
     for (const id of containerIds) {
-      if (!this.#held.delete(id) || !serve) continue;
+      if (!this.#held.delete(id)) continue;
       const u = this.upstreamOfContainer(id);
       if (u !== undefined) u.held = false;
     }

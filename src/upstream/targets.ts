@@ -1,7 +1,8 @@
 // What a route leads to on one listener: its service and the middlewares it runs there — the entrypoint's own
 // (`entrypoints.<e>.http.middlewares`, first) then the route's. A route whose middlewares cannot all be had (an
-// unknown or invalid middleware, a chain that loops) is left out of that listener's table: never routed without
-// them, since a dropped auth or allow-list would expose the service.
+// unknown or invalid middleware, a chain that loops) is never routed without them, since a dropped auth or
+// allow-list would expose the service: it answers 503 (route_refused), so that its requests do not fall through to
+// a less specific route either (an /admin refused would otherwise reach the site's route, without its auth).
 import type { Link, MiddlewareSet } from '../middleware/compile.ts';
 import { FILE_PROVIDER } from '../middleware/definitions.ts';
 import type { ListenerRoute } from './listeners.ts';
@@ -24,6 +25,24 @@ export interface RouteRef {
 }
 
 const NONE: readonly Link[] = Object.freeze([]);
+/** The most middlewares a route runs on a listener, the entrypoint's and its own together. */
+const MAX_LINKS = 64;
+
+/** The one middleware of a refused route: a 503 saying so, without internals. */
+function refusedLink(): Link {
+  const headers = {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-baton-error': 'route_refused',
+  };
+  const body = '503 Service Unavailable\nThis route is not served: its middlewares could not be set up.\n';
+  return {
+    name: 'route_refused',
+    handler: { onRequest: (ctx) => ctx.respond(503, headers, body) },
+    failures: 0,
+    loggedAt: 0,
+  };
+}
 
 /**
  * Resolves every listener's routes to targets. `entrypointMiddlewares`: each entrypoint's references (in the file
@@ -38,6 +57,7 @@ export function resolveTargets(
   const lists = new Map<string, ListenerRoute<Target>[]>();
   const problems: string[] = [];
   const cache = new Map<string, Target | string>();
+  const refused = [refusedLink()];
   for (const [key, routes] of byListener) {
     const entrypoint = entrypointOf(key);
     const own = entrypointMiddlewares(entrypoint);
@@ -55,11 +75,14 @@ export function resolveTargets(
           const a = set.chain(id, own, FILE_PROVIDER);
           const b = 'error' in a ? a : set.chain(id, ref.middlewares, ref.provider);
           target = 'error' in a ? a.error : 'error' in b ? b.error : { service: ref.service, links: [...a, ...b] };
+          if (typeof target !== 'string' && target.links.length > MAX_LINKS) {
+            target = `more than ${MAX_LINKS} middlewares (the entrypoint's and the route's, chains included)`;
+          }
           cache.set(id, target);
           if (typeof target === 'string') problems.push(`route ${route.name} on entrypoint ${entrypoint}: ${target}`);
         }
       }
-      if (typeof target !== 'string') out.push({ ...route, service: target });
+      out.push({ ...route, service: typeof target === 'string' ? { service: ref.service, links: refused } : target });
     }
     lists.set(key, out);
   }

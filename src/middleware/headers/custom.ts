@@ -12,33 +12,25 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** A Host value: a DNS name, IPv4 or bracketed IPv6 address, with an optional port. */
 const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/;
 
+/** Headers that frame a message or concern one hop only (baton sets or drops them itself), and `more`. */
+function framingHeaders(...more: string[]): ReadonlySet<string> {
+  return new Set([
+    'content-length',
+    'transfer-encoding',
+    'connection',
+    'keep-alive',
+    'proxy-connection',
+    'upgrade',
+    'te',
+    'trailer',
+    ...more,
+  ]);
+}
+
 /** Request headers that frame the request or concern one hop only: baton sets or drops them itself. */
-const REQUEST_FRAMING = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'http2-settings',
-]);
+const REQUEST_FRAMING = framingHeaders('expect', 'proxy-authorization', 'proxy-authenticate', 'http2-settings');
 /** Response headers that frame the response or concern one hop only. */
-const RESPONSE_FRAMING = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'upgrade',
-  'te',
-  'trailer',
-  'proxy-authenticate',
-]);
+const RESPONSE_FRAMING = framingHeaders('proxy-authenticate');
 
 /** One configured header: its name as written and its value ('' removes it). */
 export type HeaderOp = readonly [name: string, value: string];
