@@ -1,6 +1,6 @@
 // Deploy hooks (src/deploy/hooks.ts, hook-run.ts) through the deployer and the in-memory engine: each stage's
 // success and failure, command hooks (env, output, timeout killing the process group) and module hooks (ctx, log,
-// signal), hooks from labels, the config schema, and examples/hooks/smoke.ts.
+// signal), hooks from labels, the config schema, and examples/plugins/deploy-smoke.ts.
 import { getEventListeners } from 'node:events';
 import { readFileSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -15,7 +15,7 @@ import { hookSettingsOf, hooksFromLabels, resolveHooks, type HookContext, type H
 import { Journal, TERMINAL_STATES, type DeployRecord, type DeployStep } from '../src/deploy/journal.ts';
 import { deployRequestSchema } from '../src/deploy/plan.ts';
 import { DeployFailure, HookFailedError } from '../src/errors.ts';
-import smoke from '../examples/hooks/smoke.ts';
+import smoke from '../examples/plugins/deploy-smoke.ts';
 import { FakeEngine } from './fixtures/fake-engine.ts';
 import { tempDir } from './fixtures/harness.ts';
 
@@ -301,7 +301,7 @@ t.test('postHealthy failure: as a failed health gate, the new containers go and 
   t.equal(engine.containers.size, 2, 'no new container left');
 });
 
-t.test('examples/hooks/smoke.ts as a postHealthy hook: 2xx passes, anything else fails the deploy', async (t) => {
+t.test('examples/plugins/deploy-smoke.ts as a postHealthy hook: 2xx passes, anything else fails the deploy', async (t) => {
   const good = await setup(t, { postHealthy: [{ module: EXAMPLE, timeout: '5s' }] });
   const ok = await deploy(good.deployer, { image: 'app:web' });
   t.equal(ok.state, 'succeeded', ok.error ?? '');
@@ -317,7 +317,7 @@ t.test('examples/hooks/smoke.ts as a postHealthy hook: 2xx passes, anything else
   }
 });
 
-t.test('examples/hooks/smoke.ts on its own: GETs each new container, fails on non-2xx', async (t) => {
+t.test('examples/plugins/deploy-smoke.ts on its own: GETs each new container, fails on non-2xx', async (t) => {
   const statuses = [204, 500];
   const servers = await Promise.all(
     statuses.map(async (status) => {

@@ -147,7 +147,7 @@ services:
     t.teardown(() => void delete process.env.SMOKE_PATH);
     const b: TestBaton = await startBaton(t, {
       ...dockerConfig(),
-      deploy: { hooks: { postHealthy: [{ module: resolve(import.meta.dirname, '../examples/hooks/smoke.ts'), timeout: '10s' }] } },
+      deploy: { hooks: { postHealthy: [{ module: resolve(import.meta.dirname, '../examples/plugins/deploy-smoke.ts'), timeout: '10s' }] } },
     });
     await waitHealthy(b, u.name, 2);
     let rec: any;
