@@ -19,7 +19,7 @@ import smoke from '../examples/plugins/deploy-smoke.ts';
 import { FakeEngine } from './fixtures/fake-engine.ts';
 import { tempDir } from './fixtures/harness.ts';
 
-const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'hooks', 'smoke.ts');
+const EXAMPLE = join(import.meta.dirname, '..', 'examples', 'plugins', 'deploy-smoke.ts');
 
 const IMAGES = {
   'app:v1': { healthy: true },
