@@ -9,7 +9,8 @@
 // UTF-8, is refused without hashing; bcrypt and MD5-crypt are checked in a worker thread (hasher.ts), never on the
 // event loop; more than 8 such checks at once on one instance are answered 429 with Retry-After: 1 (a queue of
 // hashing would be the attacker's to grow) — see verifier.ts; the realm is sent as a quoted-string (quotes and
-// backslashes escaped). The file is read once, when the middleware is created (baton's start): a change applies at the next start.
+// backslashes escaped). The file is read once, when the middleware is created (baton's start): a change applies at
+// the next start.
 import { readFileSync } from 'node:fs';
 import type { RequestContext } from '../api.ts';
 import { bool, list, str } from '../options.ts';
