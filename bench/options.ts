@@ -2,7 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import type { Layout } from './pinning.ts';
-import { ALL_TARGETS, PLAIN_TARGETS, TLS_TARGETS, type TargetName } from './targets.ts';
+import { ALL_TARGETS, MIDDLEWARE_TARGETS, PLAIN_TARGETS, TLS_TARGETS, type TargetName } from './targets.ts';
 
 export interface Options {
   duration: number;
@@ -19,7 +19,12 @@ export interface Options {
   h2Streams: number;
 }
 
-const GROUPS: Record<string, readonly TargetName[]> = { all: ALL_TARGETS, plain: PLAIN_TARGETS, tls: TLS_TARGETS };
+const GROUPS: Record<string, readonly TargetName[]> = {
+  all: ALL_TARGETS,
+  plain: PLAIN_TARGETS,
+  tls: TLS_TARGETS,
+  middlewares: ['baton', ...MIDDLEWARE_TARGETS],
+};
 
 export function parseOptions(): Options {
   const { values } = parseArgs({
@@ -38,7 +43,7 @@ export function parseOptions(): Options {
   });
   if (values.help) {
     console.log(`usage: node bench/wrk.ts [--duration s] [--warmup s] [--connections n] [--rounds n]
-                         [--layout proxy-alone|shared] [--targets ${ALL_TARGETS.join(',')}]
+                         [--layout proxy-alone|shared] [--targets name,... | group]
                          [--h2-clients n] [--h2-streams n]
   --duration     seconds measured per row and round (default 10)
   --warmup       seconds of unmeasured load per row before its first measurement (default 2, 0 = none)
@@ -47,9 +52,15 @@ export function parseOptions(): Options {
   --rounds       measure every row this many times, interleaved, and report medians (default 1)
   --layout       CPU pinning with taskset: proxy-alone (default) = server under test alone on the first CPU,
                  wrk + upstream on the second; shared = server under test + upstream on the first, wrk on the second
-  --targets      which targets to measure (default all); also the groups plain (${PLAIN_TARGETS.join(',')}),
-                 tls (${TLS_TARGETS.join(',')}) and all. Each TLS target gets three rows:
-                 HTTPS/1.1 (wrk), HTTP/2 (h2load) and new TLS connections per second (h2load)
+  --targets      which targets to measure (default all), any of
+                   ${ALL_TARGETS.join(',')}
+                 or a group:
+${Object.entries(GROUPS)
+  .map(([g, list]) => `                   ${g.padEnd(12)}${list.join(',')}`)
+  .join('\n')}
+                 Each TLS target gets three rows: HTTPS/1.1 (wrk), HTTP/2 (h2load) and new TLS connections per
+                 second (h2load). ${MIDDLEWARE_TARGETS.join(' and ')} are also compared with baton ("vs baton"),
+                 which is measured with them even when not named
   --h2-clients   h2load connections in the HTTP/2 rows (default 10)
   --h2-streams   h2load streams in flight per connection in the HTTP/2 rows (default 5; 10 x 5 = wrk's 50)`);
     process.exit(0);
@@ -74,6 +85,8 @@ export function parseOptions(): Options {
     }
   }
   if (targets.length === 0) throw new Error('--targets is empty');
+  // the middleware rows' "vs baton" ratio needs the plain baton row of the same run
+  if (targets.some((t) => (MIDDLEWARE_TARGETS as readonly string[]).includes(t))) targets.push('baton');
   const h2Streams = int('h2-streams', values['h2-streams'], 1);
   if (h2Streams > 128) throw new Error(`--h2-streams must be <= 128 (nginx's http2_max_concurrent_streams)`);
   return {

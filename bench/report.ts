@@ -4,7 +4,7 @@
 
 import type { Options } from './options.ts';
 import type { Pinning } from './pinning.ts';
-import { referenceOf, rowLabel, sameRow, type Load, type RowId } from './rows.ts';
+import { batonReferenceOf, referenceOf, rowLabel, sameRow, type Load, type RowId } from './rows.ts';
 import { WRK_THREADS, type Measured, type Sample } from './runner.ts';
 import type { TargetName } from './targets.ts';
 
@@ -30,6 +30,12 @@ export interface RunResult extends RowId {
   perCore: number | null;
   /** perCore over the reference row's perCore */
   perCoreRatio: number | null;
+  /** middleware rows: req/s over the plain baton row's req/s (null for other rows, or without a baton row) */
+  vsBaton: number | null;
+  /** middleware rows: perCore over the plain baton row's perCore */
+  perCoreVsBaton: number | null;
+  /** middleware rows: req/s over the plain baton row's req/s in each round (robust to drift between rounds) */
+  vsBatonPerRound: number[];
   coreBusyPct: Record<string, number> | null;
   accessLogLines: number | null;
   warnings: string[];
@@ -44,6 +50,14 @@ export function summarise(measured: Measured[]): RunResult[] {
     const ref = results.find((x) => sameRow(x, referenceOf(r)));
     r.ratio = ref && ref.rps > 0 ? r.rps / ref.rps : null;
     r.perCoreRatio = ref?.perCore && r.perCore !== null ? r.perCore / ref.perCore : null;
+    const bref = batonReferenceOf(r);
+    const baton = bref === null ? undefined : results.find((x) => sameRow(x, bref));
+    if (bref !== null && baton === undefined) r.notes.push('no plain baton row in this run: no "vs baton" ratio');
+    r.vsBaton = baton && baton.rps > 0 ? r.rps / baton.rps : null;
+    r.perCoreVsBaton = baton?.perCore && r.perCore !== null ? r.perCore / baton.perCore : null;
+    if (baton !== undefined) {
+      r.vsBatonPerRound = r.samples.map((s, i) => (baton.samples[i]?.rps ? s.rps / baton.samples[i].rps : NaN));
+    }
     if (ref === undefined) continue;
     if (ref !== r && ref.tls !== null && r.tls !== null && ref.tls !== r.tls) {
       r.warnings.push(`negotiated ${r.tls}, the reference ${ref.tls}: not the same TLS`);
@@ -99,6 +113,9 @@ function aggregate(target: TargetName, load: Load, samples: Sample[]): RunResult
     serverCpuPct: median(nums((s) => s.serverCpuPct)),
     perCore: totalCpuS !== null && totalCpuS > 0 ? sum((s) => s.requests) / totalCpuS : null,
     perCoreRatio: null,
+    vsBaton: null,
+    perCoreVsBaton: null,
+    vsBatonPerRound: [],
     coreBusyPct,
     accessLogLines: samples.some((s) => s.accessLogLines !== null) ? sum((s) => s.accessLogLines ?? 0) : null,
     warnings: [...new Set(samples.flatMap((s) => sampleWarnings(target, load, s)))],
@@ -121,7 +138,7 @@ function sampleWarnings(target: TargetName, load: Load, s: Sample): string[] {
     if (target === 'baton-log' && s.accessLogLines < s.requests * 0.9) {
       warnings.push(`stdout got ${s.accessLogLines} lines for ${s.requests} requests (is log.accessLog honoured?)`);
     }
-    if ((target === 'baton' || target === 'baton-tls') && s.accessLogLines > s.requests * 0.1) {
+    if (target !== 'baton-log' && s.accessLogLines > s.requests * 0.1) {
       warnings.push(`stdout got ${s.accessLogLines} lines with the access log off`);
     }
   }
@@ -142,11 +159,13 @@ function median(values: number[]): number | null {
 
 function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
   const cores = pin.serverCpu === null ? [] : [`cpu${pin.serverCpu}`, `cpu${pin.wrkCpu}`];
+  const vs = results.some((r) => batonReferenceOf(r) !== null);
   const head = [
     'target',
     'req/s',
     ...(rounds > 1 ? ['min..max'] : []),
     'ratio',
+    ...(vs ? ['vs baton'] : []),
     'p50',
     'p99',
     'non-2xx/3xx',
@@ -163,6 +182,7 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
       fmtInt(r.rps),
       ...(rounds > 1 ? [`${fmtInt(Math.min(...rps))}..${fmtInt(Math.max(...rps))}`] : []),
       r.ratio === null ? '-' : r.ratio.toFixed(2),
+      ...(vs ? [fmtRatio(r.vsBaton)] : []),
       fmtMs(r.p50Ms),
       fmtMs(r.p99Ms),
       String(r.non2xx3xx),
@@ -186,6 +206,19 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
       'server CPU = CPU time of the server under test, 100% = one core; per core = requests per CPU-second of ' +
       'the server under test, ratio/core = the same against the reference; cpuN busy includes everything on that core',
   );
+  if (vs) {
+    console.log(
+      "vs baton = req/s / the baton (access log off) row's req/s in the same run: the price of the middlewares",
+    );
+    for (const r of results.filter((x) => x.vsBaton !== null)) {
+      const rounds = r.vsBatonPerRound.filter(Number.isFinite);
+      const spread = rounds.length > 1 ? `; per round: median ${fmtRatio(median(rounds))}, ` : '';
+      const range = rounds.length > 1 ? `${fmtRatio(Math.min(...rounds))}..${fmtRatio(Math.max(...rounds))}` : '';
+      console.log(
+        `  ${r.label}: vs baton ${fmtRatio(r.vsBaton)}, per core ${fmtRatio(r.perCoreVsBaton)}${spread}${range}`,
+      );
+    }
+  }
   if (results.some((r) => r.load === 'handshake')) {
     console.log('new TLS conns: req/s = new connections per second, each a full handshake and one HTTP/1.1 request');
   }
@@ -201,6 +234,8 @@ function fmtMs(ms: number | null): string {
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtRatio = (x: number | null): string => (x === null ? '-' : x.toFixed(2));
+const round3 = (x: number | null): number | null => (x === null ? null : Number(x.toFixed(3)));
 
 function summaryJson(results: RunResult[], opts: Options, pin: Pinning) {
   return {
@@ -227,7 +262,14 @@ function summaryJson(results: RunResult[], opts: Options, pin: Pinning) {
       alpn: r.alpn,
       serverCpuPct: r.serverCpuPct === null ? null : Math.round(r.serverCpuPct),
       perCore: r.perCore === null ? null : Math.round(r.perCore),
-      perCoreRatio: r.perCoreRatio === null ? null : Number(r.perCoreRatio.toFixed(3)),
+      perCoreRatio: round3(r.perCoreRatio),
+      ...(batonReferenceOf(r) === null
+        ? {}
+        : {
+            vsBaton: round3(r.vsBaton),
+            perCoreVsBaton: round3(r.perCoreVsBaton),
+            vsBatonPerRound: r.vsBatonPerRound.map((x) => (Number.isFinite(x) ? round3(x) : null)),
+          }),
       coreBusyPct:
         r.coreBusyPct === null
           ? null

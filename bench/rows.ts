@@ -1,7 +1,7 @@
 // The rows of the report: which load each target gets (plain targets: HTTP/1.1 with wrk; TLS targets: HTTPS/1.1
 // with wrk, HTTP/2 with h2load, new TLS connections with h2load), their order, labels and reference rows.
 
-import { TARGET_LABELS, type TargetName } from './targets.ts';
+import { MIDDLEWARE_TARGETS, TARGET_LABELS, type TargetName } from './targets.ts';
 
 /**
  * - `http`: wrk, plain HTTP/1.1 over kept-alive connections
@@ -41,6 +41,11 @@ export function rowLabel(r: RowId): string {
 /** The row a row's ratio is taken against: the nginx proxy with the same load (plain or TLS). */
 export function referenceOf(r: RowId): RowId {
   return { target: isTlsTarget(r.target) ? 'nginx-tls' : 'nginx', load: r.load };
+}
+
+/** The row a middleware row is also compared with ("vs baton"): plain baton with the same load; null for others. */
+export function batonReferenceOf(r: RowId): RowId | null {
+  return MIDDLEWARE_TARGETS.includes(r.target) ? { target: 'baton', load: r.load } : null;
 }
 
 export const sameRow = (a: RowId, b: RowId): boolean => a.target === b.target && a.load === b.load;

@@ -62,7 +62,7 @@ async function measure(
 ): Promise<Sample> {
   const once = (seconds: number): Promise<LoadResult> => {
     if (load === 'h2') return runH2(tools.h2load!, pin, t.port, seconds, opts.h2Clients, opts.h2Streams);
-    return runWrk(tools.wrk, pin, load === 'https', t.port, seconds, opts.connections);
+    return runWrk(tools.wrk, pin, load === 'https', t, seconds, opts.connections);
   };
   if (warmup > 0) {
     if (load === 'handshake') await handshakeBursts(tools.h2load!, pin, t.port, warmup, opts.connections);
@@ -100,12 +100,12 @@ async function runWrk(
   wrkBin: string,
   pin: Pinning,
   tls: boolean,
-  port: number,
+  t: Target,
   seconds: number,
   connections: number,
 ): Promise<LoadResult> {
   // Over TLS wrk sends the URL's host as SNI (and Host), so the URL names the certificate's host.
-  const target = tls ? [tlsUrl(port)] : ['-H', `Host: ${BENCH_HOST}`, `http://127.0.0.1:${port}/`];
+  const target = tls ? [tlsUrl(t.port)] : ['-H', `Host: ${BENCH_HOST}`, `http://127.0.0.1:${t.port}${t.path}`];
   const wrkArgs = [`-t${WRK_THREADS}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...target];
   const [cmd, args] = pinned(pin, pin.wrkCpu, wrkBin, wrkArgs);
   const { m, out } = await run('wrk', cmd, args, (seconds + 30) * 1000);

@@ -1,6 +1,6 @@
-// The servers under test (the targets) and the upstream the proxies forward to: their nginx and baton configs,
-// each written to the bench's temp dir, started pinned, and ready once it answers on its 127.0.0.1 port (the TLS
-// targets: over HTTPS/1.1 and HTTP/2, with the bench's certificate).
+// The servers under test (the targets) and the upstream the proxies forward to: their nginx configs (baton's are
+// in baton-config.ts), each written to the bench's temp dir, started pinned, and ready once it answers on its
+// 127.0.0.1 port (the TLS targets: over HTTPS/1.1 and HTTP/2, with the bench's certificate).
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -8,23 +8,34 @@ import net from 'node:net';
 import path from 'node:path';
 import { pinned, type Pinning } from './pinning.ts';
 import { isAlive, makeTempDir, start, type Managed } from './processes.ts';
+import { batonConfig, batonPath, STRIP_PREFIX, type BatonName } from './baton-config.ts';
 import { answersOverTls, makeCertificate, nginxTlsLines, nginxVersion, TLS_HOST, type Certificate } from './tls.ts';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 export const BATON_BIN = path.join(REPO_ROOT, 'bin', 'baton.js');
 export const BENCH_HOST = 'bench.test';
-const ADMIN_TOKEN = 'bench-token-0123456789';
 const UPSTREAM_BODY = 'hello\n';
 const READY_TIMEOUT_MS = 20_000;
 
-export type TargetName = 'upstream' | 'nginx' | 'baton' | 'baton-log' | 'nginx-tls' | 'baton-tls';
-export const PLAIN_TARGETS: readonly TargetName[] = ['upstream', 'nginx', 'baton', 'baton-log'];
+export type TargetName = 'upstream' | 'nginx' | BatonName | 'nginx-tls';
+export const PLAIN_TARGETS: readonly TargetName[] = [
+  'upstream',
+  'nginx',
+  'baton',
+  'baton-mw3',
+  'baton-plugin',
+  'baton-log',
+];
 export const TLS_TARGETS: readonly TargetName[] = ['nginx-tls', 'baton-tls'];
+/** The baton rows with middlewares, each also compared with the plain `baton` row ("vs baton"). */
+export const MIDDLEWARE_TARGETS: readonly TargetName[] = ['baton-mw3', 'baton-plugin'];
 export const ALL_TARGETS: readonly TargetName[] = [...PLAIN_TARGETS, ...TLS_TARGETS];
 export const TARGET_LABELS: Record<TargetName, string> = {
   upstream: 'direct upstream (nginx)',
   nginx: 'nginx proxy',
   baton: 'baton (access log off)',
+  'baton-mw3': 'baton + 3 middlewares',
+  'baton-plugin': 'baton + 1 plugin',
   'baton-log': 'baton (access log on)',
   'nginx-tls': 'nginx TLS proxy',
   'baton-tls': 'baton TLS (log off)',
@@ -33,6 +44,8 @@ export const TARGET_LABELS: Record<TargetName, string> = {
 export interface Target {
   name: TargetName;
   port: number;
+  /** the path the load asks for */
+  path: string;
   server: Managed;
   /** baton's stdout file, to count access-log lines. */
   logFile: string | null;
@@ -76,7 +89,7 @@ export async function startTargets(
 }
 
 async function startTarget(site: Site, name: TargetName, backendPort: number): Promise<Target> {
-  if (name === 'baton' || name === 'baton-log' || name === 'baton-tls') return startBaton(site, backendPort, name);
+  if (name.startsWith('baton')) return startBaton(site, backendPort, name as BatonName);
   const port = await freePort();
   const cpu = site.pin.serverCpu;
   let server: Managed;
@@ -90,7 +103,7 @@ async function startTarget(site: Site, name: TargetName, backendPort: number): P
     const conf = proxyServer(port, backendPort, lines);
     server = await startNginx(site, 'nginx-tls', cpu, port, conf, () => answersOverTls(port, cert, UPSTREAM_BODY));
   }
-  return { name, port, server, logFile: null };
+  return { name, port, path: '/', server, logFile: null };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -144,6 +157,9 @@ function upstreamServer(port: number): string {
       default_type text/plain;
       return 200 "${UPSTREAM_BODY.replace('\n', '\\n')}";
     }
+    location ${STRIP_PREFIX}/ {
+      return 404;
+    }
   }`;
 }
 
@@ -166,15 +182,14 @@ ${listen.map((l) => `    ${l}`).join('\n')}
 // ---------------------------------------------------------------------------------------------------------
 // baton, started exactly as users start it.
 
-type BatonName = 'baton' | 'baton-log' | 'baton-tls';
-
 async function startBaton(site: Site, upstreamPort: number, name: BatonName): Promise<Target> {
   const [webPort, adminPort] = [await freePort(), await freePort()];
   const cfgFile = path.join(site.dir, `${name}.yaml`);
   const logFile = path.join(site.dir, `${name}.stdout.log`);
-  fs.writeFileSync(cfgFile, batonConfig(site, name, webPort, adminPort, upstreamPort));
-  // Both runs log at `info` (access-log lines are info-level records; at `warn` they would be filtered out and
-  // "access log on" would measure nothing); they differ only in log.accessLog. baton logs JSON to stdout,
+  const ports = { web: webPort, admin: adminPort, upstream: upstreamPort };
+  fs.writeFileSync(cfgFile, batonConfig(name, ports, name === 'baton-tls' ? TLS_HOST : BENCH_HOST, site.cert));
+  // Every baton logs at `info` (access-log lines are info-level records; at `warn` they would be filtered out and
+  // "access log on" would measure nothing); only baton-log has log.accessLog on. baton logs JSON to stdout,
   // which goes to a file (as a log shipper would read it), not through this process.
   const [cmd, args] = pinned(site.pin, site.pin.serverCpu, process.execPath, [BATON_BIN, 'serve', '--config', cfgFile]);
   const m = start(name, cmd, args, { cwd: REPO_ROOT, stdout: { file: logFile } });
@@ -187,7 +202,8 @@ async function startBaton(site: Site, upstreamPort: number, name: BatonName): Pr
       const ready = () => answersOverTls(webPort, cert, UPSTREAM_BODY);
       await waitFor(`${name} to proxy https://${TLS_HOST} (HTTP/1.1 and h2) to the upstream`, m, ready);
     } else {
-      await waitFor(`${name} to proxy Host: ${BENCH_HOST} to the upstream`, m, answersHello(webPort));
+      const what = `${name} to proxy Host: ${BENCH_HOST} ${batonPath(name)} to the upstream`;
+      await waitFor(what, m, answersHello(webPort, batonPath(name), name === 'baton-mw3' ? MW3_HEADERS : {}));
     }
   } catch (err) {
     // baton's own account of the failure is in its log (stdout), not on stderr.
@@ -199,43 +215,7 @@ async function startBaton(site: Site, upstreamPort: number, name: BatonName): Pr
     }
     throw new Error(`${(err as Error).message}\n--- ${name} stdout (config ${cfgFile}) ---\n${log}`, { cause: err });
   }
-  return { name, port: webPort, server: m, logFile };
-}
-
-/** baton's config: one entrypoint, the admin API, log settings, and the one route to the upstream (the TLS
- *  target: the route with `tls: {}`, served only over TLS, with the bench certificate; access log off). */
-function batonConfig(site: Site, name: BatonName, webPort: number, adminPort: number, upstreamPort: number): string {
-  const common = `admin:
-  address: "127.0.0.1:${adminPort}"
-  token: "${ADMIN_TOKEN}"
-log:
-  level: info
-  accessLog: ${name === 'baton-log'}
-`;
-  if (name !== 'baton-tls') {
-    return `entrypoints:
-  web:
-    address: "127.0.0.1:${webPort}"
-${common}services:
-  bench:
-    rule: "Host(\`${BENCH_HOST}\`)"
-    upstreams: ["http://127.0.0.1:${upstreamPort}"]
-`;
-  }
-  const cert = site.cert!;
-  return `entrypoints:
-  websecure:
-    address: "127.0.0.1:${webPort}"
-${common}tls:
-  certificates:
-    - certFile: ${JSON.stringify(cert.certFile)}
-      keyFile: ${JSON.stringify(cert.keyFile)}
-services:
-  bench:
-    rule: "Host(\`${TLS_HOST}\`)"
-    upstreams: ["http://127.0.0.1:${upstreamPort}"]
-    tls: {}
-`;
+  return { name, port: webPort, path: batonPath(name), server: m, logFile };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -273,12 +253,24 @@ async function waitFor(what: string, m: Managed, check: () => Promise<boolean>):
   throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${what} (${lastError})\n${m.stderrTail()}`);
 }
 
-const answersHello = (port: number) => async () => {
-  const res = await httpGet(port, '/', BENCH_HOST);
-  return res.status === 200 && res.body === UPSTREAM_BODY;
-};
+/** Response headers baton-mw3's headers middleware sets: its readiness check wants them. */
+const MW3_HEADERS: Record<string, string> = { 'x-frame-options': 'DENY', 'x-bench-proxy': 'baton' };
 
-function httpGet(port: number, urlPath: string, host: string): Promise<{ status: number; body: string }> {
+const answersHello =
+  (port: number, urlPath = '/', headers: Record<string, string> = {}) =>
+  async () => {
+    const res = await httpGet(port, urlPath, BENCH_HOST);
+    const seen = Object.entries(headers).every(([k, v]) => res.headers[k] === v);
+    return res.status === 200 && res.body === UPSTREAM_BODY && seen;
+  };
+
+interface Got {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function httpGet(port: number, urlPath: string, host: string): Promise<Got> {
   return new Promise((resolve, reject) => {
     const req = http.get(
       { host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false, timeout: 2000 },
@@ -286,7 +278,7 @@ function httpGet(port: number, urlPath: string, host: string): Promise<{ status:
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
         res.on('error', reject);
       },
     );

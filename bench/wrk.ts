@@ -2,7 +2,8 @@
 // handshakes) in one run.
 //
 //   node bench/wrk.ts [--duration 10] [--warmup 2] [--connections 50] [--rounds 1] [--layout proxy-alone|shared]
-//                     [--targets upstream,nginx,baton,baton-log,nginx-tls,baton-tls | plain | tls | all]
+//                     [--targets upstream,nginx,baton,baton-mw3,baton-plugin,baton-log,nginx-tls,baton-tls
+//                                | plain | tls | middlewares | all]
 //                     [--h2-clients 10] [--h2-streams 5]
 //
 // Prints a table (req/s, ratio to nginx-as-proxy = 1.00 or, for the TLS rows, to nginx-as-TLS-proxy, latency

@@ -199,7 +199,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // make clients that reuse the socket at that moment lose a request. The upstream side closes: its pool was
     // closed when the drain began, so each of its sockets is shut as soon as its response completes.
     if (this.host.closing && !this.res.h2) list.push('connection', 'close');
-    if (this.mw !== null) {
+    if (this.mw !== null && this.mw.responseHooks) {
       this.#replyBody = Reply.upstream(this.mw, this, controller, statusCode, list);
       return;
     }
@@ -324,7 +324,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (!res.headersSent && !res.destroyed) {
       // An unread request body is not drained: close the connection instead.
       const close = this.host.closing || (this.hasBody && !this.req.complete);
-      if (this.mw !== null) {
+      if (this.mw !== null && this.mw.responseHooks) {
         Reply.forwardPage(this.mw, this, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
         return;
       }

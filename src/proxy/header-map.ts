@@ -18,8 +18,19 @@ const REQUEST_FIXED = new Set([
   'trailer',
   'proxy-connection',
 ]);
-/** ... nor on a response. */
-const RESPONSE_FIXED = new Set(['transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+/** ... nor on a response (Content-Length may be deleted, e.g. by a transform, never set: baton frames the body). */
+const RESPONSE_FIXED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+/** Whether the list's name `k` is `n` (lower-case), case-insensitively; the length test spares most lower-casing. */
+const sameName = (k: string, n: string): boolean => k === n || (k.length === n.length && k.toLowerCase() === n);
 
 export class FlatHeaders implements HeaderMap {
   /** the list itself: [name, value, ...]; names as sent */
@@ -36,8 +47,7 @@ export class FlatHeaders implements HeaderMap {
     const l = this.list;
     let out: string | undefined;
     for (let i = 0; i < l.length; i += 2) {
-      if (l[i].length === n.length && l[i].toLowerCase() === n)
-        out = out === undefined ? l[i + 1] : `${out}, ${l[i + 1]}`;
+      if (sameName(l[i], n)) out = out === undefined ? l[i + 1] : `${out}, ${l[i + 1]}`;
     }
     return out;
   }
@@ -45,7 +55,7 @@ export class FlatHeaders implements HeaderMap {
   getAll(name: string): string[] {
     const n = name.toLowerCase();
     const out: string[] = [];
-    for (let i = 0; i < this.list.length; i += 2) if (this.list[i].toLowerCase() === n) out.push(this.list[i + 1]);
+    for (let i = 0; i < this.list.length; i += 2) if (sameName(this.list[i], n)) out.push(this.list[i + 1]);
     return out;
   }
 
@@ -54,22 +64,26 @@ export class FlatHeaders implements HeaderMap {
   }
 
   set(name: string, value: string): void {
-    this.#check(name, value);
-    this.delete(name);
-    this.list.push(name.toLowerCase(), value);
+    const n = this.#check(name, value);
+    this.#delete(n);
+    this.list.push(n, value);
   }
 
   append(name: string, value: string): void {
-    this.#check(name, value);
-    this.list.push(name.toLowerCase(), value);
+    this.list.push(this.#check(name, value), value);
   }
 
   delete(name: string): void {
-    const n = name.toLowerCase();
+    this.#delete(name.toLowerCase());
+  }
+
+  /** Removes every field named `n` (lower-case); the list is rewritten only from the first match on. */
+  #delete(n: string): void {
     const l = this.list;
     let w = 0;
-    for (let i = 0; i < l.length; i += 2) {
-      if (l[i].toLowerCase() === n) continue;
+    while (w < l.length && !sameName(l[w], n)) w += 2;
+    for (let i = w; i < l.length; i += 2) {
+      if (sameName(l[i], n)) continue;
       l[w] = l[i];
       l[w + 1] = l[i + 1];
       w += 2;
@@ -81,14 +95,17 @@ export class FlatHeaders implements HeaderMap {
     for (let i = 0; i < this.list.length; i += 2) yield [this.list[i], this.list[i + 1]];
   }
 
-  #check(name: string, value: string): void {
+  /** Checks a name and value a middleware sets; returns the name lower-cased. */
+  #check(name: string, value: string): string {
     if (typeof name !== 'string' || !TOKEN.test(name)) {
       throw new HeaderError(`invalid header name ${JSON.stringify(name)}`);
     }
     if (typeof value !== 'string' || BAD_VALUE.test(value)) {
       throw new HeaderError(`invalid value for header ${name}: CR, LF and NUL are not allowed`);
     }
-    if (this.#fixed.has(name.toLowerCase())) throw new HeaderError(`header ${name} is set by baton only`);
+    const n = name.toLowerCase();
+    if (this.#fixed.has(n)) throw new HeaderError(`header ${name} is set by baton only`);
+    return n;
   }
 }
 

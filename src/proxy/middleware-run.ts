@@ -73,6 +73,8 @@ export class Exchange implements RequestContext {
   retryInterval = 0;
   /** how many links' onRequest ran (their onResponse and onDone run) */
   ran = 0;
+  /** some middleware of the route has an onResponse hook: responses go through middleware-response.ts */
+  readonly responseHooks: boolean;
   reply: Reply | null = null;
 
   #trusted: boolean;
@@ -100,6 +102,9 @@ export class Exchange implements RequestContext {
     this.target = r.service;
     this.links = r.links;
     this.hasBody = r.hasBody;
+    let hooks = false;
+    for (let i = 0; i < r.links.length; i++) if (r.links[i].handler.onResponse !== undefined) hooks = true;
+    this.responseHooks = hooks;
   }
 
   // ── RequestContext ───────────────────────────────────────────────────────────────────────────────

@@ -28,9 +28,17 @@ function allowListHooks(sourceRange: string[], strategy: IpStrategyOptions | und
   const allowed = ipChecker(sourceRange);
   const clientIp = ipStrategy(strategy);
   const body = STATUS_CODES[code] ?? '';
+  // the last address and its answer: a kept-alive connection asks the same question request after request
+  let lastIp: string | null = null;
+  let lastAllowed = false;
   return {
     onRequest(ctx) {
-      if (!allowed(clientIp(ctx))) ctx.respond(code, TEXT, body);
+      const ip = clientIp(ctx);
+      if (ip !== lastIp) {
+        lastAllowed = allowed(ip);
+        lastIp = ip;
+      }
+      if (!lastAllowed) ctx.respond(code, TEXT, body);
     },
   };
 }
