@@ -1,6 +1,7 @@
 // Middlewares from real Docker labels, as a new user brings them: a docker-compose project taken from a Traefik
 // setup (HTTP→HTTPS redirect, basicAuth on an admin path, stripPrefix for an API, security headers, compression),
-// started with docker-compose and routed by baton with no label changed; then a deploy whose postHealthy smoke test
+// started with docker-compose and routed by baton with no label changed; every other type from Traefik labels on one
+// real container; then a deploy whose postHealthy smoke test
 // fails, under load: the old version keeps serving, zero failed requests. Skipped, with the reason, without an
 // engine (or without docker-compose for the first part).
 import t, { type Test } from 'tap';
@@ -11,6 +12,9 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { Agent } from 'undici';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { makeCa, makeLeaf } from './fixtures/certs.ts';
 import { batonLabels, dockerConfig, finished, startContainer, testImages, testRuns, versions, waitHealthy, whenDockerAnswers } from './fixtures/docker.ts';
 import { admin, http, send, startBaton, type TestBaton } from './fixtures/harness.ts';
@@ -138,6 +142,98 @@ services:
     const good = await https('/admin?echo=1', { authorization: `Basic ${Buffer.from('admin:s3cret').toString('base64')}` });
     t.equal(good.status, 200, 'the right password passes');
     t.equal(JSON.parse(good.body).url, '/admin?echo=1', `the app sees the path as sent: ${good.body.slice(0, 200)}`);
+  });
+
+  t.test('every other middleware type from Traefik labels on a real container', async (t: Test) => {
+    const u = unique(t);
+    const host = `all-${u.i}.test`;
+    const svc = `all${process.pid}x${u.i}`;
+    const auth = createServer((req, res) => {
+      if (req.headers.authorization === 'Bearer ok') res.writeHead(200, { 'X-User': 'ada' }).end();
+      else res.writeHead(401, { 'content-type': 'text/plain' }).end('who are you?\n');
+    });
+    auth.listen(0, '127.0.0.1');
+    await once(auth, 'listening');
+    t.teardown(() => new Promise<void>((r) => auth.close(() => r())));
+    const authPort = (auth.address() as AddressInfo).port;
+    const r = (name: string, rule: string, middlewares: string) => ({
+      [`traefik.http.routers.${svc}-${name}.rule`]: `Host(\`${host}\`) && ${rule}`,
+      [`traefik.http.routers.${svc}-${name}.middlewares`]: middlewares,
+    });
+    const m = `traefik.http.middlewares.${svc}`;
+    const labels: Record<string, string> = {
+      'traefik.enable': 'true',
+      [`traefik.http.services.${svc}.loadbalancer.server.port`]: '8080',
+      ...r('rr', 'PathPrefix(`/rr`)', `${svc}-rr`),
+      [`${m}-rr.redirectregex.regex`]: '^http://([^/:]+)(:\\d+)?/rr/(.*)',
+      [`${m}-rr.redirectregex.replacement`]: 'https://${1}/new/${3}',
+      ...r('spr', 'PathPrefix(`/spr`)', `${svc}-spr`),
+      [`${m}-spr.stripprefixregex.regex`]: '/spr/[0-9]+',
+      ...r('ap', 'PathPrefix(`/ap`)', `${svc}-ap`),
+      [`${m}-ap.addprefix.prefix`]: '/echo',
+      ...r('rp', 'PathPrefix(`/rp`)', `${svc}-rp`),
+      [`${m}-rp.replacepath.path`]: '/echo/replaced',
+      ...r('rpr', 'PathPrefix(`/rpr`)', `${svc}-rpr`),
+      [`${m}-rpr.replacepathregex.regex`]: '^/rpr/(.*)',
+      [`${m}-rpr.replacepathregex.replacement`]: '/echo/$1',
+      ...r('fa', 'PathPrefix(`/fa`)', `${svc}-fa,${svc}-ap`),
+      [`${m}-fa.forwardauth.address`]: `http://127.0.0.1:${authPort}/check`,
+      [`${m}-fa.forwardauth.authresponseheaders`]: 'X-User',
+      ...r('ip', 'PathPrefix(`/ip`)', `${svc}-ip`),
+      [`${m}-ip.ipallowlist.sourcerange`]: '10.0.0.0/8,192.168.0.0/16',
+      ...r('rl', 'PathPrefix(`/rl`)', `${svc}-rl`),
+      [`${m}-rl.ratelimit.average`]: '1',
+      [`${m}-rl.ratelimit.period`]: '1m',
+      [`${m}-rl.ratelimit.burst`]: '2',
+      ...r('ifr', 'PathPrefix(`/slow`)', `${svc}-ifr`),
+      [`${m}-ifr.inflightreq.amount`]: '1',
+      ...r('err', 'PathPrefix(`/smoke`)', `${svc}-err`),
+      [`${m}-err.errors.status`]: '500-599',
+      [`${m}-err.errors.service`]: `${svc}@docker`,
+      [`${m}-err.errors.query`]: '/echo/error/{status}',
+      ...r('cb', 'PathPrefix(`/cb`)', `${svc}-cb`),
+      [`${m}-cb.chain.middlewares`]: `${svc}-breaker,${svc}-to-smoke`,
+      [`${m}-breaker.circuitbreaker.expression`]: 'ResponseCodeRatio(500, 600, 0, 600) > 0.5',
+      [`${m}-breaker.circuitbreaker.fallbackduration`]: '30s',
+      [`${m}-to-smoke.replacepath.path`]: '/smoke',
+      ...r('buf', 'PathPrefix(`/buf`)', `${svc}-retry,${svc}-buf`),
+      [`${m}-retry.retry.attempts`]: '3',
+      [`${m}-buf.buffering.maxrequestbodybytes`]: '10',
+    };
+    await startContainer(`${u.name}-0`, images.smokefail, u.run, labels);
+    const b = await startBaton(t, dockerConfig());
+    await waitHealthy(b, svc, 1, 20_000);
+    const get = (path: string, headers: Record<string, string> = {}) => http(b.port, { host, path, headers });
+    const echo = async (path: string, headers: Record<string, string> = {}) => JSON.parse((await get(path, headers)).body);
+
+    const rr = await get('/rr/a/b?c=1');
+    t.equal(rr.status, 302, 'redirectRegex');
+    t.equal(rr.headers.location, `https://${host}/new/a/b?c=1`);
+    t.equal((await echo('/spr/42/echo/x')).url, '/echo/x', 'stripPrefixRegex');
+    t.equal((await echo('/ap')).url, '/echo/ap', 'addPrefix');
+    const rp = await echo('/rp/x');
+    t.equal(rp.url, '/echo/replaced', 'replacePath');
+    t.equal(rp.headers['x-replaced-path'], '/rp/x');
+    t.equal((await echo('/rpr/a/b')).url, '/echo/a/b', 'replacePathRegex');
+    const denied = await get('/fa');
+    t.equal(denied.status, 401, "forwardAuth: the auth server's answer");
+    t.equal(denied.body, 'who are you?\n');
+    t.equal((await echo('/fa', { authorization: 'Bearer ok' })).headers['x-user'], 'ada', 'forwardAuth: its header passed on');
+    t.equal((await get('/ip')).status, 403, 'ipAllowList');
+    t.same([(await get('/rl')).status, (await get('/rl')).status, (await get('/rl')).status], [200, 200, 429], 'rateLimit');
+    const both = await Promise.all([get('/slow?ms=400'), (async () => (await sleep(100), get('/slow?ms=10')))()]);
+    t.same(both.map((x) => x.status), [200, 429], 'inFlightReq');
+    const page = await get('/smoke');
+    t.equal(page.status, 500, 'errors: the status stays');
+    t.match(JSON.parse(page.body), { url: '/echo/error/500' }, 'errors: the page from the service');
+    const statuses: number[] = [];
+    for (let i = 0; i < 30 && !statuses.includes(503); i++) {
+      statuses.push((await get('/cb')).status);
+      await sleep(20);
+    }
+    t.ok(statuses.includes(503), `circuitBreaker trips on the 5xx (${statuses.join(',')})`);
+    t.equal((await http(b.port, { host, path: '/buf', method: 'POST', body: 'x'.repeat(100) })).status, 413, 'buffering');
+    t.equal((await http(b.port, { host, path: '/buf/echo', method: 'POST', body: 'small' })).status, 201, 'retry + buffering: a small body passes');
   });
 
   t.test('a deploy whose postHealthy smoke test fails leaves the old version serving, zero failed requests', async (t: Test) => {
