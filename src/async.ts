@@ -57,3 +57,8 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/** Whether a hook's return value is a promise (or any thenable) to wait for, rather than a synchronous result. */
+export function isThenable(v: unknown): v is PromiseLike<void> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}

@@ -97,4 +97,9 @@ t.test('retry: network failures retried on another upstream within the attempts;
     { code: 'BATON_CONFIG_INVALID', problems: ['middlewares.loop.chain.middlewares: the chain loops: loop → loop2 → loop'] },
     'a chain that loops stops baton from starting',
   );
+  await t.rejects(
+    startBaton(t, { middlewares: { once: { retry: { attempts: 1 } }, c: { chain: { middlewares: 'once, nope' } } } }),
+    { code: 'BATON_CONFIG_INVALID', problems: ['middlewares.c.chain.middlewares.1: no middleware or plugin named nope in this file'] },
+    'members written as comma-separated text are checked too',
+  );
 });

@@ -1,20 +1,24 @@
 // A service with several routes (Traefik routers that differ in entrypoints or TLS) is served under each.
 import pino from 'pino';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseConfig } from '../src/config/load.ts';
 import { EventBus } from '../src/events.ts';
-import { Registry } from '../src/upstream/registry.ts';
+import { builtinFactory, MiddlewareSet } from '../src/middleware/compile.ts';
+import { int } from '../src/middleware/options.ts';
+import { defineType } from '../src/middleware/types.ts';
+import { Registry, type RegistryOptions } from '../src/upstream/registry.ts';
 
-t.test('each route of a service is served on its own listeners', async (t) => {
+/** A registry with the given entrypoints (and middlewares), torn down with the test; a service's default options. */
+function registryFor(t: Test, opts: Pick<RegistryOptions, 'entrypoints' | 'middlewares'>) {
   const config = parseConfig({ services: { x: { rule: 'Host(`x`)', upstreams: ['http://127.0.0.1:1'] } } }, { env: {} });
   const { upstreams: _u, ...options } = config.services.x;
-  const registry = new Registry({
-    timeouts: config.timeouts,
-    log: pino({ level: 'silent' }),
-    events: new EventBus(),
-    entrypoints: { web: {}, websecure: {} },
-  });
+  const registry = new Registry({ timeouts: config.timeouts, log: pino({ level: 'silent' }), events: new EventBus(), ...opts });
   t.teardown(() => registry.close());
+  return { registry, options };
+}
+
+t.test('each route of a service is served on its own listeners', async (t) => {
+  const { registry, options } = registryFor(t, { entrypoints: { web: {}, websecure: {} } });
   registry.setSnapshot('docker', {
     services: [
       {
@@ -42,25 +46,13 @@ t.test('each route of a service is served on its own listeners', async (t) => {
 });
 
 t.test('a route refused for its middlewares answers 503 instead of falling through to a less specific route', async (t) => {
-  const { MiddlewareSet, builtinFactory } = await import('../src/middleware/compile.ts');
-  const { defineType } = await import('../src/middleware/types.ts');
-  const { int } = await import('../src/middleware/options.ts');
   const counter = defineType({ name: 'counter', spec: { step: int(1, 1, 10) }, create: () => ({}) });
   const middlewares = new MiddlewareSet({
     factories: new Map([['counter', builtinFactory(counter)]]),
     log: { child: () => ({ info() {}, warn() {}, error() {} }) },
     resolvePath: (p) => p,
   });
-  const config = parseConfig({ services: { x: { rule: 'Host(`x`)', upstreams: ['http://127.0.0.1:1'] } } }, { env: {} });
-  const { upstreams: _u, ...options } = config.services.x;
-  const registry = new Registry({
-    timeouts: config.timeouts,
-    log: pino({ level: 'silent' }),
-    events: new EventBus(),
-    entrypoints: { web: {} },
-    middlewares,
-  });
-  t.teardown(() => registry.close());
+  const { registry, options } = registryFor(t, { entrypoints: { web: {} }, middlewares });
   registry.setSnapshot('docker', {
     middlewares: { auth: { type: 'counter', options: { step: 99 } } },
     services: [

@@ -45,7 +45,7 @@ export function pluginFactory(name: string, p: Plugin<unknown>, resolvePath: (pa
 }
 
 /** The most middlewares one route runs, chains expanded (a chain listing chains can fan out). */
-const MAX_LINKS = 64;
+export const MAX_LINKS = 64;
 
 /** The chain type's options. */
 const CHAIN = 'chain';
@@ -58,16 +58,22 @@ export interface Checked {
   errors: string[];
 }
 
+/** A chain definition's member references, as listed (a YAML list or comma-separated text); [] for other types. */
+export function chainMembers(def: MiddlewareDef): string[] {
+  if (def.type.toLowerCase() !== CHAIN) return [];
+  const ms = (def.options as { middlewares?: unknown }).middlewares;
+  const list = Array.isArray(ms) ? ms.map(String) : typeof ms === 'string' ? ms.split(',') : [];
+  return list.map((s) => s.trim()).filter((s) => s !== '');
+}
+
 /** Checks one definition against the factories (by lower-cased type name). */
 export function checkDefinition(def: MiddlewareDef, factories: ReadonlyMap<string, Factory>): Checked {
   const errors: string[] = [];
   const type = def.type.toLowerCase();
   if (type === CHAIN) {
-    const ms = (def.options as { middlewares?: unknown }).middlewares;
     const extra = Object.keys(def.options).filter((k) => k.toLowerCase() !== 'middlewares');
     if (extra.length > 0) errors.push(`${extra[0]}: unknown option (known: middlewares)`);
-    const list = Array.isArray(ms) ? ms.map(String) : typeof ms === 'string' ? ms.split(',') : null;
-    const members = (list ?? []).map((s) => s.trim()).filter((s) => s !== '');
+    const members = chainMembers(def);
     if (members.length === 0) errors.push('middlewares: a chain lists at least one middleware');
     return { factory: null, options: null, members, errors };
   }

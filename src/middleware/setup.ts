@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
 import type { Plugin } from './api.ts';
 import { builtinTypes } from './builtins.ts';
-import { builtinFactory, checkDefinition, pluginFactory, type Factory } from './compile.ts';
+import { builtinFactory, chainMembers, checkDefinition, pluginFactory, type Factory } from './compile.ts';
 import { FILE_PROVIDER, qualify, type MiddlewareDef } from './definitions.ts';
 
 /** The type a plugin's middleware has in definitions (never written by users). */
@@ -74,23 +74,16 @@ function checkReferences(config: LoadedConfig, defs: Record<string, MiddlewareDe
   for (const [name, s] of Object.entries(config.services)) check(`services.${name}.middlewares`, s.middlewares ?? []);
   for (const [name, e] of Object.entries(config.entrypoints))
     check(`entrypoints.${name}.http.middlewares`, e.http.middlewares);
-  for (const [name, def] of Object.entries(config.middlewares)) {
-    const chain = Object.entries(def).find(([type]) => type.toLowerCase() === 'chain')?.[1] as
-      { middlewares?: unknown } | undefined;
-    if (Array.isArray(chain?.middlewares))
-      check(`middlewares.${name}.chain.middlewares`, chain.middlewares.map(String));
-  }
+  for (const [name, def] of Object.entries(defs)) check(`middlewares.${name}.chain.middlewares`, chainMembers(def));
 }
 
 /** Chains of the config file that include themselves, directly or through others (each loop reported once). */
 function checkChainLoops(defs: Record<string, MiddlewareDef>, problems: string[]): void {
   const members = (name: string): string[] => {
     const d = defs[name];
-    if (d === undefined || d.type.toLowerCase() !== 'chain') return [];
-    const list = (d.options as { middlewares?: unknown }).middlewares;
-    const refs = Array.isArray(list) ? list.map(String) : typeof list === 'string' ? list.split(',') : [];
-    return refs
-      .map((r) => qualify(r.trim(), FILE_PROVIDER))
+    if (d === undefined) return [];
+    return chainMembers(d)
+      .map((r) => qualify(r, FILE_PROVIDER))
       .filter((q): q is string => typeof q === 'string' && q.endsWith(`@${FILE_PROVIDER}`))
       .map((q) => q.slice(0, q.lastIndexOf('@')));
   };

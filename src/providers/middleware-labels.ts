@@ -8,7 +8,7 @@
 //                provider's (one name, one definition), and each container's references checked against them.
 
 import { builtinTypes } from '../middleware/builtins.ts';
-import { builtinFactory, checkDefinition, type Factory } from '../middleware/compile.ts';
+import { builtinFactory, chainMembers, checkDefinition, type Factory } from '../middleware/compile.ts';
 import { FILE_PROVIDER, qualify, validName, type MiddlewareDef } from '../middleware/definitions.ts';
 import type { Label, Reader } from './label-reader.ts';
 import type { ContainerRoute, ContainerView, LabelProblem } from './labels.ts';
@@ -303,11 +303,6 @@ function merged(containers: readonly ContainerLabels[]): Map<string, MiddlewareD
     if (!out.has(name)) out.set(name, `middleware ${name}@docker is invalid (see the labels of ${on.join(', ')})`);
   }
   return out;
-}
-
-/** A chain's member references ([] for other types). */
-function chainMembers(def: MiddlewareDef): string[] {
-  return def.type.toLowerCase() === 'chain' ? (checkDefinition(def, new Map()).members ?? []) : [];
 }
 
 /** Why a route cannot use a reference (chains followed, loops found), or null. `name@file` references were checked

@@ -3,31 +3,13 @@
 // middleware or plugin can inject a header line or change the request's framing.
 import { HeaderError } from '../errors.ts';
 import type { HeaderMap } from '../middleware/api.ts';
+import { FRAMING_HEADERS, isToken } from '../middleware/header-names.ts';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
 
-/** Names a middleware may not set on a request: framing and hop-by-hop (baton sets them itself). */
-const REQUEST_FIXED = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'proxy-connection',
-]);
-/** ... nor on a response (Content-Length may be deleted, e.g. by a transform, never set: baton frames the body). */
-const RESPONSE_FIXED = new Set([
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-]);
+/** Names a middleware may not set, on a request or a response: framing and hop-by-hop (baton sets them itself).
+ *  Content-Length may be deleted (e.g. by a body transform), never set. */
+const FIXED: ReadonlySet<string> = new Set(FRAMING_HEADERS);
 
 /** Whether the list's name `k` is `n` (lower-case), case-insensitively; the length test spares most lower-casing. */
 const sameName = (k: string, n: string): boolean => k === n || (k.length === n.length && k.toLowerCase() === n);
@@ -35,11 +17,9 @@ const sameName = (k: string, n: string): boolean => k === n || (k.length === n.l
 export class FlatHeaders implements HeaderMap {
   /** the list itself: [name, value, ...]; names as sent */
   readonly list: string[];
-  readonly #fixed: ReadonlySet<string>;
 
-  constructor(list: string[], kind: 'request' | 'response') {
+  constructor(list: string[]) {
     this.list = list;
-    this.#fixed = kind === 'request' ? REQUEST_FIXED : RESPONSE_FIXED;
   }
 
   get(name: string): string | undefined {
@@ -97,19 +77,14 @@ export class FlatHeaders implements HeaderMap {
 
   /** Checks a name and value a middleware sets; returns the name lower-cased. */
   #check(name: string, value: string): string {
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
+    if (typeof name !== 'string' || !isToken(name)) {
       throw new HeaderError(`invalid header name ${JSON.stringify(name)}`);
     }
     if (typeof value !== 'string' || BAD_VALUE.test(value)) {
       throw new HeaderError(`invalid value for header ${name}: CR, LF and NUL are not allowed`);
     }
     const n = name.toLowerCase();
-    if (this.#fixed.has(n)) throw new HeaderError(`header ${name} is set by baton only`);
+    if (FIXED.has(n)) throw new HeaderError(`header ${name} is set by baton only`);
     return n;
   }
-}
-
-/** Whether `name` is a header name a middleware could set (an HTTP token, not framing), for config checks. */
-export function settableHeader(name: string, kind: 'request' | 'response'): boolean {
-  return TOKEN.test(name) && !(kind === 'request' ? REQUEST_FIXED : RESPONSE_FIXED).has(name.toLowerCase());
 }

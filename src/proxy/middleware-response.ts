@@ -4,6 +4,7 @@
 // so a transform that fails before it becomes a 500 — or replaced by another service's page (errors middleware).
 import type { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { isThenable } from '../async.ts';
 import { ResponseReplacedError } from '../errors.ts';
 import type { ResponseContext } from '../middleware/api.ts';
 import type { Link } from '../middleware/compile.ts';
@@ -36,7 +37,7 @@ class Response implements ResponseContext {
   constructor(x: Exchange, status: number, list: string[], error: string | null) {
     this.#x = x;
     this.status = status;
-    this.headers = new FlatHeaders(list, 'response');
+    this.headers = new FlatHeaders(list);
     this.error = error;
     this.hasBody = x.method !== 'HEAD' && status !== 204 && status !== 304;
   }
@@ -58,10 +59,6 @@ class Response implements ResponseContext {
     this.replacement = { upstream: u, path, headers: opts.headers };
     return true;
   }
-}
-
-function isThenable(v: unknown): v is PromiseLike<void> {
-  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** The error page request's headers: the request's (or only those `only` names), Host always; never its framing. */

@@ -4,6 +4,7 @@
 // a promise; a hook that throws answers 500 plugin_error, logged once per burst with the middleware's name.
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { isThenable } from '../async.ts';
 import { BodyTooLargeError, PluginError } from '../errors.ts';
 import type { RequestContext, TlsInfo, UpstreamInfo } from '../middleware/api.ts';
 import type { Link } from '../middleware/compile.ts';
@@ -41,10 +42,6 @@ export interface Routed {
 
 /** Failures of one middleware within this window are logged once. */
 const BURST_MS = 10_000;
-
-function isThenable(v: unknown): v is PromiseLike<void> {
-  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
-}
 
 export class Exchange implements RequestContext {
   readonly method: string;
@@ -92,7 +89,7 @@ export class Exchange implements RequestContext {
     this.host = r.host;
     this.path = r.path;
     this.query = r.query;
-    this.headers = new FlatHeaders(r.headers, 'request');
+    this.headers = new FlatHeaders(r.headers);
     const conn = connInfo(r.req.socket);
     this.remoteAddr = conn.clientIp;
     this.#trusted = conn.trusted;
@@ -149,7 +146,7 @@ export class Exchange implements RequestContext {
     if (!Number.isInteger(status) || status < 200 || status > 599) {
       throw new RangeError(`respond: status must be 200-599, got ${status}`);
     }
-    const list = new FlatHeaders([], 'response');
+    const list = new FlatHeaders([]);
     for (const [k, v] of Object.entries(headers)) list.append(k, v);
     this.#answer = { status, headers: list.list, body: typeof body === 'string' ? Buffer.from(body) : body };
   }

@@ -3,7 +3,7 @@
 // unknown or invalid middleware, a chain that loops) is never routed without them, since a dropped auth or
 // allow-list would expose the service: it answers 503 (route_refused), so that its requests do not fall through to
 // a less specific route either (an /admin refused would otherwise reach the site's route, without its auth).
-import type { Link, MiddlewareSet } from '../middleware/compile.ts';
+import { MAX_LINKS, type Link, type MiddlewareSet } from '../middleware/compile.ts';
 import { FILE_PROVIDER } from '../middleware/definitions.ts';
 import type { ListenerRoute } from './listeners.ts';
 import type { Service } from './service.ts';
@@ -25,8 +25,6 @@ export interface RouteRef {
 }
 
 const NONE: readonly Link[] = Object.freeze([]);
-/** The most middlewares a route runs on a listener, the entrypoint's and its own together. */
-const MAX_LINKS = 64;
 
 /** The one middleware of a refused route: a 503 saying so, without internals. */
 function refusedLink(): Link {

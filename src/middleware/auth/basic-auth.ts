@@ -18,9 +18,9 @@ import { defineType } from '../types.ts';
 import { htpasswdLines, parseBasicAuthorization, parseUserEntries, type ParsedUsers } from './htpasswd.ts';
 import { Hasher } from './hasher.ts';
 import { Verifier, type Outcome } from './verifier.ts';
+import { isToken } from '../header-names.ts';
 
 const DEFAULT_REALM = 'traefik';
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -65,7 +65,7 @@ export const basicAuth = defineType({
     const problems = mergeUsers(null, '', o.users).problems;
     if (o.users.length === 0 && (o.usersFile ?? '') === '') problems.push('users or usersFile: no users given');
     if (CONTROL.test(o.realm)) problems.push('realm: control characters are not allowed');
-    if (o.headerField !== undefined && o.headerField !== '' && !TOKEN.test(o.headerField)) {
+    if (o.headerField !== undefined && o.headerField !== '' && !isToken(o.headerField)) {
       problems.push(`headerField: ${JSON.stringify(o.headerField)} is not a header name`);
     }
     return problems;

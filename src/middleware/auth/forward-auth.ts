@@ -22,6 +22,7 @@ import type { RequestContext, ResponseContext } from '../api.ts';
 import { bool, group, int, list, str } from '../options.ts';
 import { linearRegExp } from '../regex.ts';
 import { defineType } from '../types.ts';
+import { isToken } from '../header-names.ts';
 import {
   authRequestHeaders,
   copyOps,
@@ -45,12 +46,11 @@ export const DEFAULT_MAX_RESPONSE_BODY = 1024 * 1024;
 /** at most one error log per this interval per instance */
 const LOG_EVERY_MS = 10_000;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function badNames(option: string, names: readonly string[]): string[] {
-  return names.filter((n) => !TOKEN.test(n)).map((n) => `${option}: ${JSON.stringify(n)} is not a header name`);
+  return names.filter((n) => !isToken(n)).map((n) => `${option}: ${JSON.stringify(n)} is not a header name`);
 }
 
 /** A PEM given as its text or as a file's path (Traefik's ClientTLS takes either). */

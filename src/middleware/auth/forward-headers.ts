@@ -2,10 +2,11 @@
 // request to the auth server (writeHeader / oldWriteHeader), the auth server's headers copied onto the upstream
 // request after a 2xx (authResponseHeaders, authResponseHeadersRegex), the headers relayed to the client otherwise,
 // and the cookie merge of addAuthCookiesToResponse. Names are handled as Go's http.Header does: canonical keys.
+import { isToken } from '../header-names.ts';
 
 /** Go's textproto.CanonicalMIMEHeaderKey: "x-auth-user" → "X-Auth-User" (a name with a non-token byte unchanged). */
 export function canonicalHeaderKey(name: string): string {
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) return name;
+  if (!isToken(name)) return name;
   let out = '';
   let upper = true;
   for (const c of name) {
@@ -267,7 +268,7 @@ export function cookieName(line: string): string | null {
   const eq = first.indexOf('=');
   if (eq === -1) return null;
   const name = first.slice(0, eq).trim();
-  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) ? name : null;
+  return isToken(name) ? name : null;
 }
 
 /** addAuthCookiesToResponse: the response's Set-Cookie lines with the listed names replaced by the auth server's

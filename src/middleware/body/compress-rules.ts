@@ -1,13 +1,12 @@
 // What the compress middleware compresses (pure): media types compared as Traefik does (lower-case, parameters
 // dropped — Traefik strips the configured types' parameters, so "text/html; charset=utf-8" matches any text/html),
 // and the response checks of Traefik's compression handlers and klauspost's gzhttp.
+import { isToken } from '../header-names.ts';
 
 /** `application/grpc` is never compressed (Traefik); the request's Content-Type is checked against it too. */
 export const ALWAYS_EXCLUDED = 'application/grpc';
 /** baton: Server-Sent Events are never compressed (a compressor would hold events back). Traefik compresses them. */
 export const EVENT_STREAM = 'text/event-stream';
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** The media type of a Content-Type value, lower-case and without parameters; null when malformed. As Go's
  *  mime.ParseMediaType, a single token ("text") is a media type too. */
@@ -15,9 +14,9 @@ export function mediaType(value: string): string | null {
   const semi = value.indexOf(';');
   const mt = (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase();
   const slash = mt.indexOf('/');
-  if (slash === -1) return TOKEN.test(mt) ? mt : null;
+  if (slash === -1) return isToken(mt) ? mt : null;
   const [type, sub] = [mt.slice(0, slash), mt.slice(slash + 1)];
-  return TOKEN.test(type) && TOKEN.test(sub) ? mt : null;
+  return isToken(type) && isToken(sub) ? mt : null;
 }
 
 export interface CompressRules {

@@ -5,8 +5,8 @@
 // character), and framing or hop-by-hop headers cannot be named at all (Traefik lets Go's proxy drop or override
 // them; baton refuses them, so that a config cannot pretend to change a request's framing).
 import type { HeaderMap } from '../api.ts';
+import { FRAMING_HEADERS, isToken } from '../header-names.ts';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node sends in a field value: HTAB, SP, visible ASCII and obs-text (anything else throws when sent). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** A Host value: a DNS name, IPv4 or bracketed IPv6 address, with an optional port. */
@@ -14,17 +14,7 @@ const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::\d{1,5})?$/;
 
 /** Headers that frame a message or concern one hop only (baton sets or drops them itself), and `more`. */
 function framingHeaders(...more: string[]): ReadonlySet<string> {
-  return new Set([
-    'content-length',
-    'transfer-encoding',
-    'connection',
-    'keep-alive',
-    'proxy-connection',
-    'upgrade',
-    'te',
-    'trailer',
-    ...more,
-  ]);
+  return new Set([...FRAMING_HEADERS, ...more]);
 }
 
 /** Request headers that frame the request or concern one hop only: baton sets or drops them itself. */
@@ -35,7 +25,7 @@ const RESPONSE_FRAMING = framingHeaders('proxy-authenticate');
 /** One configured header: its name as written and its value ('' removes it). */
 export type HeaderOp = readonly [name: string, value: string];
 
-export const isToken = (name: string): boolean => TOKEN.test(name);
+export { isToken };
 
 /** The problem with a header value, or null. */
 export function valueProblem(value: string): string | null {
@@ -60,7 +50,7 @@ export function headerMapProblems(map: Record<string, string>, kind: 'request' |
   const seen = new Set<string>();
   for (const [name, value] of Object.entries(map)) {
     const path = `${at}.${name}`;
-    if (!TOKEN.test(name)) {
+    if (!isToken(name)) {
       problems.push(`${path}: ${JSON.stringify(name)} is not a header name (an HTTP token)`);
       continue;
     }

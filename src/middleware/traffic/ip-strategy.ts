@@ -13,6 +13,7 @@ import { isIPv6 } from 'node:net';
 import { clientIpRanges } from '../../routing/client-ip.ts';
 import type { RequestContext } from '../api.ts';
 import { bool, group, int, list, readOptions, str, type Field, type Options, type Spec } from '../options.ts';
+import { isToken } from '../header-names.ts';
 
 // ── addresses ───────────────────────────────────────────────────────────────────────────────────────────
 
@@ -163,8 +164,6 @@ export const SOURCE_CRITERION = {
 };
 export type SourceCriterionOptions = Options<typeof SOURCE_CRITERION>;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** Traefik's GetSourceExtractor checks: at most one criterion. */
 export function sourceCriterionProblems(sc: SourceCriterionOptions | undefined): string[] {
   if (sc === undefined) return [];
@@ -178,7 +177,7 @@ export function sourceCriterionProblems(sc: SourceCriterionOptions | undefined):
   }
   if (header !== '' && sc.requestHost)
     out.push('sourceCriterion: requestHost and requestHeaderName are mutually exclusive');
-  if (header !== '' && !TOKEN.test(header)) {
+  if (header !== '' && !isToken(header)) {
     out.push(`sourceCriterion.requestHeaderName: ${JSON.stringify(header)} is not a header name`);
   }
   return out;
