@@ -1,19 +1,19 @@
 // `baton <command>`: the usage text, the flags, and which command runs. `serve` runs the App (src/cli/serve.ts);
 // the others talk to the admin API (src/cli/commands.ts), finding its URL and token by themselves.
+//
+// The commands are imported when they run: `baton health` (the container's HEALTHCHECK, every few seconds) loads
+// only the admin client, not the whole proxy.
 import { parseArgs } from 'node:util';
-import { certs, deploy, drain, enable, rollback, scale, status } from './cli/commands.ts';
 import { EXIT_OK, EXIT_USAGE, processIo, type Io } from './cli/io.ts';
-import { serve } from './cli/serve.ts';
 import { DEFAULT_CONFIG_PATH } from './config/defaults.ts';
 
-export { adminTarget } from './cli/admin-client.ts';
-export { deployBody } from './cli/commands.ts';
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './cli/io.ts';
 
 const USAGE = `baton — HTTP reverse proxy and deployer for Docker hosts
 
 Usage:
   baton serve [--config config/baton.yaml]     run the proxy and the admin API
+  baton health                                  exit 0 when baton's admin API answers /healthz (a HEALTHCHECK)
   baton status [--json]                         services, upstreams, states, in-flight counts
   baton certs [--json]                          certificates served: domains, source, expiry (⚠ soon)
   baton drain <upstream-id> [--timeout 30s] [--no-wait]
@@ -30,7 +30,8 @@ Usage:
 
 Admin commands find the admin API by themselves: --admin-url / BATON_ADMIN_URL, else the config file's
 admin.address; the token from BATON_ADMIN_TOKEN, the config, or the token file baton generated.
-Common options: --config <file> (default ${DEFAULT_CONFIG_PATH}), --admin-url <url>, --token <token>.
+Common options: --config <file> (default: BATON_CONFIG, else ${DEFAULT_CONFIG_PATH}), --admin-url <url>,
+--token <token>.
 `;
 
 const OPTIONS = {
@@ -65,14 +66,24 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return EXIT_USAGE;
   }
   const { values, positionals } = parsed;
+  // BATON_CONFIG names the config file when --config does not (a container's mounted config); it counts as given,
+  // so a file that is missing or invalid is an error rather than the defaults
+  if (values.config === undefined && io.env.BATON_CONFIG) values.config = io.env.BATON_CONFIG;
   const command = positionals[0] ?? (values.help ? 'help' : undefined);
   if (command === undefined || command === 'help' || values.help) {
     io.out(USAGE);
     return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
   }
+  if (command === 'serve') {
+    const { serve } = await import('./cli/serve.ts');
+    return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
+  }
+  if (command === 'health') {
+    const { health } = await import('./cli/health.ts');
+    return health(values, io);
+  }
+  const { certs, deploy, drain, enable, rollback, scale, status } = await import('./cli/commands.ts');
   switch (command) {
-    case 'serve':
-      return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
     case 'status':
       return status(values, io);
     case 'certs':

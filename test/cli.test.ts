@@ -361,6 +361,40 @@ t.test('admin commands fail clearly when baton is not running', async (t) => {
   t.match(r.stderr, /cannot reach the admin API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
 });
 
+t.test('health: exit 0 and "ok" while baton answers, 1 with the reason when not, 2 on a bad config', async (t) => {
+  const a = await startUpstream(t, 'a');
+  const { config, adminPort, dir } = await setup(t, [a]);
+  const down = await baton(t, ['health', '--config', config]);
+  t.equal(down.code, 1, 'nothing listens: exit 1');
+  t.match(down.stderr, /^baton health: cannot reach the admin API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+  await serve(t, config, adminPort);
+  // no token anywhere (the token file is not read either: /healthz needs none)
+  const up = await baton(t, ['health', '--config', config]);
+  t.same([up.code, up.stdout], [0, 'ok\n'], `exit 0 (stderr: ${up.stderr})`);
+  // BATON_CONFIG names the file when --config is not given
+  const byEnv = await baton(t, ['health'], { env: { BATON_CONFIG: config } });
+  t.same([byEnv.code, byEnv.stdout], [0, 'ok\n'], `BATON_CONFIG: exit 0 (stderr: ${byEnv.stderr})`);
+  const missing = await baton(t, ['health'], { env: { BATON_CONFIG: join(dir, 'nope.yaml') } });
+  t.equal(missing.code, 2, 'a BATON_CONFIG that names no file is an error, not the defaults');
+  t.match(missing.stderr, /nope\.yaml: no such file/);
+});
+
+t.test('BATON_ADMIN_ADDRESS replaces admin.address; a bad one is reported under its own name and nothing starts', async (t) => {
+  const a = await startUpstream(t, 'a');
+  const { config } = await setup(t, [a]);
+  const other = await closedPort();
+  const r = await baton(t, ['serve', '--config', config], { env: { BATON_ADMIN_ADDRESS: 'nowhere' } });
+  t.equal(r.code, 2);
+  t.match(r.stderr, /BATON_ADMIN_ADDRESS \(admin\.address\): expected "host:port"/);
+  // a good one: the admin API answers there
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], { cwd: REPO, env: cleanEnv({ BATON_ADMIN_ADDRESS: `127.0.0.1:${other}` }), stdio: 'ignore' });
+  t.teardown(() => void child.kill('SIGKILL'));
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${other}/healthz`).catch(() => null))?.status === 200, 15_000, 'admin on BATON_ADMIN_ADDRESS');
+  t.pass(`admin API on 127.0.0.1:${other}`);
+  const h = await baton(t, ['health', '--config', config], { env: { BATON_ADMIN_ADDRESS: `127.0.0.1:${other}` } });
+  t.equal(h.code, 0, 'the CLI finds it there too');
+});
+
 t.test('SIGTERM: the in-flight request completes, new connections are refused, exit 0', async (t) => {
   let release = () => {};
   const gate = new Promise<void>((r) => (release = r));

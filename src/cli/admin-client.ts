@@ -48,16 +48,23 @@ export function adminTarget(flags: AdminFlags, env: NodeJS.ProcessEnv): AdminTar
   return { url: url.replace(/\/+$/, ''), token };
 }
 
-/** One call to the admin API, its JSON answer read as `T`; a status >= 400 throws the answer's error message. */
+/** One call to the admin API, its JSON answer read as `T`; a status >= 400 throws the answer's error message.
+ *  `timeoutMs` bounds the connect and the answer (default: no bound on the answer). */
 export async function call<T = any>(
   target: AdminTarget,
   method: string,
   path: string,
   body?: unknown,
+  opts: { timeoutMs?: number } = {},
 ): Promise<{ status: number; json: T }> {
   // A waiting drain answers only when the upstream is drained (bounded by its drain timeout, which may be long):
-  // no client-side response timeout here (0 turns undici's off).
-  const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0, connectTimeout: ADMIN_CONNECT_TIMEOUT_MS });
+  // no client-side response timeout by default (0 turns undici's off).
+  const answer = opts.timeoutMs ?? 0;
+  const dispatcher = new Agent({
+    headersTimeout: answer,
+    bodyTimeout: answer,
+    connectTimeout: Math.min(ADMIN_CONNECT_TIMEOUT_MS, opts.timeoutMs ?? Infinity),
+  });
   let status: number;
   let text: string;
   try {

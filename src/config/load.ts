@@ -116,17 +116,33 @@ function crossCheck(input: Record<string, unknown>): string[] {
   return problems;
 }
 
+/** BATON_ADMIN_ADDRESS replaces admin.address (a container publishes the admin API without a config file of its
+ *  own). It is checked like the file's value. */
+function withEnvOverrides(input: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const address = env.BATON_ADMIN_ADDRESS;
+  if (address === undefined || address === '') return input;
+  const admin = isRecord(input.admin) ? input.admin : {};
+  return { ...input, admin: { ...admin, address } };
+}
+
+/** A problem with an overridden value names the variable it came from. */
+function namingEnv(env: NodeJS.ProcessEnv): (problem: string) => string {
+  if (!env.BATON_ADMIN_ADDRESS) return (p) => p;
+  return (p) => (p.startsWith('admin.address:') ? `BATON_ADMIN_ADDRESS (admin.address):${p.slice(14)}` : p);
+}
+
 /** Validates a plain object (already parsed from YAML, or built by a test). Every problem is reported at once. */
 export function parseConfig(
   raw: unknown,
   opts: { file?: string | null; env?: NodeJS.ProcessEnv; baseDir?: string } = {},
 ): LoadedConfig {
   const env = opts.env ?? process.env;
-  const input = raw ?? {};
-  if (!isRecord(input)) throw new ConfigError(['the config must be a YAML mapping']);
+  const raw0 = raw ?? {};
+  if (!isRecord(raw0)) throw new ConfigError(['the config must be a YAML mapping']);
+  const input = withEnvOverrides(raw0, env);
   const result = configSchema.safeParse(input);
-  const problems = result.success ? [] : formatZodError(result.error);
-  problems.push(...crossCheck(input));
+  const problems = (result.success ? [] : formatZodError(result.error)).map(namingEnv(env));
+  problems.push(...crossCheck(input).map(namingEnv(env)));
 
   const envToken = env.BATON_ADMIN_TOKEN;
   if (envToken !== undefined && envToken !== '' && envToken.length < 16)
