@@ -1,7 +1,7 @@
 // The composition root: builds every component from a validated config, starts them in order, and closes
 // them in the reverse order. Nothing here is a module-level singleton: tests run several Apps side by side.
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminServer } from './admin/server.ts';
 import { ensureToken } from './admin/token.ts';
@@ -12,12 +12,16 @@ import { Deployer } from './deploy/deployer.ts';
 import { DockerEngine } from './deploy/engine.ts';
 import { hookSettingsOf } from './deploy/hooks.ts';
 import { Journal } from './deploy/journal.ts';
+import { Progress } from './deploy/progress.ts';
+import { SwarmDeployer } from './deploy/swarm-deployer.ts';
+import { Deployments } from './admin/deployments.ts';
 import { EventBus } from './events.ts';
 import type { Redirection } from './proxy/redirect.ts';
 import { createAcme, type AcmeResolvers } from './tls/acme.ts';
 import { CertificateStore } from './tls/store.ts';
 import { TlsTerminator } from './tls/terminator.ts';
 import { DockerProvider } from './providers/docker.ts';
+import { SwarmProvider } from './providers/swarm.ts';
 import { fileSnapshot } from './providers/file.ts';
 import { Entrypoint } from './proxy/entrypoint.ts';
 import { Registry } from './upstream/registry.ts';
@@ -51,6 +55,9 @@ export class App {
   /** the Docker provider and the deployer, when providers.docker.enabled */
   readonly docker: DockerProvider | null = null;
   readonly deployer: Deployer | null = null;
+  /** the Swarm provider and the Swarm deployer, when providers.swarm.enabled */
+  readonly swarm: SwarmProvider | null = null;
+  readonly swarmDeployer: SwarmDeployer | null = null;
   #closing: Promise<void> | null = null;
   #closeLog: () => void = () => {};
 
@@ -126,18 +133,21 @@ export class App {
         }),
       );
     }
+    const labelNames = {
+      // labels naming an entrypoint or a resolver the config does not have leave the container unrouted
+      entrypoints: Object.keys(config.entrypoints),
+      certResolvers: Object.keys(config.certificatesResolvers),
+      // labels' middlewares are checked with the types the registry makes them with; `@file` ones must exist
+      middlewareFactories: prepared.factories,
+      fileMiddlewares: [...Object.keys(config.middlewares), ...Object.keys(config.plugins)],
+    };
     const dockerConfig = config.providers.docker;
     if (dockerConfig.enabled) {
       const options = {
         exposedByDefault: dockerConfig.exposedByDefault,
         network: dockerConfig.network,
         publishedPorts: dockerConfig.publishedPorts,
-        // labels naming an entrypoint or a resolver the config does not have leave the container unrouted
-        entrypoints: Object.keys(config.entrypoints),
-        certResolvers: Object.keys(config.certificatesResolvers),
-        // labels' middlewares are checked with the types the registry makes them with; `@file` ones must exist
-        middlewareFactories: prepared.factories,
-        fileMiddlewares: [...Object.keys(config.middlewares), ...Object.keys(config.plugins)],
+        ...labelNames,
       };
       let recovered = false;
       this.docker = new DockerProvider({
@@ -162,12 +172,34 @@ export class App {
         log: this.log.child({ component: 'deployer' }),
       });
     }
+    const swarmConfig = config.providers.swarm;
+    if (swarmConfig.enabled) {
+      const { exposedByDefault, network } = swarmConfig;
+      this.swarm = new SwarmProvider({
+        endpoint: swarmConfig.endpoint,
+        options: { exposedByDefault, network, ...labelNames },
+        refreshMs: swarmConfig.refreshSeconds * 1000,
+        registry: this.registry,
+        // a task Swarm replaces leaves early only while another task of its service has passed the health gate
+        ready: (taskId) => this.registry.upstreamOfContainer(taskId)?.state === 'healthy',
+        log: this.log.child({ component: 'swarm' }),
+      });
+      const swarmLog = this.log.child({ component: 'swarm-deployer' });
+      const journal = new Journal(join(config.stateDirPath, 'swarm'));
+      this.swarmDeployer = new SwarmDeployer({
+        docker: this.swarm.docker,
+        registry: this.registry,
+        journal,
+        progress: new Progress(journal, this.events, swarmLog),
+        log: swarmLog,
+      });
+    }
     this.admin = new AdminServer({
       address: config.admin.address,
       token: this.token,
       registry: this.registry,
       events: this.events,
-      deployer: this.deployer,
+      deployments: new Deployments(this.deployer, this.swarmDeployer),
       entrypoints: () => this.entrypoints.values(),
       certificates: this.acme?.certificateList() ?? this.certificates,
       log: this.log.child({ component: 'admin' }),
@@ -200,6 +232,7 @@ export class App {
       const refused = app.registry.problems();
       if (refused.length > 0) throw new ConfigError(refused);
       app.docker?.start();
+      app.swarm?.start();
       const admin = await app.admin.listen();
       app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');
       for (const [name, ep] of app.entrypoints) {
@@ -231,7 +264,9 @@ export class App {
       await this.acme?.close();
       await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
       await this.deployer?.close();
+      await this.swarmDeployer?.close();
       this.docker?.close();
+      this.swarm?.close();
       await this.admin.close().catch(() => {});
       await this.registry.close();
       this.certificates.close();

@@ -5,13 +5,12 @@
 // routed by container IP, and a `baton deploy` (the CLI, from outside) under load through the published port with
 // zero failed requests. Skipped, with the reason, when no engine answers.
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { batonImageStats, buildBatonImage, CA_BUNDLE } from './fixtures/baton-image.ts';
-import { BATON_BIN, batonLabels, ENDPOINT, testImages, testRuns, versions, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
+import { batonCli as cli, batonLabels, ENDPOINT, testImages, testRuns, versions, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
 import { http, TOKEN, waitFor } from './fixtures/harness.ts';
 import { dockerClient } from './fixtures/images.ts';
 import { describeLoad, runLoad } from './fixtures/load.ts';
@@ -198,16 +197,5 @@ async function run(): Promise<void> {
   async function removeRun(u: TestRun): Promise<void> {
     const list = await docker.listContainers({ all: true, filters: { label: [`baton.test.run=${u.run}`] } });
     await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-  }
-
-  function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-    return new Promise((resolve) => {
-      const p = spawn(process.execPath, [BATON_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      p.stdout.on('data', (c) => { out += c; });
-      p.stderr.on('data', (c) => { out += c; });
-      const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-      p.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
-    });
   }
 }

@@ -225,9 +225,9 @@ t.test('port selection', async (t) => {
       name: 'several exposed ports',
       labels: ON,
       c: { exposedPorts: ['9090/tcp', '8080/tcp'] },
-      problems: [/^several ports exposed \(8080\/tcp, 9090\/tcp\); set baton\.port$/],
+      problems: [/^several ports exposed \(8080\/tcp, 9090\/tcp\); set baton\.port \(or traefik\.http\.services\.<name>\.loadbalancer\.server\.port\)$/],
     },
-    { name: 'no exposed port', labels: ON, c: { exposedPorts: [] }, problems: [/^no TCP port exposed; set baton\.port$/] },
+    { name: 'no exposed port', labels: ON, c: { exposedPorts: [] }, problems: [/^no TCP port exposed; set baton\.port \(or traefik\.http\.services\.<name>\.loadbalancer\.server\.port\)$/] },
     { name: 'only UDP exposed', labels: ON, c: { exposedPorts: ['53/udp'] }, problems: [/no TCP port exposed/] },
     { name: 'UDP ports do not count', labels: ON, c: { exposedPorts: ['53/udp', '8080/tcp'] }, routes: [{ service: 'app', rule: 'Host(`app`)' }] },
     {

@@ -4,23 +4,15 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { durationValue } from '../config/schema.ts';
-import type { Deployer } from '../deploy/deployer.ts';
 import type { DeployRecord } from '../deploy/journal.ts';
-import { deployRequestSchema, scaleRequestSchema } from '../deploy/plan.ts';
-import {
-  BadRequestError,
-  BatonError,
-  DockerDisabledError,
-  MethodNotAllowedError,
-  NotFoundError,
-  UnauthorizedError,
-} from '../errors.ts';
+import { BadRequestError, BatonError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import type { BatonEventType, EventBus } from '../events.ts';
 import { listenOn } from '../listen.ts';
 import type { Entrypoint } from '../proxy/entrypoint.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
+import type { Deployments } from './deployments.ts';
 import { renderMetrics } from './metrics.ts';
 import { checkBearer } from './token.ts';
 
@@ -36,7 +28,8 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const IDLE_MS = 5_000;
 
 export interface AdminOptions {
-  deployer: Deployer | null;
+  /** the container deployer and the Swarm deployer, whichever are on */
+  deployments: Deployments;
   address: string;
   token: string;
   registry: Registry;
@@ -145,28 +138,28 @@ export class AdminServer {
     // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
     // GET /api/deploys/{id}
     if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
-      const deployer = this.#deployer();
+      const deployments = this.#opts.deployments;
       const name = parts[1];
       if (parts[2] === 'deploys' && method === 'GET') {
-        return this.#json(res, 200, { deploys: deployer.list(name).map(deploySummary) });
+        return this.#json(res, 200, { deploys: deployments.list(name).map(deploySummary) });
       }
       if (method !== 'POST') throw new MethodNotAllowedError(parts[2] === 'deploys' ? 'GET, POST' : 'POST');
       const body = await readJson(req);
       this.#opts.log.info({ service: name, action: parts[2] }, 'Deploy requested');
       let rec: DeployRecord;
       if (parts[2] === 'deploys') {
-        rec = await deployer.startDeploy(name, parseBody(deployRequestSchema, body));
+        rec = await deployments.deploy(name, body);
       } else if (parts[2] === 'scale') {
-        rec = await deployer.startScale(name, parseBody(scaleRequestSchema, body));
+        rec = await deployments.scale(name, body);
       } else {
         parseBody(emptyBody, body);
-        rec = await deployer.startRollback(name);
+        rec = await deployments.rollback(name);
       }
       return this.#json(res, 202, { id: rec.id, service: rec.service, kind: rec.kind, state: rec.state });
     }
     if (parts[0] === 'deploys' && parts.length === 2) {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
-      const rec = this.#deployer().get(parts[1]);
+      const rec = this.#opts.deployments.get(parts[1]);
       if (rec === null) throw new NotFoundError(`no deploy with id ${JSON.stringify(parts[1])}`);
       return this.#json(res, 200, rec);
     }
@@ -203,11 +196,6 @@ export class AdminServer {
       }
     }
     throw new NotFoundError(`no such endpoint: ${method} ${path}`);
-  }
-
-  #deployer(): Deployer {
-    if (this.#opts.deployer === null) throw new DockerDisabledError();
-    return this.#opts.deployer;
   }
 
   services(): unknown[] {

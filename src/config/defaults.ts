@@ -37,6 +37,10 @@ export const DEFAULT_PASSIVE_COOLDOWN_MS = 10_000;
 /** how long a deploy's new containers (and a rollback's restarted ones) get to pass the health gate */
 export const DEFAULT_HEALTH_GATE_TIMEOUT_MS = 60_000;
 
+// Providers
+/** the Swarm provider's task reconcile period when nothing moves (faster while a service updates) */
+export const DEFAULT_SWARM_REFRESH_SECONDS = 1;
+
 // HTTPS
 export const DEFAULT_H2_MAX_CONCURRENT_STREAMS = 250;
 export const DEFAULT_ACME_CA_SERVER = 'https://acme-v02.api.letsencrypt.org/directory';

@@ -154,6 +154,17 @@ const dockerSchema = z.strictObject({
   network: z.string().default(''),
 });
 
+const swarmSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** a manager node's engine */
+  endpoint: z.string().default('unix:///var/run/docker.sock'),
+  exposedByDefault: z.boolean().default(false),
+  /** which network's task IP to use when a service's labels name none (and it is on several) */
+  network: z.string().default(''),
+  /** seconds between task reconciles when nothing moves (Traefik's name; it polls every 15 s): a fraction is fine */
+  refreshSeconds: z.number().min(0.1).default(D.DEFAULT_SWARM_REFRESH_SECONDS),
+});
+
 export const configSchema = z.strictObject({
   entrypoints: z
     .record(nameKey('entrypoint'), entrypointSchema)
@@ -198,6 +209,7 @@ export const configSchema = z.strictObject({
   providers: z
     .strictObject({
       docker: dockerSchema.prefault({}),
+      swarm: swarmSchema.prefault({}),
     })
     .prefault({}),
   tls: tlsSchema,

@@ -13,7 +13,7 @@ export interface Label {
 }
 
 /** The label families read; every other label is ignored. */
-const PREFIXES = ['baton.', 'traefik.', 'com.docker.compose.'];
+const PREFIXES = ['baton.', 'traefik.', 'com.docker.compose.', 'com.docker.stack.'];
 /** Middleware options, where an empty value means something (Traefik: `customrequestheaders.X-Foo=` removes it). */
 const OPTION_KEYS = ['baton.middlewares.', 'traefik.http.middlewares.'];
 /** Entrypoint, certificate resolver and TLS options names, as the config file spells them. */
@@ -33,7 +33,7 @@ export interface TlsLabels {
 export class Reader {
   readonly errors: string[] = [];
   readonly notes: string[] = [];
-  /** lower-cased key → label, for the baton.*, traefik.* and compose keys only */
+  /** lower-cased key → label, for the baton.*, traefik.*, compose and stack keys only */
   readonly #labels = new Map<string, Label>();
 
   constructor(labels: Record<string, string>) {

@@ -18,7 +18,7 @@
 import type { Factory } from '../middleware/compile.ts';
 import { upstreamUrl } from './address.ts';
 import { Reader } from './label-reader.ts';
-import { builtinFactories, labelMiddlewares, type LabelMiddlewares } from './middleware-labels.ts';
+import { builtinFactories, labelMiddlewares, type LabelMiddlewares, type LabelProvider } from './middleware-labels.ts';
 import { batonLabelsOnSeveral, onlyExposedPort, serviceSpec, type Spec } from './service-spec.ts';
 import { httpLabels, onlyTcpUdp, serviceGroups } from './traefik-v2.ts';
 
@@ -44,6 +44,8 @@ export interface ContainerView {
   publishedPorts: Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
   /** ISO creation time (for deterministic ordering) */
   created: string;
+  /** the Swarm service a task belongs to: names the implicit service instead of the (task) name */
+  service?: string;
 }
 
 export interface DockerProviderOptions {
@@ -59,6 +61,9 @@ export interface DockerProviderOptions {
   /** the names of the middlewares and plugins the config file defines, for `name@file` references (undefined: not
    *  checked) */
   fileMiddlewares?: readonly string[];
+  /** whose labels these are (default docker): a plain middleware or service reference is that provider's; swarm
+   *  also reads traefik.swarm.network and wants one network to be clear (address.ts) */
+  provider?: LabelProvider;
 }
 
 export interface LabelProblem {
@@ -106,8 +111,8 @@ function analyse(c: ContainerView, opts: DockerProviderOptions): Analysis {
   const http = httpLabels(r); // traefik.http.routers.*, traefik.http.services.*
   if (onlyTcpUdp(r, http)) return notRouted();
   // traefik.http.middlewares.*, baton.middlewares.*: checked here, used by any container's routes
-  const mw = labelMiddlewares(r, opts.middlewareFactories ?? builtinFactories(), opts.fileMiddlewares);
-  const groups = serviceGroups(r, c, http); // routers → services, or the implicit service
+  const mw = labelMiddlewares(r, opts.middlewareFactories ?? builtinFactories(), opts);
+  const groups = serviceGroups(r, c, http, opts.provider); // routers → services, or the implicit service
   if (r.errors.length > 0) return failed(r, mw);
   const single = groups.length === 1;
   if (!single) batonLabelsOnSeveral(r, groups);

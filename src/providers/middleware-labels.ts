@@ -6,6 +6,8 @@
 //                the container's service, kept as written on its routes (service-spec.ts);
 //   across containers (resolveMiddlewares): every container's definitions merged, as Traefik merges its Docker
 //                provider's (one name, one definition), and each container's references checked against them.
+// The labels are the Docker provider's (containers, `name@docker`) or the Swarm provider's (services, `name@swarm`):
+// a plain `name` is the labels' own provider's, as in Traefik.
 
 import { builtinTypes } from '../middleware/builtins.ts';
 import { builtinFactory, chainMembers, checkDefinition, type Factory } from '../middleware/compile.ts';
@@ -15,6 +17,18 @@ import type { ContainerRoute, ContainerView, LabelProblem } from './labels.ts';
 
 /** The provider name Docker labels' middlewares have (`auth@docker`). */
 export const DOCKER_PROVIDER = 'docker';
+/** The provider name Swarm service labels' middlewares have (`auth@swarm`). */
+export const SWARM_PROVIDER = 'swarm';
+
+/** The providers whose labels this file reads. */
+export type LabelProvider = typeof DOCKER_PROVIDER | typeof SWARM_PROVIDER;
+
+/** What a reference is checked against: the config file's middleware names (undefined: not checked) and the labels'
+ *  own provider (default docker). */
+export interface RefContext {
+  fileMiddlewares?: readonly string[];
+  provider?: LabelProvider;
+}
 
 /** The label families that define middlewares, in order of precedence, and where the name is in their keys. */
 const FAMILIES = [
@@ -133,7 +147,7 @@ function definition(
   r: Reader,
   d: Draft,
   factories: ReadonlyMap<string, Factory>,
-  fileNames: readonly string[] | undefined,
+  known: RefContext,
 ): MiddlewareDef | undefined {
   const before = r.errors.length;
   const { root } = d;
@@ -156,7 +170,7 @@ function definition(
   for (const e of checked.errors) r.errors.push(located(d, paths, e));
   const membersAt = `${d.at}.${root.children.get('middlewares')?.key ?? 'middlewares'}`;
   for (const m of checked.members ?? []) {
-    const why = referenceProblem(m, fileNames);
+    const why = referenceProblem(m, known);
     if (why !== null) r.errors.push(`${membersAt}: ${why}`);
   }
   return r.errors.length > before ? undefined : def;
@@ -170,7 +184,7 @@ function definition(
 export function labelMiddlewares(
   r: Reader,
   factories: ReadonlyMap<string, Factory>,
-  fileNames?: readonly string[],
+  known: RefContext = {},
 ): LabelMiddlewares {
   const defined: Record<string, MiddlewareDef> = {};
   const invalid: string[] = [];
@@ -182,7 +196,7 @@ export function labelMiddlewares(
       if (taken.has(id)) continue;
       const d = family.drafts.get(id);
       const bad = family.bad.get(id);
-      const def = bad === undefined && d !== undefined ? definition(r, d, factories, fileNames) : undefined;
+      const def = bad === undefined && d !== undefined ? definition(r, d, factories, known) : undefined;
       if (def !== undefined) put(defined, d!.name, def);
       else invalid.push(bad ?? d!.name);
     }
@@ -195,32 +209,30 @@ export function labelMiddlewares(
 // References
 
 /**
- * Why a middleware reference cannot be used in a Docker label, or null: it must be `name`, `name@docker` or
- * `name@file` (the config file's middlewares and plugins, checked against `fileNames` when given).
+ * Why a middleware reference cannot be used in a label, or null: it must be `name`, `name@docker`, `name@swarm` or
+ * `name@file` (the config file's middlewares and plugins, checked against `known.fileMiddlewares` when given). The
+ * other label provider's middlewares are checked by the registry (they are in its snapshot, not in these labels).
  */
-export function referenceProblem(ref: string, fileNames?: readonly string[]): string | null {
-  const q = qualify(ref, DOCKER_PROVIDER);
+export function referenceProblem(ref: string, known: RefContext = {}): string | null {
+  const q = qualify(ref, known.provider ?? DOCKER_PROVIDER);
   if (typeof q !== 'string') return q.error;
   const at = q.lastIndexOf('@');
   const provider = q.slice(at + 1);
-  if (provider === DOCKER_PROVIDER) return null;
+  if (provider === DOCKER_PROVIDER || provider === SWARM_PROVIDER) return null;
   if (provider !== FILE_PROVIDER) {
-    const known = `${DOCKER_PROVIDER} (labels) and ${FILE_PROVIDER} (the config file)`;
-    return `middleware ${JSON.stringify(ref)}: baton has no such provider (${provider}); its providers are ${known}`;
+    const list = `${DOCKER_PROVIDER}, ${SWARM_PROVIDER} (labels) and ${FILE_PROVIDER} (the config file)`;
+    return `middleware ${JSON.stringify(ref)}: baton has no such provider (${provider}); its providers are ${list}`;
   }
   const name = q.slice(0, at);
+  const fileNames = known.fileMiddlewares;
   if (fileNames === undefined || fileNames.includes(name)) return null;
-  const known = [...fileNames].sort().join(', ') || 'none';
-  return `middleware ${name}@file is not defined in the config file (middlewares and plugins there: ${known})`;
+  const there = [...fileNames].sort().join(', ') || 'none';
+  return `middleware ${name}@file is not defined in the config file (middlewares and plugins there: ${there})`;
 }
 
 /** A `middlewares` label's references as written (comma-separated, trimmed, empty items dropped), each checked by
  *  referenceProblem; undefined for none or after a problem (recorded on `r`). */
-export function middlewareRefs(
-  r: Reader,
-  label: Label | undefined,
-  fileNames?: readonly string[],
-): string[] | undefined {
+export function middlewareRefs(r: Reader, label: Label | undefined, known: RefContext = {}): string[] | undefined {
   if (label === undefined) return undefined;
   const refs = label.value
     .split(',')
@@ -228,7 +240,7 @@ export function middlewareRefs(
     .filter((s) => s !== '');
   let ok = true;
   for (const ref of refs) {
-    const why = referenceProblem(ref, fileNames);
+    const why = referenceProblem(ref, known);
     if (why === null) continue;
     r.error(label, why);
     ok = false;
@@ -238,10 +250,10 @@ export function middlewareRefs(
 
 /** References as the middlewares they name, for comparing routers ("a" and "a@docker" are one): "a@docker, b@file",
  *  or "none". */
-export function shownRefs(refs: readonly string[] | undefined): string {
+export function shownRefs(refs: readonly string[] | undefined, provider: LabelProvider = DOCKER_PROVIDER): string {
   if (refs === undefined || refs.length === 0) return 'none';
   return refs
-    .map((ref) => qualify(ref, DOCKER_PROVIDER))
+    .map((ref) => qualify(ref, provider))
     .map((q) => (typeof q === 'string' ? q : q.error))
     .join(', ');
 }
@@ -274,7 +286,7 @@ const byAge = (a: ContainerView, b: ContainerView): number =>
  * for a label problem count only for names no routed container defines, so that a broken new version cannot
  * unsettle the running one; a definition with a problem counts for nothing (a name only defined so is "invalid").
  */
-function merged(containers: readonly ContainerLabels[]): Map<string, MiddlewareDef | string> {
+function merged(containers: readonly ContainerLabels[], provider: LabelProvider): Map<string, MiddlewareDef | string> {
   const byName = new Map<string, Array<{ c: ContainerLabels; def: MiddlewareDef; json: string }>>();
   const invalidOn = new Map<string, string[]>();
   for (const c of containers) {
@@ -297,20 +309,26 @@ function merged(containers: readonly ContainerLabels[]): Map<string, MiddlewareD
       continue;
     }
     const on = list.map((x) => x.c.container.name).join(', ');
-    out.set(name, `middleware ${name}@docker is defined differently on containers ${on}; Traefik refuses that too`);
+    out.set(
+      name,
+      `middleware ${name}@${provider} is defined differently on containers ${on}; Traefik refuses that too`,
+    );
   }
   for (const [name, on] of invalidOn) {
-    if (!out.has(name)) out.set(name, `middleware ${name}@docker is invalid (see the labels of ${on.join(', ')})`);
+    if (!out.has(name)) out.set(name, `middleware ${name}@${provider} is invalid (see the labels of ${on.join(', ')})`);
   }
   return out;
 }
 
 /** Why a route cannot use a reference (chains followed, loops found), or null. `name@file` references were checked
  *  on the labels already (referenceProblem). */
-function referenceChecker(usable: Map<string, MiddlewareDef | string>): (ref: string) => string | null {
+function referenceChecker(
+  usable: Map<string, MiddlewareDef | string>,
+  provider: LabelProvider,
+): (ref: string) => string | null {
   const done = new Map<string, string | null>();
   const visit = (q: string, path: string[]): string | null => {
-    if (!q.endsWith(`@${DOCKER_PROVIDER}`)) return null;
+    if (!q.endsWith(`@${provider}`)) return null;
     const known = done.get(q);
     if (known !== undefined) return known;
     if (path.includes(q)) return `middleware chain loops: ${[...path, q].join(' → ')}`;
@@ -319,13 +337,14 @@ function referenceChecker(usable: Map<string, MiddlewareDef | string>): (ref: st
     let why: string | null = null;
     if (d === undefined) {
       const other = [...usable.keys()].find((n) => n.toLowerCase() === name.toLowerCase());
-      const hint = other === undefined ? '' : `; ${other}@docker does (names are case-sensitive)`;
-      why = `middleware ${q} does not exist: no running container's labels define it${hint}`;
+      const hint = other === undefined ? '' : `; ${other}@${provider} does (names are case-sensitive)`;
+      const whose = provider === SWARM_PROVIDER ? "service's (with a running task)" : "running container's";
+      why = `middleware ${q} does not exist: no ${whose} labels define it${hint}`;
     } else if (typeof d === 'string') {
       why = d;
     } else {
       for (const m of chainMembers(d)) {
-        const mq = qualify(m, DOCKER_PROVIDER);
+        const mq = qualify(m, provider);
         const w = typeof mq === 'string' ? visit(mq, [...path, q]) : mq.error;
         if (w === null) continue;
         why = w.includes(' (in chain ') || w.startsWith('middleware chain loops') ? w : `${w} (in chain ${q})`;
@@ -336,28 +355,31 @@ function referenceChecker(usable: Map<string, MiddlewareDef | string>): (ref: st
     return why;
   };
   return (ref) => {
-    const q = qualify(ref, DOCKER_PROVIDER);
+    const q = qualify(ref, provider);
     return typeof q === 'string' ? visit(q, []) : q.error;
   };
 }
 
 /**
- * Every container's routes and definitions (routesForContainer) → the Docker provider's routes, problems and
+ * Every container's routes and definitions (routesForContainer) → the Docker (or `provider`'s) routes, problems and
  * middlewares (name → definition, for Snapshot.middlewares). A container whose routes use a middleware that no
  * running container defines, that is invalid or defined differently on several containers, is not routed, with a
  * problem naming the service and the middleware.
  */
-export function resolveMiddlewares(containers: readonly ContainerLabels[]): {
+export function resolveMiddlewares(
+  containers: readonly ContainerLabels[],
+  provider: LabelProvider = DOCKER_PROVIDER,
+): {
   routes: ContainerRoute[];
   problems: LabelProblem[];
   middlewares: Record<string, MiddlewareDef>;
 } {
-  const usable = merged(containers);
+  const usable = merged(containers, provider);
   const middlewares: Record<string, MiddlewareDef> = {};
   for (const [name, d] of [...usable].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (typeof d !== 'string') put(middlewares, name, d);
   }
-  const check = referenceChecker(usable);
+  const check = referenceChecker(usable, provider);
   const routes: ContainerRoute[] = [];
   const problems: LabelProblem[] = [];
   for (const c of containers) {

@@ -45,7 +45,7 @@ type Routing = Pick<Spec, 'priority' | 'entrypoints' | 'tls' | 'middlewares' | '
 type RouterRoute = Omit<DesiredRoute, 'tls'> & { tls?: TlsLabels };
 
 /** The entrypoint, resolver and middleware names the static config defines (undefined: names are not checked). */
-type Known = Pick<DockerProviderOptions, 'entrypoints' | 'certResolvers' | 'fileMiddlewares'>;
+type Known = Pick<DockerProviderOptions, 'entrypoints' | 'certResolvers' | 'fileMiddlewares' | 'provider'>;
 
 /** A service's `traefik.http.services.<name>.loadbalancer.<field>` label. */
 type ServiceLabel = (field: string) => Label | undefined;
@@ -65,7 +65,8 @@ export function batonLabelsOnSeveral(r: Reader, groups: Group[]): void {
  */
 export function onlyExposedPort(r: Reader, c: ContainerView, single: boolean): () => number | undefined {
   let exposed: number | undefined | null = null;
-  const setPort = single ? 'set baton.port' : 'set traefik.http.services.<name>.loadbalancer.server.port';
+  const traefik = 'traefik.http.services.<name>.loadbalancer.server.port';
+  const setPort = single ? `set baton.port (or ${traefik})` : `set ${traefik}`;
   return () => {
     if (exposed !== null) return exposed;
     const ports = new Set<number>();
@@ -143,7 +144,7 @@ function routingOf(r: Reader, g: Group, single: boolean, name: string, known: Kn
       d.priority,
       d.entrypoints && [...d.entrypoints].sort(),
       d.tls && [d.tls.certResolver, d.tls.options],
-      shownRefs(d.middlewares),
+      shownRefs(d.middlewares, known.provider),
     ]);
   const [first] = routes;
   if (routes.some((d) => settings(d) !== settings(first))) {
@@ -162,7 +163,7 @@ function routerRoutes(r: Reader, g: Group, single: boolean, service: string, kno
   const batonLabel = r.get('baton.priority');
   const batonPriority = r.int(batonLabel, -Infinity, Infinity);
   const batonMiddlewares = single ? r.get('baton.middlewares') : undefined;
-  const batonRefs = middlewareRefs(r, batonMiddlewares, known.fileMiddlewares);
+  const batonRefs = middlewareRefs(r, batonMiddlewares, known);
   const routes: RouterRoute[] = [];
   for (const router of [...g.routers].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const rule = router.rule?.value ?? `Host(${quote(service)})`;
@@ -174,7 +175,7 @@ function routerRoutes(r: Reader, g: Group, single: boolean, service: string, kno
     if (entrypoints !== undefined) route.entrypoints = entrypoints;
     const tls = r.tls(routerPrefix(router), known.certResolvers);
     if (tls) route.tls = tls;
-    const refs = batonMiddlewares ? batonRefs : middlewareRefs(r, router.middlewares, known.fileMiddlewares);
+    const refs = batonMiddlewares ? batonRefs : middlewareRefs(r, router.middlewares, known);
     if (refs !== undefined) route.middlewares = refs;
     routes.push(route);
   }
@@ -305,10 +306,20 @@ function entrypointsOf(r: Reader, g: Group, service: string, known: Known): stri
  */
 function middlewaresOf(r: Reader, g: Group, single: boolean, service: string, known: Known): string[] | undefined {
   const label = single ? r.get('baton.middlewares') : undefined;
-  if (label !== undefined || g.routers.length === 0) return middlewareRefs(r, label, known.fileMiddlewares);
+  if (label !== undefined || g.routers.length === 0) return middlewareRefs(r, label, known);
   const before = r.errors.length;
-  const each = g.routers.map((router) => middlewareRefs(r, router.middlewares, known.fileMiddlewares));
-  if (r.errors.length > before || !agreed(r, g, service, 'middlewares', each.map(shownRefs), 'baton.middlewares')) {
+  const each = g.routers.map((router) => middlewareRefs(r, router.middlewares, known));
+  if (
+    r.errors.length > before ||
+    !agreed(
+      r,
+      g,
+      service,
+      'middlewares',
+      each.map((refs) => shownRefs(refs, known.provider)),
+      'baton.middlewares',
+    )
+  ) {
     return undefined;
   }
   return each[0];

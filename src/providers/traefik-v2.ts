@@ -98,10 +98,11 @@ export function onlyTcpUdp(r: Reader, http: HttpLabels): boolean {
   );
 }
 
-/** The service name Traefik gives a container's implicit service: v1 backend, compose service, container name. */
+/** The service name Traefik gives a container's implicit service: v1 backend, compose service, Swarm service,
+ *  container name. */
 function implicitName(r: Reader, c: ContainerView): string {
   const label = r.first('traefik.backend', COMPOSE_SERVICE);
-  const name = normalize(label?.value ?? c.name);
+  const name = normalize(label?.value ?? c.service ?? c.name);
   if (name === '') {
     if (label !== undefined) r.error(label, 'no letters or digits to name a service with');
     else r.errors.push(`container name ${JSON.stringify(c.name)} has no letters or digits to name a service with`);
@@ -110,9 +111,9 @@ function implicitName(r: Reader, c: ContainerView): string {
 }
 
 /** A router's `.service` label → the service name on this container, or undefined (and a problem). */
-function routerTarget(r: Reader, service: Label): string | undefined {
+function routerTarget(r: Reader, service: Label, provider: string): string | undefined {
   let target = service.value;
-  if (/@docker$/i.test(target)) target = target.slice(0, -'@docker'.length);
+  if (target.toLowerCase().endsWith(`@${provider}`)) target = target.slice(0, -`@${provider}`.length);
   if (target.includes('@')) {
     const why = "is another provider's; baton routes a container to its own services only";
     return r.error(service, `service ${JSON.stringify(service.value)} ${why}`);
@@ -128,7 +129,7 @@ function routerTarget(r: Reader, service: Label): string | undefined {
  * goes to its `.service`, else to the container's only service, else to the implicit one. A container without
  * traefik.http.* labels has just the implicit service.
  */
-export function serviceGroups(r: Reader, c: ContainerView, http: HttpLabels): Group[] {
+export function serviceGroups(r: Reader, c: ContainerView, http: HttpLabels, provider = 'docker'): Group[] {
   const groups = new Map<string, Group>();
   const group = (name: string): Group => {
     const lower = name.toLowerCase();
@@ -140,7 +141,7 @@ export function serviceGroups(r: Reader, c: ContainerView, http: HttpLabels): Gr
   const serviceNames = [...http.services.values()];
   for (const router of http.routers.values()) {
     if (router.service !== undefined) {
-      const target = routerTarget(r, router.service);
+      const target = routerTarget(r, router.service, provider);
       if (target !== undefined) group(http.services.get(target.toLowerCase()) ?? target).routers.push(router);
     } else if (serviceNames.length === 1) {
       group(serviceNames[0]).routers.push(router);

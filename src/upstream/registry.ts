@@ -318,6 +318,14 @@ export class Registry {
     return undefined;
   }
 
+  /** Requests in flight to a container's upstreams here, the ones leaving rotation (draining) included. */
+  inflightOfContainer(containerId: string): number {
+    let n = 0;
+    for (const u of this.upstreams.values()) if (u.containerId === containerId) n += u.inflight;
+    for (const u of this.#removing) if (u.containerId === containerId) n += u.inflight;
+    return n;
+  }
+
   serviceOf(u: Upstream): Service | undefined {
     return this.services.get(u.service);
   }

@@ -1,0 +1,59 @@
+// Which deployer a service's deploy, rollback or scale goes to: a Swarm service (by its Swarm name, or the baton
+// service its tasks are routed as) to the Swarm deployer, anything else to the container deployer. Each parses the
+// request with its own schema: a Swarm deploy's settings default to the service's update_config, a container
+// deploy's to baton's defaults.
+import type { Deployer } from '../deploy/deployer.ts';
+import type { DeployRecord } from '../deploy/journal.ts';
+import { deployRequestSchema, scaleRequestSchema } from '../deploy/plan.ts';
+import type { SwarmDeployer } from '../deploy/swarm-deployer.ts';
+import { swarmDeployRequestSchema, swarmScaleRequestSchema } from '../deploy/swarm-plan.ts';
+import { DockerDisabledError } from '../errors.ts';
+import { parseBody } from './body.ts';
+
+export class Deployments {
+  readonly #containers: Deployer | null;
+  readonly #swarm: SwarmDeployer | null;
+
+  constructor(containers: Deployer | null, swarm: SwarmDeployer | null) {
+    this.#containers = containers;
+    this.#swarm = swarm;
+  }
+
+  async deploy(service: string, body: unknown): Promise<DeployRecord> {
+    const svc = await this.#swarm?.resolve(service);
+    if (svc) return this.#swarm!.startDeploy(svc, parseBody(swarmDeployRequestSchema, body));
+    return this.#deployer().startDeploy(service, parseBody(deployRequestSchema, body));
+  }
+
+  async scale(service: string, body: unknown): Promise<DeployRecord> {
+    const svc = await this.#swarm?.resolve(service);
+    if (svc) return this.#swarm!.startScale(svc, parseBody(swarmScaleRequestSchema, body));
+    return this.#deployer().startScale(service, parseBody(scaleRequestSchema, body));
+  }
+
+  async rollback(service: string): Promise<DeployRecord> {
+    const svc = await this.#swarm?.resolve(service);
+    if (svc) return this.#swarm!.startRollback(svc);
+    return this.#deployer().startRollback(service);
+  }
+
+  get(id: string): DeployRecord | null {
+    this.#enabled();
+    return this.#containers?.get(id) ?? this.#swarm?.get(id) ?? null;
+  }
+
+  list(service?: string): DeployRecord[] {
+    this.#enabled();
+    return [...(this.#containers?.list(service) ?? []), ...(this.#swarm?.list(service) ?? [])];
+  }
+
+  /** With neither provider on there is no deployer at all. */
+  #enabled(): void {
+    if (this.#containers === null && this.#swarm === null) throw new DockerDisabledError();
+  }
+
+  #deployer(): Deployer {
+    if (this.#containers === null) throw new DockerDisabledError();
+    return this.#containers;
+  }
+}
