@@ -14,6 +14,7 @@ import { hookSettingsOf } from './deploy/hooks.ts';
 import { Journal } from './deploy/journal.ts';
 import { Progress } from './deploy/progress.ts';
 import { SwarmDeployer } from './deploy/swarm-deployer.ts';
+import { SwarmPeers } from './deploy/swarm-peers.ts';
 import { Deployments } from './admin/deployments.ts';
 import { EventBus } from './events.ts';
 import type { Redirection } from './proxy/redirect.ts';
@@ -186,8 +187,15 @@ export class App {
       });
       const swarmLog = this.log.child({ component: 'swarm-deployer' });
       const journal = new Journal(join(config.stateDirPath, 'swarm'));
+      const peers = new SwarmPeers({
+        docker: this.swarm.docker,
+        adminPort: () => this.admin.address().port,
+        token: this.token,
+        log: swarmLog,
+      });
       this.swarmDeployer = new SwarmDeployer({
         docker: this.swarm.docker,
+        peers,
         registry: this.registry,
         journal,
         progress: new Progress(journal, this.events, swarmLog),

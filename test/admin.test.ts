@@ -555,3 +555,18 @@ t.test('deploy endpoints without the Docker provider: 409 with a clear message, 
     t.match(r.json.error.message, /providers\.docker\.enabled/);
   }
 });
+
+t.test('GET /api/containers: requests in flight here to containers (what a deploying replica asks its peers)', async (t) => {
+  const { baton } = await twoUpstreams(t);
+  const port = baton.adminPort;
+  t.equal((await call(port, 'GET', '/api/containers?ids=abc')).status, 401, 'token required');
+  const r = await admin(port, 'GET', '/api/containers?ids=abc,def');
+  t.equal(r.status, 200);
+  t.same(r.json, { containers: { abc: { inflight: 0, upstream: null }, def: { inflight: 0, upstream: null } } }, 'unknown ids: nothing in flight');
+  const none = await admin(port, 'GET', '/api/containers');
+  t.equal(none.status, 400);
+  t.match(none.json.error.message, /ids: 1 to 100/);
+  const many = await admin(port, 'GET', `/api/containers?ids=${Array.from({ length: 101 }, (_, i) => `c${i}`).join(',')}`);
+  t.equal(many.status, 400, 'at most 100 ids');
+  t.equal((await admin(port, 'POST', '/api/containers?ids=abc', {})).status, 405);
+});

@@ -63,9 +63,10 @@ async function stackScenario(t: Test, images: Awaited<ReturnType<typeof testImag
   const composeFile = {
     version: '3.8',
     services: {
-      baton: { ...batonService(web, admin), deploy: { mode: 'global', placement: { constraints: ['node.role == manager'] }, labels: sw.labels } },
+      // baton.peers: the replicas a deploying one asks whether an old task drained on them too
+      baton: { ...batonService(web, admin), deploy: { mode: 'global', placement: { constraints: ['node.role == manager'] }, labels: { ...sw.labels, 'baton.peers': stack } } },
       // a second replica: on one node, a second service (host-mode ports are per node)
-      baton2: { ...batonService(web2), deploy: { replicas: 1, labels: sw.labels } },
+      baton2: { ...batonService(web2), deploy: { replicas: 1, labels: { ...sw.labels, 'baton.peers': stack } } },
       app: {
         image: images.v1,
         environment: { APP_STOP_DELAY_MS: '1500' },
@@ -165,7 +166,10 @@ async function stackScenario(t: Test, images: Awaited<ReturnType<typeof testImag
   const gaps = created.slice(1).map((at, i) => at - created[i]);
   t.comment(`gaps between new tasks (ms): ${gaps.join(', ')}`);
   t.ok(gaps.filter((g) => g >= 2000).length >= 1, 'a batch of 2, the delay, then the next batch');
-  t.ok(rec.steps.filter((x) => x.action === 'old task stopped').every((x) => x.status === 'done'), 'every old task had 0 in flight here when it stopped');
+  const stops = rec.steps.filter((x) => x.action === 'old task stopped');
+  t.equal(stops.length, 4, 'four old tasks stopped');
+  t.ok(stops.every((x) => x.status === 'done'), 'every old task had 0 in flight when it stopped, here and on the other replica');
+  t.ok(stops.every((x) => / here 0, on 1 of 1 other replicas: 0$/.test(x.detail ?? '')), `the other replica was asked: ${stops.map((x) => x.detail).join(' | ')}`);
   t.equal(rec.settings.swarm.parallelism, 2);
 
   // baton rollback: Swarm's previous spec, by the Swarm service's own name
@@ -189,7 +193,22 @@ async function stackScenario(t: Test, images: Awaited<ReturnType<typeof testImag
   t.same(await versions(web, host, 8), { v1: 8 }, 'rolled back to v1');
   t.equal((await lastDeploy(app)).state, 'rolled_back');
 
-  async function lastDeploy(name: string): Promise<{ id: string; state: string; steps: Array<{ action: string; at: string; status: string }>; settings: { swarm: { parallelism: number } } }> {
+  // node drain of the only node: every task goes, baton's own too; active again: everything comes back from the
+  // engine's state alone (baton keeps none) and routes again
+  await dockerCli(['node', 'update', '--availability', 'drain', sw.nodeId]);
+  t.teardown(() => dockerCli(['node', 'update', '--availability', 'active', sw.nodeId]).catch(() => {}));
+  await waitRunningTasks(app, 0);
+  await waitRunningTasks(`${stack}_baton`, 0);
+  await dockerCli(['node', 'update', '--availability', 'active', sw.nodeId]);
+  await waitRunningTasks(`${stack}_baton`, 1);
+  for (const port of [web, web2]) {
+    await waitFor(async () => Object.keys(await versions(port, host, 4).catch((): Record<string, number> => ({}))).join() === 'v1', 60_000, `the app through baton on :${port} after the drain`);
+  }
+  t.pass('node drained and active again: both baton replicas route the app again');
+  const after = await underLoad('after the node drain: steady', () => new Promise((r) => setTimeout(r, 2000)));
+  t.equal(after.versions['v1'], after.ok2xx);
+
+  async function lastDeploy(name: string): Promise<{ id: string; state: string; steps: Array<{ action: string; at: string; status: string; detail?: string }>; settings: { swarm: { parallelism: number } } }> {
     const list = (await (await fetch(`${adminUrl}/api/services/${name}/deploys`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { deploys: Array<{ id: string; createdAt: string }> };
     const last = list.deploys.sort((a, b) => a.createdAt.localeCompare(b.createdAt)).at(-1)!;
     return (await (await fetch(`${adminUrl}/api/deploys/${last.id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as never;

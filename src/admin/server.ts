@@ -20,6 +20,8 @@ const drainBody = z.strictObject({
   timeout: durationValue.optional(),
 });
 const emptyBody = z.strictObject({});
+/** how many ids one GET /api/containers may ask about */
+const MAX_CONTAINER_IDS = 100;
 
 /** The admin listener's own limits: the head within 10 s, the whole request (a waiting drain answers when it is
  *  done, bounded by its own timeout) within 60 s of arriving, keep-alive for 5 s. */
@@ -162,6 +164,24 @@ export class AdminServer {
       const rec = this.#opts.deployments.get(parts[1]);
       if (rec === null) throw new NotFoundError(`no deploy with id ${JSON.stringify(parts[1])}`);
       return this.#json(res, 200, rec);
+    }
+    // GET /api/containers?ids=a,b: requests in flight here to containers (Swarm: tasks), draining ones included —
+    // what a deploying baton replica asks its peers before it counts an old task as drained everywhere
+    if (parts[0] === 'containers' && parts.length === 1) {
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
+      const ids = (url.searchParams.get('ids') ?? '').split(',').filter((id) => id !== '');
+      if (ids.length === 0 || ids.length > MAX_CONTAINER_IDS) {
+        throw new BadRequestError(`ids: 1 to ${MAX_CONTAINER_IDS} comma-separated container or task ids`);
+      }
+      const containers: Record<string, unknown> = {};
+      for (const id of ids) {
+        const u = registry.upstreamOfContainer(id);
+        containers[id] = {
+          inflight: registry.inflightOfContainer(id),
+          upstream: u === undefined ? null : { id: u.id, state: u.state, requests: u.requests, failures: u.failures },
+        };
+      }
+      return this.#json(res, 200, { containers });
     }
     // /api/upstreams/{id}[/drain|/enable]
     if (

@@ -14,6 +14,7 @@ import type { Registry } from '../upstream/registry.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
 import type { Progress, RecordInit } from './progress.ts';
 import { follow, type FollowGoal, type FollowOutcome } from './swarm-follow.ts';
+import type { SwarmPeers } from './swarm-peers.ts';
 import {
   deploySpec,
   scaleSpec,
@@ -26,6 +27,8 @@ import {
 
 export interface SwarmDeployerInit {
   docker: Docker;
+  /** the other baton replicas (null: not asked) */
+  peers: SwarmPeers | null;
   registry: Registry;
   journal: Journal;
   progress: Progress;
@@ -44,6 +47,7 @@ const ACTIVE_UPDATE = new Set(['updating', 'rollback_started']);
 
 export class SwarmDeployer {
   readonly #docker: Docker;
+  readonly #peers: SwarmPeers | null;
   readonly #registry: Registry;
   readonly #journal: Journal;
   readonly #progress: Progress;
@@ -55,6 +59,7 @@ export class SwarmDeployer {
 
   constructor(init: SwarmDeployerInit) {
     this.#docker = init.docker;
+    this.#peers = init.peers;
     this.#registry = init.registry;
     this.#journal = init.journal;
     this.#progress = init.progress;
@@ -202,6 +207,7 @@ export class SwarmDeployer {
       registry: this.#registry,
       progress: this.#progress,
       signal: this.#abort.signal,
+      peers: this.#peers,
     };
     this.#progress.setState(rec, 'running');
     let out: FollowOutcome = await follow(ctx, rec, goal);

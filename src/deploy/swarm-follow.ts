@@ -24,6 +24,7 @@ import type { Upstream } from '../upstream/upstream.ts';
 import type { ContainerRef, DeployRecord } from './journal.ts';
 import type { Progress } from './progress.ts';
 import { TASK_ENDED, taskName, type SwarmService, type SwarmTask } from '../providers/swarm-view.ts';
+import type { SwarmPeers } from './swarm-peers.ts';
 import { phaseOf, withoutDigest, type SwarmSettings } from './swarm-plan.ts';
 
 /** How often the service and its tasks are read while a deploy runs. */
@@ -34,6 +35,8 @@ export interface FollowContext {
   registry: Registry;
   progress: Progress;
   signal: AbortSignal;
+  /** the other baton replicas, asked what they still have in flight to an old task when it stops */
+  peers: SwarmPeers | null;
 }
 
 /** A task as the deploy follows it. */
@@ -125,14 +128,16 @@ export async function follow(ctx: FollowContext, rec: DeployRecord, goal: Follow
         if (!tr.ended && (TASK_ENDED.has(state) || (t.DesiredState !== 'running' && state !== 'running'))) {
           tr.ended = true;
           tr.ref.stopped = true;
-          const inflight = registry.inflightOfContainer(t.ID);
-          progress.step(
-            rec,
-            'old task stopped',
-            [tr.ref.name],
-            inflight === 0 ? 'done' : 'failed',
-            `${state}; in flight here when it stopped: ${inflight}`,
-          );
+          const here = registry.inflightOfContainer(t.ID);
+          const peers = ctx.peers === null ? null : await ctx.peers.inflight([t.ID]);
+          const everywhere = here + (peers?.inflight ?? 0);
+          const onPeers =
+            peers === null || peers.peers === 0
+              ? ''
+              : `, on ${peers.answered} of ${peers.peers} other replicas: ${peers.inflight}`;
+          const drained = everywhere === 0 && (peers === null || peers.answered === peers.peers);
+          const detail = `${state}; in flight when it stopped: here ${here}${onPeers}`;
+          progress.step(rec, 'old task stopped', [tr.ref.name], drained ? 'done' : 'failed', detail);
         }
         continue;
       }
