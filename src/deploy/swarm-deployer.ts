@@ -13,7 +13,7 @@ import { BadRequestError, ConflictError } from '../errors.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
 import type { Progress, RecordInit } from './progress.ts';
-import { follow, type FollowGoal, type FollowOutcome } from './swarm-follow.ts';
+import { follow, type FollowGoal, type FollowOutcome, type Tracked } from './swarm-follow.ts';
 import type { SwarmPeers } from './swarm-peers.ts';
 import {
   deploySpec,
@@ -79,7 +79,14 @@ export class SwarmDeployer {
   /** The Swarm service `name` stands for: a Swarm service of that name, or the one whose tasks baton routes as
    *  service `name`; null when it is neither (a container service, or nothing). */
   async resolve(name: string): Promise<ServiceInfo | null> {
-    const list = (await this.#docker.listServices({ filters: { name: [name] } })) as unknown as ServiceInfo[];
+    let list: ServiceInfo[];
+    try {
+      list = (await this.#docker.listServices({ filters: { name: [name] } })) as unknown as ServiceInfo[];
+    } catch (err) {
+      // 503: this engine is in no swarm, or not a manager — the service can only be a container one
+      if ((err as { statusCode?: number }).statusCode === 503) return null;
+      throw err;
+    }
     const exact = list.find((s) => s.Spec.Name === name);
     if (exact !== undefined) return exact;
     const ids = new Set<string>();
@@ -210,18 +217,18 @@ export class SwarmDeployer {
       peers: this.#peers,
     };
     this.#progress.setState(rec, 'running');
-    let out: FollowOutcome = await follow(ctx, rec, goal);
+    const tracked = new Map<string, Tracked>();
+    let out: FollowOutcome = await follow(ctx, rec, goal, tracked);
     if (out.state === 'monitor_failed') {
       rec.error = out.error;
       this.#log.warn({ deploy: rec.id, service: rec.service, reason: out.error }, 'Swarm deploy failed');
       const action = goal.settings.failureAction;
       if (action === 'continue') {
-        this.#progress.step(rec, 'failure ignored (failure_action: continue)', [], 'done', out.error);
-        out = await follow(ctx, rec, {
-          ...goal,
-          settings: { ...goal.settings, maxFailureRatio: 1 },
-          healthTimeout: Infinity,
-        });
+        // followed on with what was seen so far: each later health-gate failure is noted too, none waited for
+        while (out.state === 'monitor_failed') {
+          this.#progress.step(rec, 'failure ignored (failure_action: continue)', [], 'done', out.error);
+          out = await follow(ctx, rec, { ...goal, settings: { ...goal.settings, maxFailureRatio: 1 } }, tracked);
+        }
         if (out.state === 'succeeded') delete rec.error;
       } else if (action === 'pause') {
         this.#progress.step(
@@ -237,13 +244,18 @@ export class SwarmDeployer {
         this.#progress.setState(rec, 'rolling_back');
         const svc = (await this.#docker.getService(serviceId).inspect()) as unknown as ServiceInfo;
         await this.#update(rec, svc, svc.Spec, { rollback: 'previous' });
+        // the rollback's follow counts nothing of the new tasks: the counts that failed the deploy stay on the record
+        const measured = rec.monitor;
         const back = await follow(ctx, rec, {
           ...goal,
           image: null,
           old: rec.new.filter((n) => n.stopped !== true),
           startedAt: Date.now(),
-          settings: { ...goal.settings, monitor: 0 },
+          // done once Swarm's rollback completed and the restored tasks passed baton's health gate
+          settings: { ...goal.settings, monitor: 0, maxFailureRatio: 1 },
+          rollback: true,
         });
+        if (measured !== undefined) rec.monitor = measured;
         out =
           back.state === 'rolled_back' || back.state === 'succeeded'
             ? { state: 'rolled_back', error: out.error }

@@ -40,13 +40,17 @@ export interface FollowContext {
 }
 
 /** A task as the deploy follows it. */
-interface Tracked {
+export interface Tracked {
   ref: ContainerRef;
   /** new tasks: when Swarm first reported it running, when baton's health gate passed, and its counters then */
   runningAt?: number;
   healthyAt?: number;
   base?: { requests: number; failures: number };
-  /** old tasks: out of rotation here, stopped */
+  /** new tasks: failed baton's health gate (recorded once; no longer waited for) */
+  gateFailed?: boolean;
+  /** new tasks: Swarm reported it failed (recorded once) */
+  failed?: boolean;
+  /** old tasks: out of rotation here, stopped; any task: it runs no more */
   left?: boolean;
   ended?: boolean;
 }
@@ -75,14 +79,21 @@ export type FollowOutcome =
 /** A task as GET /tasks lists it (the fields read here). */
 type TaskInfo = SwarmTask & { Status?: { State?: string; Err?: string } };
 
-/** Follows the service's update (or scale, or rollback) to its end; journals each task's steps as they happen. */
-export async function follow(ctx: FollowContext, rec: DeployRecord, goal: FollowGoal): Promise<FollowOutcome> {
+/** Follows the service's update (or scale, or rollback) to its end; journals each task's steps as they happen.
+ *  `tracked`: what an earlier follow of the same update saw (failure_action continue goes on with it), so no task
+ *  is recorded twice. */
+export async function follow(
+  ctx: FollowContext,
+  rec: DeployRecord,
+  goal: FollowGoal,
+  tracked: Map<string, Tracked> = new Map(),
+): Promise<FollowOutcome> {
   const { progress, registry } = ctx;
-  const tracked = new Map<string, Tracked>();
-  for (const ref of goal.old) tracked.set(ref.id, { ref });
+  for (const ref of goal.old) if (!tracked.has(ref.id)) tracked.set(ref.id, { ref });
   const oldIds = new Set(goal.old.map((o) => o.id));
   let completedAt: number | null = null;
   let rollingBack = false;
+  const announced = { started: false, done: false };
   for (;;) {
     if (ctx.signal.aborted)
       return { state: 'failed', error: "baton is shutting down; Swarm's update goes on by itself" };
@@ -94,7 +105,8 @@ export async function follow(ctx: FollowContext, rec: DeployRecord, goal: Follow
     for (const t of tasks) {
       if (tracked.has(t.ID) || oldIds.has(t.ID)) continue;
       const created = Date.parse(t.CreatedAt ?? '') || 0;
-      if (created < goal.startedAt - 1000) continue;
+      // a second of slack for the engine's clock; a task from before the start on its way out is not new
+      if (created < goal.startedAt - 1000 || (created < goal.startedAt && t.DesiredState !== 'running')) continue;
       const image = t.Spec?.ContainerSpec?.Image ?? '';
       if (goal.image !== null && !rollingBack && withoutDigest(image) !== withoutDigest(goal.image)) continue;
       const ref: ContainerRef = { id: t.ID, name: taskName(service, t), image: withoutDigest(image) };
@@ -146,8 +158,9 @@ export async function follow(ctx: FollowContext, rec: DeployRecord, goal: Follow
         tr.runningAt = now;
         progress.step(rec, 'task running (Swarm)', [tr.ref.name], 'done');
       }
-      if (TASK_ENDED.has(state) && !tr.ended && t.DesiredState === 'running') {
-        tr.ended = true; // a failure: Swarm handles it per its failure_action (its own task monitor)
+      if (TASK_ENDED.has(state) && !tr.ended) tr.ended = true;
+      if (TASK_ENDED.has(state) && tr.ended && t.DesiredState === 'running' && !tr.failed) {
+        tr.failed = true; // a failure: Swarm handles it per its failure_action (its own task monitor)
         progress.step(
           rec,
           'task failed (Swarm)',
@@ -172,18 +185,23 @@ export async function follow(ctx: FollowContext, rec: DeployRecord, goal: Follow
         !rollingBack &&
         tr.runningAt !== undefined &&
         tr.healthyAt === undefined &&
+        tr.gateFailed !== true &&
         t.DesiredState === 'running' &&
         now - tr.runningAt > goal.healthTimeout
       ) {
         const err =
           u === undefined ? 'not routed (labels, or no address on the network)' : withHealthError(registry, u);
         progress.step(rec, 'health gate (baton)', [tr.ref.name], 'failed', err);
+        tr.gateFailed = true;
         return {
           state: 'monitor_failed',
           error: `new task ${tr.ref.name} not healthy in baton within ${goal.healthTimeout} ms: ${err}`,
         };
       }
     }
+    // a task no longer listed (removed, or past the task history limit) has ended
+    const listed = new Set(tasks.map((t) => t.ID));
+    for (const [id, tr] of tracked) if (!listed.has(id)) tr.ended = true;
     // the HTTP monitor over the new tasks that passed the health gate
     if (!rollingBack) {
       let requests = 0;
@@ -216,19 +234,27 @@ export async function follow(ctx: FollowContext, rec: DeployRecord, goal: Follow
     const message = (svc.UpdateStatus as { Message?: string } | undefined)?.Message ?? '';
     if (phase === 'paused') return { state: 'paused', error: `Swarm paused the update: ${message}` };
     if (phase === 'rollback_paused') return { state: 'paused', error: `Swarm paused its rollback: ${message}` };
-    if (phase === 'rolling_back' && !rollingBack && goal.rollback !== true) {
-      rollingBack = true;
+    // a rollback baton asked for (goal.rollback) is followed like an update, its tasks health-gated; one Swarm
+    // started by itself ends the deploy once it completed
+    if (phase === 'rolling_back' && !announced.started) {
+      announced.started = true;
+      if (goal.rollback !== true) rollingBack = true;
       progress.step(rec, 'Swarm rolls back', [], 'started', message);
     }
-    if (phase === 'rolled_back' && goal.rollback !== true) {
-      progress.step(rec, 'Swarm rolls back', [], 'done', message);
-      return { state: 'rolled_back', error: `Swarm rolled the update back: ${message}` };
+    if (phase === 'rolled_back') {
+      if (!announced.done) {
+        announced.done = true;
+        progress.step(rec, 'Swarm rolls back', [], 'done', message);
+      }
+      if (goal.rollback !== true) return { state: 'rolled_back', error: `Swarm rolled the update back: ${message}` };
     }
     const done =
       goal.replicas !== undefined
         ? scaled(tasks, tracked, goal.replicas, registry)
         : (phase === 'completed' || (goal.rollback === true && phase === 'rolled_back')) &&
-          [...tracked.values()].every((tr) => oldIds.has(tr.ref.id) || tr.ended || tr.healthyAt !== undefined);
+          [...tracked.values()].every(
+            (tr) => oldIds.has(tr.ref.id) || tr.ended || tr.healthyAt !== undefined || tr.gateFailed === true,
+          );
     if (done && completedAt === null) {
       completedAt = now;
       if (goal.settings.monitor > 0 && !rollingBack) {
