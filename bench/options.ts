@@ -2,6 +2,7 @@
 
 import { parseArgs } from 'node:util';
 import type { Layout } from './pinning.ts';
+import { REFERENCE_TARGETS } from './references.ts';
 import { ALL_TARGETS, MIDDLEWARE_TARGETS, PLAIN_TARGETS, TLS_TARGETS, type TargetName } from './targets.ts';
 
 export interface Options {
@@ -24,6 +25,8 @@ const GROUPS: Record<string, readonly TargetName[]> = {
   plain: PLAIN_TARGETS,
   tls: TLS_TARGETS,
   middlewares: ['baton', ...MIDDLEWARE_TARGETS],
+  /** baton beside every other proxy */
+  peers: ['upstream', 'nginx', ...REFERENCE_TARGETS, 'baton'],
 };
 
 export function parseOptions(): Options {

@@ -44,6 +44,8 @@ export function makeTempDir(prefix: string): string {
 interface StartOptions {
   cwd?: string;
   stdout?: 'ignore' | 'pipe' | { file: string };
+  /** default: this process's environment */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function start(name: string, cmd: string, args: string[], opts: StartOptions = {}): Managed {
@@ -53,7 +55,7 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
     cwd: opts.cwd,
     detached: true,
     stdio: ['ignore', stdoutFd, 'pipe'],
-    env: process.env,
+    env: opts.env ?? process.env,
   });
   if (typeof stdoutFd === 'number') fs.closeSync(stdoutFd);
   let tail = '';

@@ -3,24 +3,23 @@
 // 127.0.0.1 port (the TLS targets: over HTTPS/1.1 and HTTP/2, with the bench's certificate).
 
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { pinned, type Pinning } from './pinning.ts';
-import { isAlive, makeTempDir, start, type Managed } from './processes.ts';
+import { makeTempDir, start, type Managed } from './processes.ts';
+import { answersHello, BENCH_HOST, freePort, httpGet, UPSTREAM_BODY, waitFor } from './ready.ts';
+import { REFERENCE_LABELS, REFERENCE_TARGETS, startReference, type ReferenceName } from './references.ts';
 import { batonConfig, batonPath, STRIP_PREFIX, type BatonName } from './baton-config.ts';
 import { answersOverTls, makeCertificate, nginxTlsLines, nginxVersion, TLS_HOST, type Certificate } from './tls.ts';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 export const BATON_BIN = path.join(REPO_ROOT, 'bin', 'baton.js');
-export const BENCH_HOST = 'bench.test';
-const UPSTREAM_BODY = 'hello\n';
-const READY_TIMEOUT_MS = 20_000;
+export { BENCH_HOST } from './ready.ts';
 
-export type TargetName = 'upstream' | 'nginx' | BatonName | 'nginx-tls';
+export type TargetName = 'upstream' | 'nginx' | ReferenceName | BatonName | 'nginx-tls';
 export const PLAIN_TARGETS: readonly TargetName[] = [
   'upstream',
   'nginx',
+  ...REFERENCE_TARGETS,
   'baton',
   'baton-mw3',
   'baton-plugin',
@@ -33,6 +32,7 @@ export const ALL_TARGETS: readonly TargetName[] = [...PLAIN_TARGETS, ...TLS_TARG
 export const TARGET_LABELS: Record<TargetName, string> = {
   upstream: 'direct upstream (nginx)',
   nginx: 'nginx proxy',
+  ...REFERENCE_LABELS,
   baton: 'baton (access log off)',
   'baton-mw3': 'baton + 3 middlewares',
   'baton-plugin': 'baton + 1 plugin',
@@ -90,6 +90,10 @@ export async function startTargets(
 
 async function startTarget(site: Site, name: TargetName, backendPort: number): Promise<Target> {
   if (name.startsWith('baton')) return startBaton(site, backendPort, name as BatonName);
+  if ((REFERENCE_TARGETS as readonly string[]).includes(name)) {
+    const { port, server } = await startReference(site, name as ReferenceName, backendPort);
+    return { name, port, path: '/', server, logFile: null };
+  }
   const port = await freePort();
   const cpu = site.pin.serverCpu;
   let server: Managed;
@@ -218,71 +222,5 @@ async function startBaton(site: Site, upstreamPort: number, name: BatonName): Pr
   return { name, port: webPort, path: batonPath(name), server: m, logFile };
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Ports and readiness checks.
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what: string, m: Managed, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastError = '';
-  while (Date.now() < deadline) {
-    if (!isAlive(m)) {
-      const how = `code ${m.child.exitCode}, signal ${m.child.signalCode}`;
-      throw new Error(`${m.name} exited (${how}) before ${what}\n${m.stderrTail()}`);
-    }
-    try {
-      if (await check()) return;
-      lastError = 'unexpected answer';
-    } catch (err) {
-      lastError = (err as Error).message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${READY_TIMEOUT_MS} ms waiting for ${what} (${lastError})\n${m.stderrTail()}`);
-}
-
 /** Response headers baton-mw3's headers middleware sets: its readiness check wants them. */
 const MW3_HEADERS: Record<string, string> = { 'x-frame-options': 'DENY', 'x-bench-proxy': 'baton' };
-
-const answersHello =
-  (port: number, urlPath = '/', headers: Record<string, string> = {}) =>
-  async () => {
-    const res = await httpGet(port, urlPath, BENCH_HOST);
-    const seen = Object.entries(headers).every(([k, v]) => res.headers[k] === v);
-    return res.status === 200 && res.body === UPSTREAM_BODY && seen;
-  };
-
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function httpGet(port: number, urlPath: string, host: string): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(
-      { host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false, timeout: 2000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}

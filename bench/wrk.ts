@@ -16,12 +16,13 @@ import { parseOptions } from './options.ts';
 import { planPinning } from './pinning.ts';
 import { cleanup, findExecutable, stopping } from './processes.ts';
 import { printReport, summarise } from './report.ts';
+import { REFERENCE_TARGETS, referenceProblem } from './references.ts';
 import { planRows } from './rows.ts';
 import { measureRounds, WRK_THREADS } from './runner.ts';
 import { BATON_BIN, BENCH_HOST, startTargets, TLS_TARGETS } from './targets.ts';
 import { TLS_HOST, tlsProblem } from './tls.ts';
 
-const INSTALL_COMMAND = 'apt-get install -y wrk nginx nghttp2-client';
+const INSTALL_COMMAND = 'apt-get install -y wrk nginx nghttp2-client haproxy caddy';
 
 async function main(): Promise<number> {
   const opts = parseOptions();
@@ -61,6 +62,21 @@ async function main(): Promise<number> {
     }
   }
 
+  // the other proxies: one whose program is missing is skipped, with the reason (named explicitly: an error)
+  const skippedRefs: string[] = [];
+  for (const name of REFERENCE_TARGETS) {
+    const problem = opts.targets.includes(name) ? referenceProblem(name) : null;
+    if (problem === null) continue;
+    if (opts.targetsExplicit) {
+      console.error(`bench: ${problem}`);
+      return 1;
+    }
+    skippedRefs.push(problem);
+    opts.targets = opts.targets.filter((t) => t !== name);
+  }
+  if (skippedRefs.length > 0) console.error(`bench: skipped ${skippedRefs.join('; ')}`);
+  const skipped = [skippedTls?.trim(), ...skippedRefs.map((p) => `skipped ${p}`)].filter((x) => x !== undefined);
+
   const pin = planPinning(opts.layout);
   const rows = planRows(opts.targets);
   const tls = rows.some((r) => r.load !== 'http');
@@ -78,7 +94,7 @@ async function main(): Promise<number> {
   }
   const targets = await startTargets(opts.targets, pin, nginxBin, opensslBin);
   const measured = await measureRounds(rows, targets, { wrk: wrkBin, h2load: h2loadBin }, pin, opts);
-  printReport(summarise(measured), opts, pin, skippedTls?.trim() ?? null);
+  printReport(summarise(measured), opts, pin, skipped.length > 0 ? skipped.join('\n') : null);
   return 0;
 }
 
