@@ -1,12 +1,12 @@
 // baton's configs for the baton targets: one entrypoint, the admin API, log settings and the one route to the
 // upstream; `baton-mw3` adds a chain of three built-in middlewares on that route, `baton-plugin` one plugin
-// (bench/plugin-bench.ts). Everything else is the `baton` row's config, so that the ratio to it is the price of
+// (bench/plugin-bench.ts), `baton-real` a health check and the access log. Everything else is the `baton` row's config, so that the ratio to it is the price of
 // the middlewares alone.
 
 import path from 'node:path';
 import type { Certificate } from './tls.ts';
 
-export type BatonName = 'baton' | 'baton-log' | 'baton-tls' | 'baton-mw3' | 'baton-plugin';
+export type BatonName = 'baton' | 'baton-log' | 'baton-real' | 'baton-tls' | 'baton-mw3' | 'baton-plugin';
 
 /** The path prefix baton-mw3's stripPrefix removes: its load asks for `${STRIP_PREFIX}/`, the upstream gets `/`
  *  (and answers 404 under this prefix, so that a prefix not stripped shows as non-2xx responses). */
@@ -48,6 +48,12 @@ const PLUGINS = `plugins:
       header: ${PLUGIN_HEADER}
 `;
 
+/** baton-real's route: an active health check every second and passive ejection, as a production route has (the
+ *  access log is on too; its lines go to a file, as a log shipper reads them). */
+const REALISTIC_ROUTE = `    healthCheck: { path: /, interval: 1s, timeout: 1s, rise: 2, fall: 2 }
+    passive: { failures: 5, cooldown: 10s }
+`;
+
 /** The route's middleware list, and the top-level sections that define them. */
 function chain(name: BatonName): { sections: string; route: string } {
   if (name === 'baton-mw3') {
@@ -65,7 +71,7 @@ export function batonConfig(name: BatonName, ports: BatonPorts, host: string, ce
   token: "bench-token-0123456789"
 log:
   level: info
-  accessLog: ${name === 'baton-log'}
+  accessLog: ${name === 'baton-log' || name === 'baton-real'}
 `;
   if (name !== 'baton-tls') {
     const { sections, route } = chain(name);
@@ -76,7 +82,7 @@ ${common}${sections}services:
   bench:
     rule: "Host(\`${host}\`)"
     upstreams: ["http://127.0.0.1:${ports.upstream}"]
-${route}`;
+${route}${name === 'baton-real' ? REALISTIC_ROUTE : ''}`;
   }
   if (cert === null) throw new Error('baton-tls needs the bench certificate');
   return `entrypoints:

@@ -3,13 +3,22 @@
 import { parseArgs } from 'node:util';
 import type { Layout } from './pinning.ts';
 import { REFERENCE_TARGETS } from './references.ts';
-import { ALL_TARGETS, MIDDLEWARE_TARGETS, PLAIN_TARGETS, TLS_TARGETS, type TargetName } from './targets.ts';
+import {
+  ALL_TARGETS,
+  MIDDLEWARE_TARGETS,
+  PLAIN_TARGETS,
+  TLS_TARGETS,
+  VS_BATON_TARGETS,
+  type TargetName,
+} from './targets.ts';
 
 export interface Options {
   duration: number;
   warmup: number;
   connections: number;
   rounds: number;
+  /** also the shapes: bodies of 16 KiB and 1 MiB, 10 and 500 connections (rows.ts) */
+  shapes: boolean;
   layout: Layout;
   targets: TargetName[];
   /** whether --targets was given (the default set skips the TLS targets, with a note, when a tool is missing) */
@@ -26,7 +35,7 @@ const GROUPS: Record<string, readonly TargetName[]> = {
   tls: TLS_TARGETS,
   middlewares: ['baton', ...MIDDLEWARE_TARGETS],
   /** baton beside every other proxy */
-  peers: ['upstream', 'nginx', ...REFERENCE_TARGETS, 'baton'],
+  peers: ['upstream', 'nginx', ...REFERENCE_TARGETS, 'baton', 'baton-real'],
 };
 
 export function parseOptions(): Options {
@@ -36,6 +45,7 @@ export function parseOptions(): Options {
       warmup: { type: 'string', default: '2' },
       connections: { type: 'string', default: '50' },
       rounds: { type: 'string', default: '1' },
+      shapes: { type: 'boolean', default: false },
       layout: { type: 'string', default: 'proxy-alone' },
       targets: { type: 'string' },
       'h2-clients': { type: 'string', default: '10' },
@@ -53,6 +63,8 @@ export function parseOptions(): Options {
   --connections  wrk connections, and connections per h2load burst in the "new TLS conns" rows
                  (default 50; wrk always runs 1 thread)
   --rounds       measure every row this many times, interleaved, and report medians (default 1)
+  --shapes       also measure every plain target (but the middleware rows) with a 16 KiB and a 1 MiB body and
+                 with 10 and 500 connections
   --layout       CPU pinning with taskset: proxy-alone (default) = server under test alone on the first CPU,
                  wrk + upstream on the second; shared = server under test + upstream on the first, wrk on the second
   --targets      which targets to measure (default all), any of
@@ -62,7 +74,7 @@ ${Object.entries(GROUPS)
   .map(([g, list]) => `                   ${g.padEnd(12)}${list.join(',')}`)
   .join('\n')}
                  Each TLS target gets three rows: HTTPS/1.1 (wrk), HTTP/2 (h2load) and new TLS connections per
-                 second (h2load). ${MIDDLEWARE_TARGETS.join(' and ')} are also compared with baton ("vs baton"),
+                 second (h2load). ${VS_BATON_TARGETS.join(', ')} are also compared with baton ("vs baton"),
                  which is measured with them even when not named
   --h2-clients   h2load connections in the HTTP/2 rows (default 10)
   --h2-streams   h2load streams in flight per connection in the HTTP/2 rows (default 5; 10 x 5 = wrk's 50)`);
@@ -89,7 +101,7 @@ ${Object.entries(GROUPS)
   }
   if (targets.length === 0) throw new Error('--targets is empty');
   // the middleware rows' "vs baton" ratio needs the plain baton row of the same run
-  if (targets.some((t) => (MIDDLEWARE_TARGETS as readonly string[]).includes(t))) targets.push('baton');
+  if (targets.some((t) => (VS_BATON_TARGETS as readonly string[]).includes(t))) targets.push('baton');
   const h2Streams = int('h2-streams', values['h2-streams'], 1);
   if (h2Streams > 128) throw new Error(`--h2-streams must be <= 128 (nginx's http2_max_concurrent_streams)`);
   return {
@@ -97,6 +109,7 @@ ${Object.entries(GROUPS)
     warmup: int('warmup', values.warmup, 0),
     connections: int('connections', values.connections, 1),
     rounds: int('rounds', values.rounds, 1),
+    shapes: values.shapes === true,
     layout,
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
     targetsExplicit: values.targets !== undefined,

@@ -4,7 +4,7 @@
 
 import type { Options } from './options.ts';
 import type { Pinning } from './pinning.ts';
-import { batonReferenceOf, referenceOf, rowLabel, sameRow, type Load, type RowId } from './rows.ts';
+import { batonReferenceOf, isTlsLoad, referenceOf, rowLabel, sameRow, type Load, type RowId } from './rows.ts';
 import { WRK_THREADS, type Measured, type Sample } from './runner.ts';
 import type { TargetName } from './targets.ts';
 
@@ -135,10 +135,11 @@ function sampleWarnings(target: TargetName, load: Load, s: Sample): string[] {
   const alpn = load === 'h2' ? 'h2' : load === 'handshake' ? 'http/1.1' : null;
   if (alpn !== null && s.alpn !== alpn) warnings.push(`ALPN negotiated ${s.alpn ?? 'nothing'}, not ${alpn}`);
   if (s.accessLogLines !== null) {
-    if (target === 'baton-log' && s.accessLogLines < s.requests * 0.9) {
+    const logged = target === 'baton-log' || target === 'baton-real';
+    if (logged && s.accessLogLines < s.requests * 0.9) {
       warnings.push(`stdout got ${s.accessLogLines} lines for ${s.requests} requests (is log.accessLog honoured?)`);
     }
-    if (target !== 'baton-log' && s.accessLogLines > s.requests * 0.1) {
+    if (!logged && s.accessLogLines > s.requests * 0.1) {
       warnings.push(`stdout got ${s.accessLogLines} lines with the access log off`);
     }
   }
@@ -199,7 +200,7 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
-  const anyTls = results.some((r) => r.load !== 'http');
+  const anyTls = results.some((r) => isTlsLoad(r.load));
   console.log(
     `ratio = req/s / nginx-as-proxy req/s${anyTls ? ' (TLS rows: / nginx TLS proxy with the same load)' : ''}` +
       `${rounds > 1 ? ` (medians of ${rounds} rounds)` : ''}; ` +
@@ -217,6 +218,15 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
       console.log(
         `  ${r.label}: vs baton ${fmtRatio(r.vsBaton)}, per core ${fmtRatio(r.perCoreVsBaton)}${spread}${range}`,
       );
+    }
+  }
+  const direct = results.find((r) => r.target === 'upstream' && r.load === 'http-c10');
+  if (direct !== undefined && direct.p50Ms !== null && direct.p99Ms !== null) {
+    console.log('added latency at c=10 = p50 / p99 over the direct upstream row at c=10:');
+    for (const r of results.filter((x) => x.load === 'http-c10' && x.target !== 'upstream')) {
+      const p50 = r.p50Ms === null ? null : r.p50Ms - direct.p50Ms;
+      const p99 = r.p99Ms === null ? null : r.p99Ms - direct.p99Ms;
+      console.log(`  ${r.label}: +${fmtMs(p50)} / +${fmtMs(p99)}`);
     }
   }
   if (results.some((r) => r.load === 'handshake')) {

@@ -9,7 +9,7 @@ import { toMs, type LoadResult } from './load-result.ts';
 import type { Options } from './options.ts';
 import { pinned, type Pinning } from './pinning.ts';
 import { isAlive, run } from './processes.ts';
-import { rowLabel, type Load, type RowId } from './rows.ts';
+import { rowLabel, SHAPES, type Load, type RowId } from './rows.ts';
 import { BENCH_HOST, type Target } from './targets.ts';
 import { tlsUrl } from './tls.ts';
 
@@ -62,7 +62,8 @@ async function measure(
 ): Promise<Sample> {
   const once = (seconds: number): Promise<LoadResult> => {
     if (load === 'h2') return runH2(tools.h2load!, pin, t.port, seconds, opts.h2Clients, opts.h2Streams);
-    return runWrk(tools.wrk, pin, load === 'https', t, seconds, opts.connections);
+    const shape = SHAPES[load] ?? {};
+    return runWrk(tools.wrk, pin, load === 'https', t, seconds, shape.connections ?? opts.connections, shape.path);
   };
   if (warmup > 0) {
     if (load === 'handshake') await handshakeBursts(tools.h2load!, pin, t.port, warmup, opts.connections);
@@ -103,9 +104,10 @@ async function runWrk(
   t: Target,
   seconds: number,
   connections: number,
+  urlPath = t.path,
 ): Promise<LoadResult> {
   // Over TLS wrk sends the URL's host as SNI (and Host), so the URL names the certificate's host.
-  const target = tls ? [tlsUrl(t.port)] : ['-H', `Host: ${BENCH_HOST}`, `http://127.0.0.1:${t.port}${t.path}`];
+  const target = tls ? [tlsUrl(t.port)] : ['-H', `Host: ${BENCH_HOST}`, `http://127.0.0.1:${t.port}${urlPath}`];
   const wrkArgs = [`-t${WRK_THREADS}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...target];
   const [cmd, args] = pinned(pin, pin.wrkCpu, wrkBin, wrkArgs);
   const { m, out } = await run('wrk', cmd, args, (seconds + 30) * 1000);

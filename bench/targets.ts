@@ -24,10 +24,14 @@ export const PLAIN_TARGETS: readonly TargetName[] = [
   'baton-mw3',
   'baton-plugin',
   'baton-log',
+  'baton-real',
 ];
 export const TLS_TARGETS: readonly TargetName[] = ['nginx-tls', 'baton-tls'];
 /** The baton rows with middlewares, each also compared with the plain `baton` row ("vs baton"). */
 export const MIDDLEWARE_TARGETS: readonly TargetName[] = ['baton-mw3', 'baton-plugin'];
+/** Every row also compared with plain `baton` ("vs baton"): the middlewares, and the access log and health checks
+ *  of a realistic setup. */
+export const VS_BATON_TARGETS: readonly TargetName[] = [...MIDDLEWARE_TARGETS, 'baton-log', 'baton-real'];
 export const ALL_TARGETS: readonly TargetName[] = [...PLAIN_TARGETS, ...TLS_TARGETS];
 export const TARGET_LABELS: Record<TargetName, string> = {
   upstream: 'direct upstream (nginx)',
@@ -37,6 +41,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   'baton-mw3': 'baton + 3 middlewares',
   'baton-plugin': 'baton + 1 plugin',
   'baton-log': 'baton (access log on)',
+  'baton-real': 'baton realistic (health checks, access log)',
   'nginx-tls': 'nginx TLS proxy',
   'baton-tls': 'baton TLS (log off)',
 };
@@ -75,13 +80,14 @@ export async function startTargets(
   if (needsCert && opensslBin === null) throw new Error('openssl is needed for the TLS targets');
   const cert = needsCert && opensslBin !== null ? makeCertificate(opensslBin, dir) : null;
   const site: Site = { dir, pin, nginxBin, cert };
+  writeBodies(dir);
 
   // Two identical nginx upstreams: "upstream-direct" sits where the servers under test sit (the direct row
   // measures it), "upstream" is the one every proxy forwards to.
   process.stderr.write('bench: starting servers\n');
   const backendPort = await freePort();
   if (names.some((t) => t !== 'upstream')) {
-    await startNginx(site, 'upstream', pin.backendCpu, backendPort, upstreamServer(backendPort));
+    await startNginx(site, 'upstream', pin.backendCpu, backendPort, upstreamServer(backendPort, site.dir));
   }
   const targets: Target[] = [];
   for (const name of names) targets.push(await startTarget(site, name, backendPort));
@@ -98,7 +104,7 @@ async function startTarget(site: Site, name: TargetName, backendPort: number): P
   const cpu = site.pin.serverCpu;
   let server: Managed;
   if (name === 'upstream') {
-    server = await startNginx(site, 'upstream-direct', cpu, port, upstreamServer(port));
+    server = await startNginx(site, 'upstream-direct', cpu, port, upstreamServer(port, site.dir));
   } else if (name === 'nginx') {
     server = await startNginx(site, 'nginx-proxy', cpu, port, proxyServer(port, backendPort));
   } else {
@@ -154,9 +160,22 @@ ${server}
 `;
 }
 
-function upstreamServer(port: number): string {
+/** The upstream's bodies for the shapes (rows.ts): files under <site>/body, served by nginx as they are. */
+const BODIES: Record<string, number> = { '16k': 16 * 1024, '1m': 1024 * 1024 };
+
+function writeBodies(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'body'), { recursive: true });
+  for (const [name, size] of Object.entries(BODIES))
+    fs.writeFileSync(path.join(dir, 'body', name), Buffer.alloc(size, 'b'));
+}
+
+function upstreamServer(port: number, root: string): string {
   return `  server {
     listen 127.0.0.1:${port};
+    location /body/ {
+      root ${root};
+      default_type application/octet-stream;
+    }
     location / {
       default_type text/plain;
       return 200 "${UPSTREAM_BODY.replace('\n', '\\n')}";

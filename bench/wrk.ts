@@ -17,7 +17,7 @@ import { planPinning } from './pinning.ts';
 import { cleanup, findExecutable, stopping } from './processes.ts';
 import { printReport, summarise } from './report.ts';
 import { REFERENCE_TARGETS, referenceProblem } from './references.ts';
-import { planRows } from './rows.ts';
+import { isTlsLoad, planRows } from './rows.ts';
 import { measureRounds, WRK_THREADS } from './runner.ts';
 import { BATON_BIN, BENCH_HOST, startTargets, TLS_TARGETS } from './targets.ts';
 import { TLS_HOST, tlsProblem } from './tls.ts';
@@ -78,8 +78,8 @@ async function main(): Promise<number> {
   const skipped = [skippedTls?.trim(), ...skippedRefs.map((p) => `skipped ${p}`)].filter((x) => x !== undefined);
 
   const pin = planPinning(opts.layout);
-  const rows = planRows(opts.targets);
-  const tls = rows.some((r) => r.load !== 'http');
+  const rows = planRows(opts.targets, opts.shapes);
+  const tls = rows.some((r) => isTlsLoad(r.load));
   console.log(
     `baton bench: wrk -t${WRK_THREADS} -c${opts.connections} -d${opts.duration}s --latency -H 'Host: ${BENCH_HOST}' ` +
       `(+${opts.warmup}s warm-up per row${opts.rounds > 1 ? `, ${opts.rounds} rounds` : ''}); ${pin.description}; ` +

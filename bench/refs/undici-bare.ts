@@ -1,6 +1,7 @@
 // The Node floor to beat: a bare reverse proxy on undici's Pool.dispatch (one keep-alive pool to the upstream),
-// node:http in front, streaming both ways with backpressure, hop-by-hop headers dropped. No routing, no health, no
-// retries, no logs. `node bench/refs/undici-bare.ts <port> <upstream port>`.
+// node:http in front, streaming both ways with backpressure, hop-by-hop headers dropped, a client that goes away
+// aborting its upstream request. No routing, no health, no retries, no logs.
+// `node bench/refs/undici-bare.ts <port> <upstream port>`.
 import http from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 
@@ -18,21 +19,31 @@ function forwardable(headers: http.IncomingHttpHeaders | Record<string, string |
 http
   .createServer((req, res) => {
     const body = req.method === 'GET' || req.method === 'HEAD' ? null : req;
+    let controller: Dispatcher.DispatchController | null = null;
+    let ended = false;
+    res.on('error', () => {}); // a client gone mid-write: the close below aborts the upstream side
+    res.on('close', () => {
+      if (!ended) controller?.abort(new Error('client closed'));
+    });
     const handler: Dispatcher.DispatchHandler = {
       // undici takes a handler for its current API by this method (without it: the legacy onHeaders/onData one)
-      onRequestStart() {},
-      onResponseStart(controller, status, headers) {
-        res.writeHead(status, forwardable(headers));
-        res.on('drain', () => controller.resume());
+      onRequestStart(c) {
+        controller = c;
       },
-      onResponseData(controller, chunk) {
-        if (!res.write(chunk)) controller.pause();
+      onResponseStart(c, status, headers) {
+        res.writeHead(status, forwardable(headers));
+        res.on('drain', () => c.resume());
+      },
+      onResponseData(c, chunk) {
+        if (!res.destroyed && !res.write(chunk)) c.pause();
       },
       onResponseEnd() {
+        ended = true;
         res.end();
       },
-      onResponseError(_controller, err) {
-        if (res.headersSent) res.destroy(err);
+      onResponseError(_c, err) {
+        ended = true;
+        if (res.headersSent || res.destroyed) res.destroy(err);
         else res.writeHead(502).end();
       },
     };
