@@ -83,6 +83,26 @@ export function usageOf(span: CpuSpan): CpuUsage {
   return { serverCpuPct, serverCpuS, coreBusyPct };
 }
 
+/** Resident memory of a process and all its descendants (MiB; null where /proc cannot tell). */
+export function treeRssMb(rootPid: number | undefined): number | null {
+  if (rootPid === undefined) return null;
+  try {
+    const table = readProcTable();
+    if (!table.has(rootPid)) return null;
+    let kb = 0;
+    const queue = [rootPid];
+    while (queue.length > 0) {
+      const pid = queue.pop()!;
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      kb += m === null ? 0 : Number(m[1]);
+      for (const [child, info] of table) if (info.ppid === pid) queue.push(child);
+    }
+    return kb / 1024;
+  } catch {
+    return null;
+  }
+}
+
 /** CPU ticks (user + system) of a process and all its descendants. */
 function treeTicks(rootPid: number | undefined): number | null {
   if (rootPid === undefined) return null;

@@ -38,6 +38,8 @@ export interface RunResult extends RowId {
   vsBatonPerRound: number[];
   coreBusyPct: Record<string, number> | null;
   accessLogLines: number | null;
+  /** the largest resident memory of the server seen after a round (MiB) */
+  rssMb: number | null;
   warnings: string[];
   /** remarks that do not invalidate the row */
   notes: string[];
@@ -72,12 +74,39 @@ export function summarise(measured: Measured[]): RunResult[] {
   return results;
 }
 
-/** The table, its notes and warnings, and last the JSON line; `skipped` says which rows could not run. */
+/** The direct row may spread this much across rounds (max - min over the median) for the run to count. */
+const MAX_DIRECT_SPREAD = 0.1;
+
+/** Why the run's ratios cannot be trusted: a failed request anywhere, or a direct row that moved more than 10 %
+ *  between rounds (the machine's speed changed under the run). Empty: the run is valid. */
+export function invalidReasons(results: RunResult[]): string[] {
+  const reasons: string[] = [];
+  for (const r of results) {
+    const failed = r.non2xx3xx + socketErrorCount(r.socketErrors) + (r.failed ?? 0);
+    if (failed > 0) reasons.push(`${r.label}: ${failed} failed requests`);
+  }
+  const direct = results.find((r) => r.target === 'upstream' && r.load === 'http');
+  if (direct !== undefined && direct.samples.length > 1 && direct.rps > 0) {
+    const rps = direct.samples.map((s) => s.rps);
+    const spread = (Math.max(...rps) - Math.min(...rps)) / direct.rps;
+    if (spread > MAX_DIRECT_SPREAD) {
+      reasons.push(`the direct row spread ${(spread * 100).toFixed(0)} % across rounds (at most 10 %)`);
+    }
+  }
+  return reasons;
+}
+
+/** The table, its notes and warnings, the run's validity, and last the JSON line; `skipped` says which rows could
+ *  not run. */
 export function printReport(results: RunResult[], opts: Options, pin: Pinning, skipped: string | null): void {
   console.log('');
   printTable(results, pin, opts.rounds);
   if (skipped !== null) console.log(`! ${skipped}`);
-  console.log(JSON.stringify({ ...summaryJson(results, opts, pin), skipped }));
+  const reasons = invalidReasons(results);
+  const once = opts.rounds < 2 ? " (one round: the direct row's spread is not known; --rounds 3 tells)" : '';
+  console.log(reasons.length === 0 ? `run: valid${once}` : `run: INVALID: ${reasons.join('; ')}`);
+  const json = { ...summaryJson(results, opts, pin), skipped, valid: reasons.length === 0, invalidReasons: reasons };
+  console.log(JSON.stringify(json));
 }
 
 function aggregate(target: TargetName, load: Load, samples: Sample[]): RunResult {
@@ -118,6 +147,7 @@ function aggregate(target: TargetName, load: Load, samples: Sample[]): RunResult
     vsBatonPerRound: [],
     coreBusyPct,
     accessLogLines: samples.some((s) => s.accessLogLines !== null) ? sum((s) => s.accessLogLines ?? 0) : null,
+    rssMb: nums((s) => s.rssMb).reduce<number | null>((a, b) => Math.max(a ?? 0, b), null),
     warnings: [...new Set(samples.flatMap((s) => sampleWarnings(target, load, s)))],
     notes: [],
   };
@@ -174,6 +204,7 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
     'server CPU',
     'per core',
     'ratio/core',
+    'RSS',
     ...cores.map((c) => `${c} busy`),
   ];
   const rows = results.map((r) => {
@@ -191,6 +222,7 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
       r.serverCpuPct === null ? '-' : `${r.serverCpuPct.toFixed(0)}%`,
       r.perCore === null ? '-' : fmtInt(r.perCore),
       r.perCoreRatio === null ? '-' : r.perCoreRatio.toFixed(2),
+      r.rssMb === null ? '-' : `${r.rssMb.toFixed(0)} MiB`,
       ...cores.map((c) => (r.coreBusyPct?.[c] === undefined ? '-' : `${r.coreBusyPct[c].toFixed(0)}%`)),
     ];
   });
@@ -285,6 +317,7 @@ function summaryJson(results: RunResult[], opts: Options, pin: Pinning) {
           ? null
           : Object.fromEntries(Object.entries(r.coreBusyPct).map(([k, v]) => [k, Math.round(v)])),
       accessLogLines: r.accessLogLines,
+      rssMb: r.rssMb === null ? null : Math.round(r.rssMb),
       warnings: r.warnings,
       notes: r.notes,
     })),

@@ -3,7 +3,7 @@
 // access-log lines it caused.
 
 import fs from 'node:fs';
-import { cpuSince, markCpu, usageOf, type CpuUsage } from './cpu-usage.ts';
+import { cpuSince, markCpu, treeRssMb, usageOf, type CpuUsage } from './cpu-usage.ts';
 import { handshakeBursts, runH2 } from './h2load.ts';
 import { toMs, type LoadResult } from './load-result.ts';
 import type { Options } from './options.ts';
@@ -18,6 +18,8 @@ export const WRK_THREADS = 1;
 /** One measured run of one row, with what was observed around it. */
 export interface Sample extends LoadResult, CpuUsage {
   accessLogLines: number | null;
+  /** the server's resident memory (its process tree) right after the run, MiB */
+  rssMb: number | null;
   /** The server's stderr tail if it exited during the run, else null. */
   serverExit: string | null;
 }
@@ -82,9 +84,10 @@ async function measure(
     res = await once(opts.duration);
     usage = cpuSince(cpu);
   }
+  const rssMb = treeRssMb(t.server.child.pid);
   const serverExit = isAlive(t.server) ? null : t.server.stderrTail();
   const accessLogLines = t.logFile === null ? null : countLines(t.logFile) - logLinesBefore;
-  return { ...res, ...usage, accessLogLines, serverExit };
+  return { ...res, ...usage, accessLogLines, rssMb, serverExit };
 }
 
 function countLines(file: string): number {
