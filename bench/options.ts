@@ -19,6 +19,8 @@ export interface Options {
   rounds: number;
   /** also the shapes: bodies of 16 KiB and 1 MiB, 10 and 500 connections (rows.ts) */
   shapes: boolean;
+  /** idle-scale connections per plain proxy target (0: not measured) */
+  idle: number;
   layout: Layout;
   targets: TargetName[];
   /** whether --targets was given (the default set skips the TLS targets, with a note, when a tool is missing) */
@@ -38,6 +40,13 @@ const GROUPS: Record<string, readonly TargetName[]> = {
   peers: ['upstream', 'nginx', ...REFERENCE_TARGETS, 'baton', 'baton-real'],
 };
 
+/** The idle-scale count: this process opens them all, so at most what its file limit leaves room for. */
+function checkIdle(n: number): number {
+  if (n > MAX_IDLE) throw new Error(`--idle must be at most ${MAX_IDLE} (the bench opens every connection itself)`);
+  return n;
+}
+const MAX_IDLE = 15_000;
+
 export function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
@@ -46,6 +55,7 @@ export function parseOptions(): Options {
       connections: { type: 'string', default: '50' },
       rounds: { type: 'string', default: '1' },
       shapes: { type: 'boolean', default: false },
+      idle: { type: 'string', default: '0' },
       layout: { type: 'string', default: 'proxy-alone' },
       targets: { type: 'string' },
       'h2-clients': { type: 'string', default: '10' },
@@ -63,6 +73,8 @@ export function parseOptions(): Options {
   --connections  wrk connections, and connections per h2load burst in the "new TLS conns" rows
                  (default 50; wrk always runs 1 thread)
   --rounds       measure every row this many times, interleaved, and report medians (default 1)
+  --idle n       after the rows, hold n kept-alive client connections through each plain proxy target (e.g.
+                 10000): its RSS before and with them, and how many failed
   --shapes       also measure every plain target (but the middleware rows) with a 16 KiB and a 1 MiB body and
                  with 10 and 500 connections
   --layout       CPU pinning with taskset: proxy-alone (default) = server under test alone on the first CPU,
@@ -110,6 +122,7 @@ ${Object.entries(GROUPS)
     connections: int('connections', values.connections, 1),
     rounds: int('rounds', values.rounds, 1),
     shapes: values.shapes === true,
+    idle: Math.min(int('idle', values.idle, 0), checkIdle(int('idle', values.idle, 0))),
     layout,
     targets: ALL_TARGETS.filter((t) => targets.includes(t)),
     targetsExplicit: values.targets !== undefined,

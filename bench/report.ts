@@ -2,6 +2,7 @@
 // nginx proxy with the same load (plain rows: nginx proxy; TLS rows: nginx TLS proxy), the warnings that make a
 // row not a valid throughput number, printed as a table and a one-line JSON summary.
 
+import type { IdleResult } from './idle.ts';
 import type { Options } from './options.ts';
 import type { Pinning } from './pinning.ts';
 import { batonReferenceOf, isTlsLoad, referenceOf, rowLabel, sameRow, type Load, type RowId } from './rows.ts';
@@ -74,6 +75,30 @@ export function summarise(measured: Measured[]): RunResult[] {
   return results;
 }
 
+/** One proxy's idle-scale result (idle.ts). */
+export interface IdleRow extends IdleResult {
+  target: TargetName;
+  label: string;
+}
+
+function printIdle(idle: IdleRow[]): void {
+  if (idle.length === 0) return;
+  console.log('');
+  console.log(`idle scale: ${idle[0].connections} kept-alive client connections held 6 s through each proxy`);
+  for (const r of idle) {
+    const mb = (x: number | null) => (x === null ? '-' : `${x.toFixed(0)} MiB`);
+    const per =
+      r.rssHeldMb !== null && r.rssBeforeMb !== null && r.held > 0
+        ? ((r.rssHeldMb - r.rssBeforeMb) * 1024) / r.held
+        : null;
+    const perConn = per === null ? '' : `, ${per.toFixed(1)} KiB per connection`;
+    const err = r.firstError === null ? '' : ` (first: ${r.firstError})`;
+    console.log(
+      `  ${r.label}: held ${r.held}, failed ${r.failed}${err}; RSS ${mb(r.rssBeforeMb)} → ${mb(r.rssHeldMb)}${perConn}`,
+    );
+  }
+}
+
 /** The direct row may spread this much across rounds (max - min over the median) for the run to count. */
 const MAX_DIRECT_SPREAD = 0.1;
 
@@ -98,14 +123,33 @@ export function invalidReasons(results: RunResult[]): string[] {
 
 /** The table, its notes and warnings, the run's validity, and last the JSON line; `skipped` says which rows could
  *  not run. */
-export function printReport(results: RunResult[], opts: Options, pin: Pinning, skipped: string | null): void {
+export function printReport(
+  results: RunResult[],
+  opts: Options,
+  pin: Pinning,
+  skipped: string | null,
+  idle: IdleRow[] = [],
+): void {
   console.log('');
   printTable(results, pin, opts.rounds);
+  printIdle(idle);
   if (skipped !== null) console.log(`! ${skipped}`);
   const reasons = invalidReasons(results);
+  // baton's idle connections must all hold; a reference's failures are its own config's (noted, not disqualifying)
+  for (const r of idle) {
+    if (r.failed === 0) continue;
+    if (r.target.startsWith('baton')) reasons.push(`${r.label}: ${r.failed} idle connections failed`);
+    else console.log(`note: ${r.label}: ${r.failed} of its idle connections failed (its own limits)`);
+  }
   const once = opts.rounds < 2 ? " (one round: the direct row's spread is not known; --rounds 3 tells)" : '';
   console.log(reasons.length === 0 ? `run: valid${once}` : `run: INVALID: ${reasons.join('; ')}`);
-  const json = { ...summaryJson(results, opts, pin), skipped, valid: reasons.length === 0, invalidReasons: reasons };
+  const json = {
+    ...summaryJson(results, opts, pin),
+    idle,
+    skipped,
+    valid: reasons.length === 0,
+    invalidReasons: reasons,
+  };
   console.log(JSON.stringify(json));
 }
 

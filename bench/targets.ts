@@ -143,9 +143,10 @@ function nginxConfig(prefix: string, server: string): string {
   return `daemon off;
 master_process on;
 worker_processes 1;
+worker_rlimit_nofile 20000;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path ${prefix}/client_body;

@@ -15,11 +15,12 @@ import fs from 'node:fs';
 import { parseOptions } from './options.ts';
 import { planPinning } from './pinning.ts';
 import { cleanup, findExecutable, stopping } from './processes.ts';
-import { printReport, summarise } from './report.ts';
+import { printReport, summarise, type IdleRow } from './report.ts';
 import { REFERENCE_TARGETS, referenceProblem } from './references.ts';
-import { isTlsLoad, planRows } from './rows.ts';
+import { isTlsLoad, isTlsTarget, planRows } from './rows.ts';
+import { idleScale } from './idle.ts';
 import { measureRounds, WRK_THREADS } from './runner.ts';
-import { BATON_BIN, BENCH_HOST, startTargets, TLS_TARGETS } from './targets.ts';
+import { BATON_BIN, BENCH_HOST, startTargets, TARGET_LABELS, TLS_TARGETS } from './targets.ts';
 import { TLS_HOST, tlsProblem } from './tls.ts';
 
 const INSTALL_COMMAND = 'apt-get install -y wrk nginx nghttp2-client haproxy caddy';
@@ -94,7 +95,19 @@ async function main(): Promise<number> {
   }
   const targets = await startTargets(opts.targets, pin, nginxBin, opensslBin);
   const measured = await measureRounds(rows, targets, { wrk: wrkBin, h2load: h2loadBin }, pin, opts);
-  printReport(summarise(measured), opts, pin, skipped.length > 0 ? skipped.join('\n') : null);
+  // idle scale: the proxies only (not the direct upstream, not TLS), one after the other
+  const idle: IdleRow[] = [];
+  if (opts.idle > 0) {
+    for (const t of targets.filter((x) => x.name !== 'upstream' && !isTlsTarget(x.name) && x.path === '/')) {
+      process.stderr.write(`bench: holding ${opts.idle} connections through ${TARGET_LABELS[t.name]}\n`);
+      idle.push({
+        target: t.name,
+        label: TARGET_LABELS[t.name],
+        ...(await idleScale(t.port, opts.idle, t.server.child.pid)),
+      });
+    }
+  }
+  printReport(summarise(measured), opts, pin, skipped.length > 0 ? skipped.join('\n') : null, idle);
   return 0;
 }
 
