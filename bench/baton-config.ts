@@ -1,7 +1,7 @@
 // baton's configs for the baton targets: one entrypoint, the admin API, log settings and the one route to the
 // upstream; `baton-mw3` adds a chain of three built-in middlewares on that route, `baton-plugin` one plugin
-// (bench/plugin-bench.ts), `baton-real` a health check and the access log. Everything else is the `baton` row's config, so that the ratio to it is the price of
-// the middlewares alone.
+// (bench/plugin-bench.ts), `baton-real` a health check and the access log. Everything else is the `baton` row's
+// config, so that the ratio to it is the price of the middlewares alone.
 
 import path from 'node:path';
 import type { Certificate } from './tls.ts';

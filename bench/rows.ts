@@ -67,7 +67,8 @@ export function referenceOf(r: RowId): RowId {
   return { target: isTlsTarget(r.target) ? 'nginx-tls' : 'nginx', load: r.load };
 }
 
-/** The row a middleware, access-log or realistic row is also compared with ("vs baton"): plain baton with the same load; null for others. */
+/** The row a middleware, access-log or realistic row is also compared with ("vs baton"): plain baton with the same
+ *  load; null for others. */
 export function batonReferenceOf(r: RowId): RowId | null {
   return VS_BATON_TARGETS.includes(r.target) ? { target: 'baton', load: r.load } : null;
 }
