@@ -85,26 +85,23 @@ export function usageOf(span: CpuSpan): CpuUsage {
 
 /** Resident memory of a process and all its descendants (MiB; null where /proc cannot tell). */
 export function treeRssMb(rootPid: number | undefined): number | null {
-  if (rootPid === undefined) return null;
-  try {
-    const table = readProcTable();
-    if (!table.has(rootPid)) return null;
-    let kb = 0;
-    const queue = [rootPid];
-    while (queue.length > 0) {
-      const pid = queue.pop()!;
-      const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      kb += m === null ? 0 : Number(m[1]);
-      for (const [child, info] of table) if (info.ppid === pid) queue.push(child);
-    }
-    return kb / 1024;
-  } catch {
-    return null;
-  }
+  const kb = sumOverTree(rootPid, (pid) => {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]);
+  });
+  return kb === null ? null : kb / 1024;
 }
 
 /** CPU ticks (user + system) of a process and all its descendants. */
 function treeTicks(rootPid: number | undefined): number | null {
+  return sumOverTree(rootPid, (_pid, info) => info.ticks);
+}
+
+/** `value` summed over a process and all its descendants; null when the process is gone or /proc cannot tell. */
+function sumOverTree(
+  rootPid: number | undefined,
+  value: (pid: number, info: { ppid: number; ticks: number }) => number,
+): number | null {
   if (rootPid === undefined) return null;
   try {
     const table = readProcTable();
@@ -113,8 +110,9 @@ function treeTicks(rootPid: number | undefined): number | null {
     const queue = [rootPid];
     while (queue.length > 0) {
       const pid = queue.pop()!;
-      total += table.get(pid)?.ticks ?? 0;
-      for (const [child, info] of table) if (info.ppid === pid) queue.push(child);
+      const info = table.get(pid);
+      if (info !== undefined) total += value(pid, info);
+      for (const [child, c] of table) if (c.ppid === pid) queue.push(child);
     }
     return total;
   } catch {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { mapLimit } from '../async.ts';
 import { DeployFailure } from '../errors.ts';
 import type { Registry } from '../upstream/registry.ts';
-import type { DrainResult } from '../upstream/upstream.ts';
+import type { DrainResult, Upstream } from '../upstream/upstream.ts';
 import { DEPLOY_LABEL, GENERATION_LABEL, type CloneSource, type DeployContainer, type Engine } from './engine.ts';
 import type { ContainerRef, DeployRecord } from './journal.ts';
 import type { Progress } from './progress.ts';
@@ -140,8 +140,7 @@ export async function healthGate(
       const details = pending.map((c) => {
         const u = registry.upstreamOfContainer(c.id);
         if (u === undefined) return `${c.name}: not routed (Docker health or labels)`;
-        const err = registry.serviceOf(u)?.lastHealthError(u);
-        return `${c.name}: ${u.state}${err ? ` (${err})` : ''}`;
+        return `${c.name}: ${withHealthError(registry, u)}`;
       });
       progress.step(rec, 'health gate', names, 'failed', details.join('; '));
       throw new DeployFailure(`new containers not healthy within ${timeoutMs} ms: ${details.join('; ')}`);
@@ -279,9 +278,8 @@ export async function monitor(
       failures += u.failures - b.failures;
     }
     rec.monitor = { requests, failures };
-    const ratio = failures / Math.max(requests, 1);
-    if (failures > 0 && ratio > maxFailureRatio) {
-      const detail = `${failures} of ${requests} requests failed (ratio ${ratio.toFixed(3)} > ${maxFailureRatio})`;
+    const detail = tooManyFailures(requests, failures, maxFailureRatio);
+    if (detail !== null) {
       progress.step(rec, 'monitor', names, 'failed', detail);
       throw new DeployFailure(`during the monitor window, ${detail}`);
     }
@@ -294,6 +292,20 @@ export async function monitor(
     }
   }
   progress.step(rec, 'monitor', names, 'done', `${requests} requests, ${failures} failures`);
+}
+
+/** The monitor's verdict: why `failures` of `requests` are over `maxFailureRatio` (any failure at all counts only
+ *  above the ratio), or null when they are within it. */
+export function tooManyFailures(requests: number, failures: number, maxFailureRatio: number): string | null {
+  const ratio = failures / Math.max(requests, 1);
+  if (failures === 0 || ratio <= maxFailureRatio) return null;
+  return `${failures} of ${requests} requests failed (ratio ${ratio.toFixed(3)} > ${maxFailureRatio})`;
+}
+
+/** An upstream's state, with its last health-check error if it has one. */
+export function withHealthError(registry: Registry, u: Upstream): string {
+  const err = registry.serviceOf(u)?.lastHealthError(u);
+  return err ? `${u.state} (${err})` : u.state;
 }
 
 /** After success: generations older than the one just retired are removed (or that one too, when keepPrevious is

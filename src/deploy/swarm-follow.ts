@@ -20,10 +20,10 @@
 import type Docker from 'dockerode';
 import { sleep } from '../async.ts';
 import type { Registry } from '../upstream/registry.ts';
-import type { Upstream } from '../upstream/upstream.ts';
 import type { ContainerRef, DeployRecord } from './journal.ts';
 import type { Progress } from './progress.ts';
 import { TASK_ENDED, taskName, type SwarmService, type SwarmTask } from '../providers/swarm-view.ts';
+import { tooManyFailures, withHealthError } from './steps.ts';
 import type { SwarmPeers } from './swarm-peers.ts';
 import { phaseOf, withoutDigest, type SwarmSettings } from './swarm-plan.ts';
 
@@ -214,10 +214,8 @@ export async function follow(
         failures += u.failures - tr.base.failures;
       }
       rec.monitor = { requests, failures };
-      const ratio = failures / Math.max(requests, 1);
-      if (failures > 0 && ratio > goal.settings.maxFailureRatio) {
-        const max = goal.settings.maxFailureRatio;
-        const detail = `${failures} of ${requests} requests failed (ratio ${ratio.toFixed(3)} > ${max})`;
+      const detail = tooManyFailures(requests, failures, goal.settings.maxFailureRatio);
+      if (detail !== null) {
         progress.step(
           rec,
           'monitor',
@@ -282,12 +280,6 @@ export async function follow(
     }
     await Promise.race([registry.changed(POLL_MS, ctx.signal), sleep(POLL_MS, ctx.signal)]);
   }
-}
-
-/** An upstream's state, with its last health-check error if it has one. */
-function withHealthError(registry: Registry, u: Upstream): string {
-  const err = registry.serviceOf(u)?.lastHealthError(u);
-  return err ? `${u.state} (${err})` : u.state;
 }
 
 /** A scale is done once exactly `replicas` tasks run, each healthy in baton, and no task of the service is on its
