@@ -1,12 +1,12 @@
 // baton's configs for the baton targets: one entrypoint, the admin API, log settings and the one route to the
 // upstream; `baton-mw3` adds a chain of three built-in middlewares on that route, `baton-plugin` one plugin
-// (bench/plugin-bench.ts), `baton-real` a health check and the access log. Everything else is the `baton` row's
-// config, so that the ratio to it is the price of the middlewares alone.
+// (bench/plugin-bench.ts), `baton-real` a health check and the access log, `baton-w2` two worker threads.
+// Everything else is the `baton` row's config, so that the ratio to it is the price of the middlewares alone.
 
 import path from 'node:path';
 import type { Certificate } from './tls.ts';
 
-export type BatonName = 'baton' | 'baton-log' | 'baton-real' | 'baton-tls' | 'baton-mw3' | 'baton-plugin';
+export type BatonName = 'baton' | 'baton-log' | 'baton-real' | 'baton-tls' | 'baton-mw3' | 'baton-plugin' | 'baton-w2';
 
 /** The path prefix baton-mw3's stripPrefix removes: its load asks for `${STRIP_PREFIX}/`, the upstream gets `/`
  *  (and answers 404 under this prefix, so that a prefix not stripped shows as non-2xx responses). */
@@ -66,7 +66,7 @@ function chain(name: BatonName): { sections: string; route: string } {
 /** baton's config: one entrypoint, the admin API, log settings, and the one route to the upstream (the TLS
  *  target: the route with `tls: {}`, served only over TLS, with the bench certificate; access log off). */
 export function batonConfig(name: BatonName, ports: BatonPorts, host: string, cert: Certificate | null): string {
-  const common = `admin:
+  const common = `${name === 'baton-w2' ? 'workers: 2\n' : ''}admin:
   address: "127.0.0.1:${ports.admin}"
   token: "bench-token-0123456789"
 log:

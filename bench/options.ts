@@ -38,6 +38,8 @@ const GROUPS: Record<string, readonly TargetName[]> = {
   middlewares: ['baton', ...MIDDLEWARE_TARGETS],
   /** baton beside every other proxy */
   peers: ['upstream', 'nginx', ...REFERENCE_TARGETS, 'baton', 'baton-real'],
+  /** one event loop and two: nginx with 1 and 2 workers, baton with workers 1 and 2 */
+  cores: ['upstream', 'nginx', 'nginx-w2', 'baton', 'baton-w2'],
 };
 
 /** The idle-scale count: this process opens them all, so at most what its file limit leaves room for. */

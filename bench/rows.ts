@@ -1,7 +1,7 @@
 // The rows of the report: which load each target gets (plain targets: HTTP/1.1 with wrk; TLS targets: HTTPS/1.1
 // with wrk, HTTP/2 with h2load, new TLS connections with h2load), their order, labels and reference rows.
 
-import { MIDDLEWARE_TARGETS, TARGET_LABELS, VS_BATON_TARGETS, type TargetName } from './targets.ts';
+import { MIDDLEWARE_TARGETS, MULTI_CORE_TARGETS, TARGET_LABELS, VS_BATON_TARGETS, type TargetName } from './targets.ts';
 
 /**
  * - `http`: wrk, plain HTTP/1.1 over kept-alive connections, a 6-byte body, --connections (50)
@@ -40,8 +40,10 @@ export interface RowId {
 
 export const isTlsTarget = (t: TargetName): boolean => t === 'nginx-tls' || t === 'baton-tls';
 
-/** The plain targets that take the shapes: the ones that forward GET / as is (not the middleware rows). */
-export const takesShapes = (t: TargetName): boolean => !isTlsTarget(t) && !MIDDLEWARE_TARGETS.includes(t);
+/** The plain targets that take the shapes: the ones that forward GET / as is on one core (not the middleware or
+ *  multi-core rows). */
+export const takesShapes = (t: TargetName): boolean =>
+  !isTlsTarget(t) && !MIDDLEWARE_TARGETS.includes(t) && !MULTI_CORE_TARGETS.includes(t);
 
 /** Plain targets first (one row each, as given), then with `shapes` per shape the targets side by side, then per
  *  TLS load the TLS targets side by side. */

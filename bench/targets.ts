@@ -15,7 +15,7 @@ const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 export const BATON_BIN = path.join(REPO_ROOT, 'bin', 'baton.js');
 export { BENCH_HOST } from './ready.ts';
 
-export type TargetName = 'upstream' | 'nginx' | ReferenceName | BatonName | 'nginx-tls';
+export type TargetName = 'upstream' | 'nginx' | 'nginx-w2' | ReferenceName | BatonName | 'nginx-tls';
 export const PLAIN_TARGETS: readonly TargetName[] = [
   'upstream',
   'nginx',
@@ -25,13 +25,17 @@ export const PLAIN_TARGETS: readonly TargetName[] = [
   'baton-plugin',
   'baton-log',
   'baton-real',
+  'nginx-w2',
+  'baton-w2',
 ];
+/** The multi-core rows: two nginx workers, two baton worker threads, not pinned (every CPU the bench may use). */
+export const MULTI_CORE_TARGETS: readonly TargetName[] = ['nginx-w2', 'baton-w2'];
 export const TLS_TARGETS: readonly TargetName[] = ['nginx-tls', 'baton-tls'];
 /** The baton rows with middlewares, each also compared with the plain `baton` row ("vs baton"). */
 export const MIDDLEWARE_TARGETS: readonly TargetName[] = ['baton-mw3', 'baton-plugin'];
 /** Every row also compared with plain `baton` ("vs baton"): the middlewares, and the access log and health checks
  *  of a realistic setup. */
-export const VS_BATON_TARGETS: readonly TargetName[] = [...MIDDLEWARE_TARGETS, 'baton-log', 'baton-real'];
+export const VS_BATON_TARGETS: readonly TargetName[] = [...MIDDLEWARE_TARGETS, 'baton-log', 'baton-real', 'baton-w2'];
 export const ALL_TARGETS: readonly TargetName[] = [...PLAIN_TARGETS, ...TLS_TARGETS];
 export const TARGET_LABELS: Record<TargetName, string> = {
   upstream: 'direct upstream (nginx)',
@@ -42,6 +46,8 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   'baton-plugin': 'baton + 1 plugin',
   'baton-log': 'baton (access log on)',
   'baton-real': 'baton realistic (health checks, access log)',
+  'nginx-w2': 'nginx proxy, 2 workers',
+  'baton-w2': 'baton, workers: 2 (access log off)',
   'nginx-tls': 'nginx TLS proxy',
   'baton-tls': 'baton TLS (log off)',
 };
@@ -107,6 +113,9 @@ async function startTarget(site: Site, name: TargetName, backendPort: number): P
     server = await startNginx(site, 'upstream-direct', cpu, port, upstreamServer(port, site.dir));
   } else if (name === 'nginx') {
     server = await startNginx(site, 'nginx-proxy', cpu, port, proxyServer(port, backendPort));
+  } else if (name === 'nginx-w2') {
+    const conf = proxyServer(port, backendPort);
+    server = await startNginx(site, 'nginx-proxy-w2', null, port, conf, answersHello(port), 2);
   } else {
     const cert = site.cert!;
     const lines = nginxTlsLines(port, cert, nginxVersion(site.nginxBin));
@@ -126,11 +135,12 @@ async function startNginx(
   port: number,
   server: string,
   ready: () => Promise<boolean> = answersHello(port),
+  workers = 1,
 ): Promise<Managed> {
   const prefix = path.join(site.dir, name);
   fs.mkdirSync(prefix, { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');
-  fs.writeFileSync(conf, nginxConfig(prefix, server));
+  fs.writeFileSync(conf, nginxConfig(prefix, server, workers));
   const nginxArgs = ['-p', prefix, '-c', conf, '-e', path.join(prefix, 'error.log')];
   const [cmd, args] = pinned(site.pin, cpu, site.nginxBin, nginxArgs);
   const m = start(name, cmd, args);
@@ -138,11 +148,11 @@ async function startNginx(
   return m;
 }
 
-function nginxConfig(prefix: string, server: string): string {
+function nginxConfig(prefix: string, server: string, workers: number): string {
   // Every path nginx may touch is inside `prefix`, so it never needs /var/log/nginx or /var/lib/nginx.
   return `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workers};
 worker_rlimit_nofile 20000;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
@@ -215,7 +225,8 @@ async function startBaton(site: Site, upstreamPort: number, name: BatonName): Pr
   // Every baton logs at `info` (access-log lines are info-level records; at `warn` they would be filtered out and
   // "access log on" would measure nothing); only baton-log has log.accessLog on. baton logs JSON to stdout,
   // which goes to a file (as a log shipper would read it), not through this process.
-  const [cmd, args] = pinned(site.pin, site.pin.serverCpu, process.execPath, [BATON_BIN, 'serve', '--config', cfgFile]);
+  const cpu = MULTI_CORE_TARGETS.includes(name) ? null : site.pin.serverCpu;
+  const [cmd, args] = pinned(site.pin, cpu, process.execPath, [BATON_BIN, 'serve', '--config', cfgFile]);
   const m = start(name, cmd, args, { cwd: REPO_ROOT, stdout: { file: logFile } });
   try {
     await waitFor(`${name} GET /healthz = 200 on admin port ${adminPort}`, m, async () => {

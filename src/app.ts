@@ -1,7 +1,8 @@
 // The composition root: builds every component from a validated config, starts them in order, and closes
 // them in the reverse order. Nothing here is a module-level singleton: tests run several Apps side by side.
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AdminServer } from './admin/server.ts';
 import { ensureToken } from './admin/token.ts';
@@ -17,17 +18,19 @@ import { SwarmDeployer } from './deploy/swarm-deployer.ts';
 import { SwarmPeers } from './deploy/swarm-peers.ts';
 import { Deployments } from './admin/deployments.ts';
 import { EventBus } from './events.ts';
-import type { Redirection } from './proxy/redirect.ts';
 import { createAcme, type AcmeResolvers } from './tls/acme.ts';
 import { CertificateStore } from './tls/store.ts';
-import { TlsTerminator } from './tls/terminator.ts';
 import { DockerProvider } from './providers/docker.ts';
 import { SwarmProvider } from './providers/swarm.ts';
 import { fileSnapshot } from './providers/file.ts';
-import { Entrypoint } from './proxy/entrypoint.ts';
-import { Registry } from './upstream/registry.ts';
-import { MiddlewareSet, type Factory } from './middleware/compile.ts';
+import type { Entrypoint } from './proxy/entrypoint.ts';
+import type { Registry } from './upstream/registry.ts';
+import type { Factory } from './middleware/compile.ts';
 import { middlewareTypes } from './middleware/setup.ts';
+import { registryFor, terminatorFor, TrafficPlane, type TrafficStats } from './traffic.ts';
+import { TallyBoard } from './upstream/tally.ts';
+import { WorkerPool } from './workers/pool.ts';
+import { SharedTallies } from './workers/tallies.ts';
 
 export interface AppOptions {
   /** a logger to use instead of one built from config.log (tests pass a silent or captured one) */
@@ -46,7 +49,10 @@ export class App {
   readonly registry: Registry;
   /** upstream state changes and deploy progress, for the admin API's event stream */
   readonly events = new EventBus();
-  readonly entrypoints = new Map<string, Entrypoint>();
+  /** the entrypoints, when this thread serves traffic (no workers) */
+  readonly traffic: TrafficPlane | null = null;
+  /** the worker threads serving traffic (`workers` above 1) */
+  readonly workers: WorkerPool | null = null;
   /** every certificate baton serves: files, the default, and ACME's */
   readonly certificates: CertificateStore;
   /** the ACME resolvers (certificatesResolvers), when there are any */
@@ -60,6 +66,7 @@ export class App {
   readonly swarm: SwarmProvider | null = null;
   readonly swarmDeployer: SwarmDeployer | null = null;
   #closing: Promise<void> | null = null;
+  readonly #startedAt = new Date().toISOString();
   #closeLog: () => void = () => {};
 
   private constructor(config: LoadedConfig, opts: AppOptions, prepared: Prepared) {
@@ -80,22 +87,14 @@ export class App {
       this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
-    const registryLog = this.log.child({ component: 'registry' });
-    const entrypoints = Object.fromEntries(
-      Object.entries(config.entrypoints).map(([n, e]) => [n, { tls: e.http.tls, middlewares: e.http.middlewares }]),
-    );
-    const middlewares = new MiddlewareSet({
-      factories: prepared.factories,
-      log: this.log.child({ component: 'middleware' }),
-      resolvePath: (p) => resolve(config.baseDir, p),
-    });
-    this.registry = new Registry({
-      timeouts: config.timeouts,
-      log: registryLog,
-      events: this.events,
-      entrypoints,
-      middlewares,
-    });
+    const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+    let tallies: SharedTallies | undefined;
+    let board: TallyBoard | undefined;
+    if (workers > 1) {
+      board = new TallyBoard({ writers: workers + 1 });
+      tallies = new SharedTallies(board, () => this.workers?.live() ?? []);
+    }
+    this.registry = registryFor(config, { factories: prepared.factories, log: this.log, events: this.events, tallies });
     this.certificates = CertificateStore.load({ tls: config.tls, log: this.log.child({ component: 'tls' }) });
     try {
       const acmeLog = this.log.child({ component: 'acme' });
@@ -108,31 +107,20 @@ export class App {
       this.certificates.close(); // its file watcher
       throw err;
     }
-    const terminator = new TlsTerminator({
-      certificates: this.certificates,
-      challenges: this.acme?.tlsChallenges ?? null,
-      timeoutMs: config.timeouts.header,
-      h2: true,
-      optionsFor: (serverName) => (serverName === null ? undefined : this.registry.tlsOptionsFor(serverName)),
-    });
-    // The access log is on or off by itself, whatever log.level says (its lines are info records).
-    const accessLog = config.log.accessLog ? access : null;
-    for (const [name, ep] of Object.entries(config.entrypoints)) {
-      this.entrypoints.set(
-        name,
-        new Entrypoint({
-          name,
-          config: ep,
-          timeouts: config.timeouts,
-          limits: config.limits,
-          registry: this.registry,
-          log: this.log.child({ component: 'entrypoint', entrypoint: name }),
-          accessLog,
-          terminator,
-          redirect: this.#redirection(name),
-          httpChallenges: this.acme?.httpChallengesFor(name) ?? null,
-        }),
-      );
+    if (board !== undefined && tallies !== undefined) {
+      const log = this.log.child({ component: 'workers' });
+      this.workers = new WorkerPool({ config, count: workers, registry: this.registry, board, tallies, log });
+      this.registry.setMirror(this.workers);
+    } else {
+      this.traffic = new TrafficPlane({
+        config,
+        registry: this.registry,
+        terminator: terminatorFor(config, this.registry, this.certificates, this.acme?.tlsChallenges ?? null),
+        httpChallengesFor: (name) => this.acme?.httpChallengesFor(name) ?? null,
+        log: this.log,
+        // The access log is on or off by itself, whatever log.level says (its lines are info records).
+        accessLog: config.log.accessLog ? access : null,
+      });
     }
     const labelNames = {
       // labels naming an entrypoint or a resolver the config does not have leave the container unrouted
@@ -208,26 +196,44 @@ export class App {
       registry: this.registry,
       events: this.events,
       deployments: new Deployments(this.deployer, this.swarmDeployer),
-      entrypoints: () => this.entrypoints.values(),
+      traffic: () => this.trafficStats(),
+      workers: () => this.#workerList(),
       certificates: this.acme?.certificateList() ?? this.certificates,
       log: this.log.child({ component: 'admin' }),
     });
   }
 
-  /** An entrypoint's `http.redirections.entryPoint`, its port read from the target when a request comes (a port
-   *  0 in the config is known once listening). */
-  #redirection(name: string): Redirection | null {
-    const r = this.config.entrypoints[name].http.redirections?.entryPoint;
-    if (r === undefined) return null;
-    const fixed = /^:(\d+)$/.exec(r.to);
-    const entrypoints = this.entrypoints;
-    return {
-      scheme: r.scheme,
-      permanent: r.permanent,
-      get port(): number {
-        return fixed !== null ? Number(fixed[1]) : entrypoints.get(r.to)!.address().port;
-      },
-    };
+  /** The entrypoints this thread serves (none with workers: they are the worker threads'). */
+  get entrypoints(): ReadonlyMap<string, Entrypoint> {
+    return this.traffic?.entrypoints ?? new Map();
+  }
+
+  /** The traffic counters: this thread's, or summed over the worker threads. */
+  trafficStats(): Promise<TrafficStats> {
+    return this.workers?.stats() ?? Promise.resolve(this.traffic!.stats());
+  }
+
+  /** Each event loop serving traffic: the worker threads, or this one (worker 0). */
+  async #workerList(): Promise<unknown[]> {
+    const started = this.#startedAt;
+    const all = (await this.workers?.statsByWorker()) ?? [
+      { worker: 0, since: started, restarts: 0, stats: this.traffic!.stats() },
+    ];
+    return all.map(({ stats, ...w }) => {
+      const eps = Object.values(stats.entrypoints);
+      const services = Object.values(stats.services);
+      return {
+        ...w,
+        connections: eps.reduce((n, e) => n + e.connections, 0),
+        requests: services.reduce((n, s) => n + s.responses.reduce((a, b) => a + b, 0), 0),
+      };
+    });
+  }
+
+  /** Re-reads the certificate and key files (SIGHUP), here and in every worker thread. */
+  reloadCertificates(): void {
+    this.certificates.reload();
+    this.workers?.reloadCertificates();
   }
 
   /** Builds and starts baton. On any failure, whatever started is closed again and the error is thrown. */
@@ -243,9 +249,11 @@ export class App {
       app.swarm?.start();
       const admin = await app.admin.listen();
       app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');
-      for (const [name, ep] of app.entrypoints) {
-        const a = await ep.listen();
-        app.log.info({ entrypoint: name, address: `${a.address}:${a.port}` }, 'Entrypoint listening');
+      await app.workers?.start();
+      const addresses = app.workers?.addresses() ?? (await app.traffic!.listen());
+      for (const [name, a] of Object.entries(addresses)) {
+        const workers = app.workers?.count;
+        app.log.info({ entrypoint: name, address: `${a.address}:${a.port}`, workers }, 'Entrypoint listening');
       }
       // certificates are ordered once the challenge entrypoints answer, and again whenever the routes change
       app.acme?.follow(app.registry);
@@ -257,9 +265,9 @@ export class App {
   }
 
   entrypointAddress(name = 'web'): AddressInfo {
-    const ep = this.entrypoints.get(name);
-    if (ep === undefined) throw new Error(`no entrypoint ${name}`);
-    return ep.address();
+    const a = this.workers?.addresses()[name] ?? this.traffic?.entrypoints.get(name)?.address();
+    if (a === undefined) throw new Error(`no entrypoint ${name}`);
+    return a;
   }
 
   adminAddress(): AddressInfo {
@@ -270,7 +278,8 @@ export class App {
   close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
     this.#closing ??= (async () => {
       await this.acme?.close();
-      await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
+      await this.traffic?.close(timeoutMs);
+      await this.workers?.close(timeoutMs);
       await this.deployer?.close();
       await this.swarmDeployer?.close();
       this.docker?.close();

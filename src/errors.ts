@@ -241,3 +241,21 @@ export class HookFailedError extends DeployFailure {
     this.stage = stage;
   }
 }
+
+/** The shared upstream counters cannot take another upstream (or were used the wrong way). */
+export class TallyError extends BatonError {
+  override code = 'BATON_TALLY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TallyError';
+  }
+}
+
+/** A worker thread serving traffic failed to start or stopped unexpectedly. */
+export class WorkerError extends BatonError {
+  override code = 'BATON_WORKER';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WorkerError';
+  }
+}

@@ -93,7 +93,8 @@ t.test('responses still coming from a draining upstream complete; its sockets cl
   t.teardown(() => agent.close());
   const pending = http(port, { agent });
   await waitFor(() => app.registry.upstreams.get(id)!.inflight === 1, 2000);
-  t.equal(a.sockets.size, 1);
+  // in flight from the moment baton dispatches; the upstream sees the socket once it is connected
+  await waitFor(() => a.sockets.size === 1, 2000, 'the pooled socket to a connected');
   const d = admin(adminPort, 'POST', `/api/upstreams/${encodeURIComponent(id)}/drain`);
   const r = await pending;
   t.equal(r.status, 200);

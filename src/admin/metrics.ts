@@ -1,5 +1,5 @@
 // Prometheus text exposition of the counters baton keeps anyway (no registry library on the hot path).
-import type { Entrypoint } from '../proxy/entrypoint.ts';
+import type { TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 
 const STATES = ['starting', 'healthy', 'unhealthy', 'draining', 'drained'] as const;
@@ -8,7 +8,7 @@ function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-export function renderMetrics(registry: Registry, entrypoints: Entrypoint[]): string {
+export function renderMetrics(registry: Registry, traffic: TrafficStats): string {
   const lines: string[] = [];
   const family = (name: string, type: string, help: string) =>
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -18,19 +18,22 @@ export function renderMetrics(registry: Registry, entrypoints: Entrypoint[]): st
     'counter',
     'Requests answered per service, by status class (4xx includes 499 client closed).',
   );
-  for (const s of registry.services.values()) {
+  const services = [...registry.services.keys()].map((name) => ({
+    name,
+    ...(traffic.services[name] ?? { responses: [0, 0, 0, 0, 0, 0], retries: 0, unavailable: 0 }),
+  }));
+  for (const s of services) {
     for (let c = 1; c <= 5; c++)
       lines.push(`baton_requests_total{service="${esc(s.name)}",code="${c}xx"} ${s.responses[c]}`);
   }
   family('baton_retries_total', 'counter', 'Attempts retried on another upstream, per service.');
-  for (const s of registry.services.values()) lines.push(`baton_retries_total{service="${esc(s.name)}"} ${s.retries}`);
+  for (const s of services) lines.push(`baton_retries_total{service="${esc(s.name)}"} ${s.retries}`);
   family(
     'baton_service_unavailable_total',
     'counter',
     'Requests baton answered itself because no upstream could take them.',
   );
-  for (const s of registry.services.values())
-    lines.push(`baton_service_unavailable_total{service="${esc(s.name)}"} ${s.unavailable}`);
+  for (const s of services) lines.push(`baton_service_unavailable_total{service="${esc(s.name)}"} ${s.unavailable}`);
 
   family('baton_upstream_inflight', 'gauge', 'Requests and WebSocket tunnels in flight per upstream.');
   for (const u of registry.upstreams.values())
@@ -47,6 +50,7 @@ export function renderMetrics(registry: Registry, entrypoints: Entrypoint[]): st
   for (const u of registry.upstreams.values())
     lines.push(`baton_upstream_failures_total{service="${esc(u.service)}",upstream="${esc(u.id)}"} ${u.failures}`);
 
+  const entrypoints = Object.entries(traffic.entrypoints).map(([name, e]) => ({ name, ...e }));
   family('baton_entrypoint_connections', 'gauge', 'Open client connections per entrypoint.');
   for (const e of entrypoints) lines.push(`baton_entrypoint_connections{entrypoint="${esc(e.name)}"} ${e.connections}`);
   family('baton_entrypoint_rejected_connections_total', 'counter', 'Connections refused at the connection cap (503).');

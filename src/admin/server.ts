@@ -8,7 +8,7 @@ import type { DeployRecord } from '../deploy/journal.ts';
 import { BadRequestError, BatonError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import type { BatonEventType, EventBus } from '../events.ts';
 import { listenOn } from '../listen.ts';
-import type { Entrypoint } from '../proxy/entrypoint.ts';
+import type { TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
@@ -37,7 +37,10 @@ export interface AdminOptions {
   registry: Registry;
   /** upstream and deploy events, streamed to /api/events subscribers */
   events: EventBus;
-  entrypoints: () => Iterable<Entrypoint>;
+  /** the traffic plane's counters (summed over the worker threads) */
+  traffic: () => Promise<TrafficStats>;
+  /** the event loops serving traffic, for GET /api/workers */
+  workers: () => Promise<unknown[]>;
   /** every certificate baton serves, for GET /api/certificates */
   certificates: CertificateList;
   log: Logger;
@@ -100,7 +103,7 @@ export class AdminServer {
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
-      const body = renderMetrics(this.#opts.registry, [...this.#opts.entrypoints()]);
+      const body = renderMetrics(this.#opts.registry, await this.#opts.traffic());
       res.writeHead(200, {
         'content-type': 'text/plain; version=0.0.4; charset=utf-8',
         'content-length': Buffer.byteLength(body),
@@ -118,6 +121,11 @@ export class AdminServer {
     if (parts.length === 1 && parts[0] === 'services') {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
       return this.#json(res, 200, { services: this.services() });
+    }
+    // GET /api/workers
+    if (parts.length === 1 && parts[0] === 'workers') {
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
+      return this.#json(res, 200, { workers: await this.#opts.workers() });
     }
     // GET /api/certificates
     if (parts.length === 1 && parts[0] === 'certificates') {

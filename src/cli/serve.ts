@@ -67,7 +67,7 @@ function untilStopped(app: App): Promise<number> {
     };
     const reload = () => {
       app.log.info({ signal: 'SIGHUP' }, 'Reloading certificate files');
-      app.certificates.reload();
+      app.reloadCertificates();
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

@@ -178,6 +178,9 @@ export const configSchema = z.strictObject({
       tokenFile: z.string().optional(),
     })
     .prefault({}),
+  /** Event loops serving traffic: 1 (this thread), n worker threads sharing the listeners, or "auto" (one per
+   *  core). The control plane (providers, health checks, deploys, the admin API) stays one, in the main thread. */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
   /** Where baton keeps state (generated admin token, deploy journal). Relative to the config file's folder. */
   stateDir: z.string().default(D.DEFAULT_STATE_DIR),
   log: z

@@ -148,8 +148,9 @@ export class Entrypoint implements UpgradeHost {
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
   }
 
-  listen(): Promise<AddressInfo> {
-    return listenOn(this.#server, this.#config.address);
+  /** Listens on the config's address (or `address`); `reusePort` shares the port with other threads' listeners. */
+  listen(opts: { address?: string; reusePort?: boolean } = {}): Promise<AddressInfo> {
+    return listenOn(this.#server, opts.address ?? this.#config.address, opts.reusePort === true);
   }
 
   address(): AddressInfo {

@@ -7,8 +7,8 @@ import type { Timeouts } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { MiddlewareSet } from '../middleware/compile.ts';
-import type { MiddlewareDef } from '../middleware/definitions.ts';
-import type { DesiredService, Snapshot } from './desired.ts';
+import type { Snapshot } from './desired.ts';
+import { mergeServices, middlewareDefinitions, upstreamConflicts } from './merge.ts';
 import type { RouteTls } from '../config/tls-schema.ts';
 import { RouteTable } from '../routing/route-table.ts';
 import {
@@ -21,6 +21,8 @@ import {
 import { Service } from './service.ts';
 import { resolveTargets, type RouteRef, type Target } from './targets.ts';
 import type { UpstreamState } from './state.ts';
+import type { Follower, RegistryMirror } from './mirror.ts';
+import { LocalTallies, type TallySource } from './tally.ts';
 import { Upstream, type DrainResult } from './upstream.ts';
 
 export interface UpstreamEventRecord {
@@ -42,6 +44,10 @@ export interface RegistryOptions {
   entrypoints: Readonly<Record<string, { tls?: RouteTls; middlewares?: readonly string[] }>>;
   /** the middleware instances routes run (null: routes with middlewares are refused) */
   middlewares?: MiddlewareSet | null;
+  /** where upstreams' counters live (default: this registry's own, one thread) */
+  tallies?: TallySource;
+  /** set in a worker thread serving traffic: no health checks here, the control plane's states are applied */
+  follower?: Follower | null;
 }
 
 const EMPTY_TABLE = RouteTable.build<Target>([]);
@@ -63,6 +69,11 @@ export class Registry {
   readonly #entrypoints: RegistryOptions['entrypoints'];
   readonly #changed = new Notifier();
   readonly #middlewares: MiddlewareSet | null;
+  readonly #tallies: TallySource;
+  readonly #follower: Follower | null;
+  #mirror: RegistryMirror | null = null;
+  /** a worker thread's registry logs at debug what the control plane's logs at info */
+  readonly #info: 'info' | 'debug';
   /** the route and middleware problems last logged (logged again only when they change) */
   #problems = '';
   #closed = false;
@@ -73,6 +84,24 @@ export class Registry {
     this.#events = opts.events;
     this.#entrypoints = opts.entrypoints;
     this.#middlewares = opts.middlewares ?? null;
+    this.#tallies = opts.tallies ?? new LocalTallies();
+    this.#follower = opts.follower ?? null;
+    this.#info = this.#follower === null ? 'info' : 'debug';
+  }
+
+  /** With workers: where the control plane's changes are sent (null: none). */
+  setMirror(mirror: RegistryMirror | null): void {
+    this.#mirror = mirror;
+  }
+
+  /** Every provider's current snapshot, in the order they first came (a new worker thread replays them). */
+  snapshots(): [string, Snapshot][] {
+    return [...this.#snapshots];
+  }
+
+  /** The containers kept out of rotation by `hold`. */
+  heldContainers(): string[] {
+    return [...this.#held];
   }
 
   /** The certificates the TLS routes ask their ACME resolvers for (recomputed whenever the routes change). */
@@ -104,42 +133,18 @@ export class Registry {
       else this.#snapshots.set(provider, previous);
       throw err;
     }
-  }
-
-  /** Every provider's middlewares, by qualified name (`name@provider`). */
-  #definitions(): Map<string, MiddlewareDef> {
-    const defs = new Map<string, MiddlewareDef>();
-    for (const [provider, snap] of this.#snapshots) {
-      for (const [name, def] of Object.entries(snap.middlewares ?? {})) defs.set(`${name}@${provider}`, def);
-    }
-    return defs;
-  }
-
-  #merged(providers: Map<string, string>): Map<string, DesiredService> {
-    const merged = new Map<string, DesiredService>();
-    for (const [provider, snap] of this.#snapshots) {
-      for (const s of snap.services) {
-        if (!providers.has(s.name)) providers.set(s.name, provider);
-        const seen = merged.get(s.name);
-        if (seen !== undefined) {
-          this.#log.warn(
-            { service: s.name, provider },
-            'Service defined by several providers; upstreams merged, first definition kept',
-          );
-          const ids = new Set(seen.upstreams.map((u) => u.id));
-          merged.set(s.name, { ...seen, upstreams: [...seen.upstreams, ...s.upstreams.filter((u) => !ids.has(u.id))] });
-        } else {
-          merged.set(s.name, s);
-        }
-      }
-    }
-    return merged;
+    this.#mirror?.snapshot(provider, snapshot);
   }
 
   #reconcile(): void {
     const providers = new Map<string, string>();
-    const desired = this.#merged(providers);
-    const problems = this.#middlewares?.begin(this.#definitions()) ?? [];
+    const desired = mergeServices(this.#snapshots, providers, (service, provider) =>
+      this.#log.warn(
+        { service, provider },
+        'Service defined by several providers; upstreams merged, first definition kept',
+      ),
+    );
+    const problems = this.#middlewares?.begin(middlewareDefinitions(this.#snapshots)) ?? [];
     // Build the new route table first: an invalid rule changes nothing.
     const nextServices = new Map<string, Service>();
     for (const [name, d] of desired) {
@@ -148,7 +153,8 @@ export class Registry {
       if (existing !== undefined) {
         nextServices.set(name, existing);
       } else {
-        nextServices.set(name, new Service(name, options));
+        const askEject = this.#follower === null ? null : (u: Upstream, n: number) => this.#follower!.eject(u.id, n);
+        nextServices.set(name, new Service(name, options, askEject));
       }
     }
     const routes = [...desired.values()].flatMap((d) => {
@@ -179,15 +185,7 @@ export class Registry {
     for (const [key, list] of lists) tables.set(key, RouteTable.build(list));
     problems.push(...refused);
 
-    const conflicts: string[] = [];
-    const ownerOf = new Map<string, string>();
-    for (const d of desired.values()) {
-      for (const u of d.upstreams) {
-        const other = ownerOf.get(u.id);
-        if (other !== undefined) conflicts.push(`upstream id ${u.id} used by services ${other} and ${d.name}`);
-        ownerOf.set(u.id, d.name);
-      }
-    }
+    const conflicts = upstreamConflicts(desired.values());
     if (conflicts.length > 0) throw new ConfigError(conflicts);
     this.#middlewares?.commit();
     this.#logProblems(problems);
@@ -201,16 +199,16 @@ export class Registry {
       const keep: Upstream[] = [];
       for (const w of wanted) {
         let u = this.upstreams.get(w.id);
-        if (u !== undefined && (u.url !== w.url || u.service !== name)) {
+        if (u !== undefined && (u.url !== w.url || u.service !== name || !this.#tallies.matches(u))) {
           this.#remove(u, this.services.get(u.service) ?? service);
           u = undefined;
         }
         if (u === undefined) {
           u = this.#create(service, w.id, w.url, w.containerId);
           service.upstreams.push(u); // visible to the checker's panic computations right away
-          service.startChecks(u);
+          this.#startChecks(service, u);
         } else if (checksChanged) {
-          service.startChecks(u);
+          this.#startChecks(service, u);
         }
         keep.push(u);
       }
@@ -252,6 +250,7 @@ export class Registry {
       url,
       containerId,
       hasHealthCheck: service.options.healthCheck !== undefined,
+      tally: this.#tallies.tallyFor(id),
       pool: {
         connections: service.options.maxConnectionsPerUpstream,
         connectTimeout: t.upstreamConnect,
@@ -263,7 +262,7 @@ export class Registry {
     });
     if (containerId !== undefined && this.#held.has(containerId)) u.held = true;
     this.upstreams.set(id, u);
-    this.#log.info({ upstream: id, service: service.name, url, state: u.state }, 'Upstream added');
+    this.#log[this.#info]({ upstream: id, service: service.name, url, state: u.state }, 'Upstream added');
     return u;
   }
 
@@ -272,20 +271,45 @@ export class Registry {
     if (this.upstreams.get(u.id) === u) this.upstreams.delete(u.id);
     service.stopChecks(u);
     this.#removing.add(u);
-    void u.drain(service.options.drainTimeout).then(() => {
+    void u.drain(service.options.drainTimeout).then(async () => {
       this.#removing.delete(u);
-      return u.close();
+      await u.close();
+      this.#tallies.released(u.tally);
     });
-    this.#log.info({ upstream: u.id, service: service.name }, 'Upstream removed');
+    this.#log[this.#info]({ upstream: u.id, service: service.name }, 'Upstream removed');
   }
 
   #stateChanged(u: Upstream, from: UpstreamState, to: UpstreamState, reason: string): void {
-    const level = to === 'unhealthy' ? 'warn' : 'info';
+    const level = to === 'unhealthy' && this.#follower === null ? 'warn' : this.#info;
     this.#log[level]({ upstream: u.id, service: u.service, from, to, reason }, 'Upstream state changed');
     const at = new Date().toISOString();
     const event: UpstreamEventRecord = { type: 'upstream', id: u.id, service: u.service, from, to, reason, at };
     this.#events.publish('upstream', event);
+    this.#mirror?.state(u);
     this.#changed.notify();
+  }
+
+  /** Health checks run in the control plane only. */
+  #startChecks(service: Service, u: Upstream): void {
+    if (this.#follower === null) service.startChecks(u);
+  }
+
+  /** A worker thread's passive checks ask for an ejection (the control plane's registry). */
+  eject(id: string, failures: number): void {
+    const u = this.upstreams.get(id);
+    if (u !== undefined) this.services.get(u.service)?.eject(u, failures);
+  }
+
+  /** A state the control plane's registry reached (a worker thread's registry): its health checks, ejections and
+   *  drains are the control plane's; drain and enable are replayed too, for the pools. */
+  applyState(id: string, state: UpstreamState, held: boolean): void {
+    const u = this.upstreams.get(id);
+    if (u === undefined) return;
+    u.held = held;
+    if (u.state === state) return;
+    const from = u.state;
+    u.state = state;
+    this.#stateChanged(u, from, state, 'control plane');
   }
 
   /** Resolves at the next upstream state change or route table swap, after `ms`, or when `signal` aborts: lets a
@@ -297,6 +321,7 @@ export class Registry {
   /** Keeps a container's upstream out of rotation (health-checked as usual) until `release`: a deploy's new
    *  container that has hooks to pass first. Called before the container starts, so it never takes a request. */
   hold(containerId: string): void {
+    this.#mirror?.hold(containerId);
     this.#held.add(containerId);
     const u = this.upstreamOfContainer(containerId);
     if (u !== undefined) u.held = true;
@@ -304,6 +329,7 @@ export class Registry {
 
   /** Ends `hold`: the containers' upstreams go into rotation (once healthy). */
   release(containerIds: readonly string[]): void {
+    this.#mirror?.release(containerIds);
     for (const id of containerIds) {
       if (!this.#held.delete(id)) continue;
       const u = this.upstreamOfContainer(id);
@@ -335,7 +361,9 @@ export class Registry {
     if (u === undefined) return null;
     const service = this.services.get(u.service);
     service?.stopChecks(u);
-    return u.drain(timeoutMs ?? service?.options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    const timeout = timeoutMs ?? service?.options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#mirror?.drain(id, timeout);
+    return u.drain(timeout);
   }
 
   /** Back into rotation: through the health gate, or at once with `skipGate` (a container that was serving moments
@@ -343,8 +371,10 @@ export class Registry {
   enable(id: string, opts: { skipGate?: boolean } = {}): Upstream | null {
     const u = this.upstreams.get(id);
     if (u === undefined) return null;
+    this.#mirror?.enable(id, opts.skipGate === true);
     u.enable(opts.skipGate === true);
-    this.services.get(u.service)?.startChecks(u);
+    const service = this.services.get(u.service);
+    if (service !== undefined) this.#startChecks(service, u);
     return u;
   }
 

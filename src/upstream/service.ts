@@ -23,9 +23,17 @@ export class Service {
   /** retried attempts */
   retries = 0;
 
-  constructor(name: string, options: ServiceOptions) {
+  /** set in a worker thread: passive ejections are the control plane's to make */
+  readonly #askEject: ((u: Upstream, failures: number) => void) | null;
+
+  constructor(
+    name: string,
+    options: ServiceOptions,
+    askEject: ((u: Upstream, failures: number) => void) | null = null,
+  ) {
     this.name = name;
     this.options = options;
+    this.#askEject = askEject;
   }
 
   /** Picks an upstream that takes traffic, skipping `exclude` (an upstream already tried). */
@@ -49,19 +57,30 @@ export class Service {
   }
 
   /** A connect error or a 5xx: eject after `passive.failures` in a row, unless it is the last upstream taking
-   *  traffic (passive checks alone never empty a service: that is the panic threshold). */
+   *  traffic (passive checks alone never empty a service: that is the panic threshold). In a worker thread the
+   *  control plane is asked to eject (it runs the cooldown, and the state reaches every worker). */
   reportFailure(u: Upstream): void {
-    u.failures++;
+    u.tally.countFailure();
     const limit = this.options.passive.failures;
     if (limit === 0) return;
     u.passiveFailures++;
     if (u.passiveFailures < limit || u.state !== 'healthy') return;
+    if (this.#askEject !== null) {
+      if (u.passiveFailures % limit === 0) this.#askEject(u, u.passiveFailures);
+      return;
+    }
+    this.eject(u, u.passiveFailures);
+  }
+
+  /** Takes `u` out of rotation for the passive cooldown (unless it is the last one taking traffic). */
+  eject(u: Upstream, failures: number): void {
+    if (u.state !== 'healthy') return;
     let others = 0;
     for (const o of this.upstreams) if (o !== u && takesTraffic(o)) others++;
     if (others === 0) return;
     const cooldown = this.options.passive.cooldown;
     u.ejectedUntil = Date.now() + cooldown;
-    u.apply({ type: 'eject' }, `ejected after ${u.passiveFailures} consecutive failures`);
+    u.apply({ type: 'eject' }, `ejected after ${failures} consecutive failures`);
     const timer = setTimeout(() => {
       this.#ejectTimers.delete(timer);
       if (u.ejectedUntil !== 0 && Date.now() >= u.ejectedUntil - 5) {

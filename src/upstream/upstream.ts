@@ -4,6 +4,7 @@ import { Agent as HttpAgent } from 'node:http';
 import type { Socket } from 'node:net';
 import { Pool } from 'undici';
 import { DrainTimeoutError } from '../errors.ts';
+import type { IdleOutcome, Tally } from './tally.ts';
 import { transition, type HealthCounters, type UpstreamEvent, type UpstreamState } from './state.ts';
 
 export interface PoolOptions {
@@ -21,6 +22,8 @@ export interface UpstreamInit {
   containerId?: string;
   hasHealthCheck: boolean;
   pool: PoolOptions;
+  /** its counters: in flight, requests, failures (shared with the other threads serving traffic) */
+  tally: Tally;
   onStateChange: (u: Upstream, from: UpstreamState, to: UpstreamState, reason: string) => void;
 }
 
@@ -44,16 +47,13 @@ export class Upstream {
   readonly hasHealthCheck: boolean;
 
   state: UpstreamState;
-  inflight = 0;
+  readonly tally: Tally;
   /** healthy but kept out of rotation (a deploy's new container until its postHealthy hooks pass) */
   held = false;
   counters: HealthCounters = { successes: 0, failures: 0 };
   /** consecutive passive failures (connect errors, 5xx) */
   passiveFailures = 0;
   ejectedUntil = 0;
-  /** cumulative counters (for metrics and the deployer's monitor window) */
-  requests = 0;
-  failures = 0;
 
   /** null while draining/drained: nothing new may be dispatched */
   pool: Pool | null;
@@ -63,7 +63,8 @@ export class Upstream {
 
   #poolOptions: PoolOptions;
   #onStateChange: UpstreamInit['onStateChange'];
-  #drainWaiters: Array<() => void> = [];
+  /** aborted by enable(): the drain waiting for in-flight requests resolves with the new state */
+  #drainCancel: AbortController | null = null;
   #drainPromise: Promise<DrainResult> | null = null;
   #retiringPools = new Set<Pool>();
   #closed = false;
@@ -76,6 +77,7 @@ export class Upstream {
     this.containerId = init.containerId;
     this.hasHealthCheck = init.hasHealthCheck;
     this.state = init.hasHealthCheck ? 'starting' : 'healthy';
+    this.tally = init.tally;
     this.#poolOptions = init.pool;
     this.#onStateChange = init.onStateChange;
     this.pool = this.#newPool();
@@ -112,18 +114,26 @@ export class Upstream {
     }
   }
 
+  /** Requests and tunnels in flight here, in every worker. */
+  get inflight(): number {
+    return this.tally.inflight;
+  }
+
+  /** cumulative counters, over every worker (for metrics and the deployer's monitor window) */
+  get requests(): number {
+    return this.tally.requests;
+  }
+
+  get failures(): number {
+    return this.tally.failures;
+  }
+
   acquire(): void {
-    this.inflight++;
-    this.requests++;
+    this.tally.acquire();
   }
 
   release(): void {
-    this.inflight--;
-    if (this.inflight === 0 && this.#drainWaiters.length > 0) {
-      const waiters = this.#drainWaiters;
-      this.#drainWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.tally.release();
   }
 
   /**
@@ -141,24 +151,22 @@ export class Upstream {
     const pool = this.pool;
     this.pool = null;
     if (pool !== null) this.#retire(pool);
-    this.#drainPromise = new Promise<DrainResult>((resolve) => {
-      const finish = (timedOut: boolean, aborted: number) => {
-        clearTimeout(timer);
-        this.#drainPromise = null;
-        if (this.state === 'draining')
-          this.apply({ type: 'drained' }, timedOut ? 'drain timed out' : 'in-flight reached zero');
-        resolve({ id: this.id, state: this.state, timedOut, aborted, durationMs: Date.now() - started });
-      };
-      const timer = setTimeout(() => {
-        const aborted = this.inflight;
-        this.#drainWaiters = [];
+    const finish = (outcome: IdleOutcome): DrainResult => {
+      let aborted = 0;
+      if (outcome === 'timeout') {
+        aborted = this.inflight;
         this.abortAll(new DrainTimeoutError(this.id));
-        finish(aborted > 0, aborted);
-      }, timeoutMs);
-      timer.unref();
-      if (this.inflight === 0) finish(false, 0);
-      else this.#drainWaiters.push(() => finish(false, 0));
-    });
+      }
+      this.#drainPromise = null;
+      if (this.#drainCancel === cancel) this.#drainCancel = null;
+      if (this.state === 'draining')
+        this.apply({ type: 'drained' }, outcome === 'timeout' ? 'drain timed out' : 'in-flight reached zero');
+      return { id: this.id, state: this.state, timedOut: aborted > 0, aborted, durationMs: Date.now() - started };
+    };
+    const cancel = new AbortController();
+    if (this.inflight === 0) return Promise.resolve(finish('idle'));
+    this.#drainCancel = cancel;
+    this.#drainPromise = this.tally.whenIdle(timeoutMs, cancel.signal).then(finish);
     return this.#drainPromise;
   }
 
@@ -175,9 +183,8 @@ export class Upstream {
       skipGate ? 'enabled (no health gate)' : 'enabled',
     );
     // a drain still waiting is cancelled: it resolves with the new state
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w();
+    this.#drainCancel?.abort();
+    this.#drainCancel = null;
   }
 
   /** Aborts every request and tunnel still running on this upstream. */

@@ -1,0 +1,109 @@
+// A worker thread serving traffic (`workers: n`). It builds its own traffic plane — entrypoints, TLS, middleware
+// instances, undici pools — over a follower registry that replays the control plane's messages in order: the
+// providers' snapshots, upstream states (health checks run in the control plane only), drains, enables, holds.
+// Its requests in flight are counted in shared memory, so the control plane's drains wait for this thread too.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { EventBus } from '../events.ts';
+import { createLogger } from '../log.ts';
+import { middlewareTypes } from '../middleware/setup.ts';
+import { CertificateStore } from '../tls/store.ts';
+import { registryFor, terminatorFor, TrafficPlane } from '../traffic.ts';
+import type { Registry } from '../upstream/registry.ts';
+import { TallyBoard } from '../upstream/tally.ts';
+import { errorInfo, type FromWorker, type ToWorker, type WorkerInit } from './protocol.ts';
+import { MappedTallies } from './tallies.ts';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const send = (m: FromWorker) => port.postMessage(m);
+
+interface Plane {
+  registry: Registry;
+  traffic: TrafficPlane;
+  tallies: MappedTallies;
+  certificates: CertificateStore;
+  log: Logger;
+  close(): void;
+}
+
+async function build(): Promise<Plane> {
+  const { config } = init;
+  const owned = createLogger(config.log.level);
+  const log = owned.log.child({ worker: init.writer });
+  const factories = await middlewareTypes(config);
+  const board = new TallyBoard({ writers: init.buffers.writers, writer: init.writer, buffers: init.buffers });
+  const tallies = new MappedTallies(board, (slot) => send({ type: 'released', slot }));
+  const registry = registryFor(config, {
+    factories,
+    log,
+    events: new EventBus(),
+    tallies,
+    follower: { eject: (id, failures) => send({ type: 'eject', id, failures }) },
+  });
+  const certificates = CertificateStore.load({ tls: config.tls, log: log.child({ component: 'tls' }) });
+  const traffic = new TrafficPlane({
+    config,
+    registry,
+    terminator: terminatorFor(config, registry, certificates, null),
+    log,
+    accessLog: config.log.accessLog ? owned.access.child({ worker: init.writer }) : null,
+  });
+  return { registry, traffic, tallies, certificates, log, close: owned.close };
+}
+
+async function handle(plane: Plane, m: ToWorker): Promise<void> {
+  const { registry } = plane;
+  switch (m.type) {
+    case 'snapshot':
+      plane.tallies.setSlots(m.slots);
+      return registry.setSnapshot(m.provider, m.snapshot);
+    case 'state':
+      return registry.applyState(m.id, m.state, m.held);
+    case 'drain':
+      return void registry.drain(m.id, m.timeoutMs);
+    case 'enable':
+      return void registry.enable(m.id, { skipGate: m.skipGate });
+    case 'hold':
+      return registry.hold(m.containerId);
+    case 'release':
+      return registry.release(m.containerIds);
+    case 'listen': {
+      const addresses = await plane.traffic.listen({ reusePort: true, addresses: m.addresses ?? undefined });
+      return send({ type: 'listening', addresses });
+    }
+    case 'stats':
+      return send({ type: 'stats', ask: m.ask, stats: plane.traffic.stats() });
+    case 'reload-certificates':
+      return void plane.certificates.reload();
+    case 'close':
+      await plane.traffic.close(m.timeoutMs);
+      await registry.close();
+      plane.certificates.close();
+      plane.close();
+      send({ type: 'closed' });
+      port.close();
+  }
+}
+
+try {
+  const plane = await build();
+  // one message at a time, in order: a snapshot is applied before the states that follow it
+  let chain: Promise<void> = Promise.resolve();
+  port.on('message', (m: ToWorker) => {
+    chain = chain.then(() =>
+      handle(plane, m).catch((err) => {
+        if (m.type === 'listen') return send({ type: 'failed', error: errorInfo(err) });
+        // the control plane accepted it: this thread can no longer follow, and is replaced by a fresh one
+        plane.log.fatal({ err, message: m.type }, 'Worker cannot apply the control plane message');
+        setImmediate(() => {
+          throw err;
+        });
+      }),
+    );
+  });
+  send({ type: 'ready' });
+} catch (err) {
+  send({ type: 'failed', error: errorInfo(err) });
+  port.close();
+}
