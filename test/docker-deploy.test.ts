@@ -10,8 +10,8 @@ import t, { type Test } from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { batonLabels, createContainer, finished, healthyUpstreams, runContainers, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
-import { admin, http, type TestBaton } from './fixtures/harness.ts';
+import { batonLabels, createContainer, dockerConfig, finished, healthyUpstreams, runContainers, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
+import { admin, http, startBaton, type TestBaton } from './fixtures/harness.ts';
 import { dockerClient } from './fixtures/images.ts';
 import { describeLoad, runLoad, type LoadResult } from './fixtures/load.ts';
 
@@ -140,6 +140,25 @@ async function run(): Promise<void> {
   }
 
   // ── rolling and blue/green v1 → v2 under load ───────────────────────────────────────────────
+
+  t.test('workers: 2 — rolling v1 → v2 under load: nothing lost, each drain waited for both workers', async (t) => {
+    const svc = await service(t, images.v1, 4);
+    const b = await startBaton(t, { ...dockerConfig(), workers: 2 });
+    await waitHealthy(b, svc.name, 4);
+    const runId = `${svc.run}-workers`;
+    const { rec, load, deployMs } = await deployUnderLoad(b, svc, { image: images.v2, strategy: 'rolling', ...DEPLOY }, runId);
+    t.comment(`rolling deploy with 2 workers: ${rec.state} in ${deployMs} ms`);
+    t.equal(rec.state, 'succeeded', `deploy succeeded${rec.error ? `: ${rec.error}` : ''}`);
+    loadClean(t, load, 'rolling, workers: 2');
+    processedOnce(t, svc, load, runId);
+    await sigtermAfterDrain(t, svc, rec, 'retire old');
+    const stats = (await b.app.trafficStats()).services[svc.name];
+    t.equal(stats.retries, 0, 'no worker retried a request (none hit a stopping container)');
+    t.equal(stats.responses[5], 0, 'no 5xx');
+    const workers = (await admin(b.adminPort, 'GET', '/api/workers')).json.workers as Array<{ requests: number }>;
+    t.ok(workers.length === 2 && workers.every((w) => w.requests > 0), `both workers served: ${workers.map((w) => w.requests).join(' + ')}`);
+    t.same(await versions(b.port, svc.host, 20), { v2: 20 }, 'afterwards only v2 answers, from either worker');
+  });
 
   t.test('rolling v1 → v2, 4 replicas, under load: nothing lost; v1 kept stopped', async (t) => {
     const svc = await service(t, images.v1, 4);
