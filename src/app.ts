@@ -96,6 +96,13 @@ export class App {
     }
     this.registry = registryFor(config, { factories: prepared.factories, log: this.log, events: this.events, tallies });
     this.certificates = CertificateStore.load({ tls: config.tls, log: this.log.child({ component: 'tls' }) });
+    if (board !== undefined && tallies !== undefined) {
+      const log = this.log.child({ component: 'workers' });
+      this.workers = new WorkerPool({ config, count: workers, registry: this.registry, board, tallies, log });
+      this.registry.setMirror(this.workers);
+      const pool = this.workers;
+      this.certificates.observe((c) => pool.certificate(c)); // before ACME reads its stored certificates
+    }
     try {
       const acmeLog = this.log.child({ component: 'acme' });
       this.acme = createAcme({
@@ -107,10 +114,9 @@ export class App {
       this.certificates.close(); // its file watcher
       throw err;
     }
-    if (board !== undefined && tallies !== undefined) {
-      const log = this.log.child({ component: 'workers' });
-      this.workers = new WorkerPool({ config, count: workers, registry: this.registry, board, tallies, log });
-      this.registry.setMirror(this.workers);
+    if (this.workers !== null) {
+      const pool = this.workers;
+      this.acme?.observeChallenges((c) => pool.challenge(c));
     } else {
       this.traffic = new TrafficPlane({
         config,

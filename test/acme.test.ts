@@ -22,7 +22,7 @@ import { CertificateStore } from '../src/tls/store.ts';
 import { TlsTerminator } from '../src/tls/terminator.ts';
 import { Registry } from '../src/upstream/registry.ts';
 import { hello } from './fixtures/certs.ts';
-import { startUpstream, tempDir, TOKEN } from './fixtures/harness.ts';
+import { startBaton, startUpstream, tempDir, TOKEN } from './fixtures/harness.ts';
 import { freePort, startPebble, type Pebble } from './fixtures/pebble.ts';
 
 const TUNING: Partial<AcmeTuning> = {
@@ -477,3 +477,30 @@ t.test('renewal: a certificate within renewBefore is ordered again and replaced 
   t.ok(times[1] >= due, `renewed at half its lifetime (${times[1] - from} ms after notBefore), not at every check`);
   t.ok(times[1] <= due + 1_500, 'and soon after it was due (checks every 200 ms)');
 });
+
+for (const challenge of ['http', 'tls'] as const) {
+  t.test(
+    `workers: 2 — ${challenge === 'http' ? 'HTTP-01' : 'TLS-ALPN-01'} answered by either worker, the certificate served by both, and after a restart`,
+    async (t) => {
+      const s = await setup(t, { challenge });
+      const raw = s.raw({ workers: 2, log: { level: 'warn', accessLog: false } });
+      const first = await startBaton(t, raw);
+      const root = await s.pebble.root();
+      await until('the pebble certificate for shop.test', () => served(s.websecure, 'shop.test', root), 30_000);
+      t.match(s.pebble.output(), /set VALID by completed challenge/, 'pebble validated the challenge on a worker');
+      const handshakes = await Promise.all(Array.from({ length: 20 }, () => served(s.websecure, 'shop.test', root)));
+      t.equal(handshakes.filter((h) => h !== null).length, 20, '20 fresh handshakes all get it, whichever worker');
+      const r = await httpsGet(s.websecure, 'shop.test', root);
+      t.equal(r.status, 200, 'proxied over HTTPS by a worker');
+      await first.app.close(1000);
+      const again = await startBaton(t, raw);
+      const after = await Promise.all(Array.from({ length: 10 }, () => served(s.websecure, 'shop.test', root)));
+      t.equal(
+        after.filter((h) => h !== null).length,
+        10,
+        'after a restart the stored certificate is served by both workers at once',
+      );
+      t.equal((await again.app.certificates.list()).filter((c) => c.source === 'resolver:le').length, 1);
+    },
+  );
+}

@@ -192,13 +192,16 @@ t.test('workers: config values', async (t) => {
   t.ok(app.workers === null || app.workers.count >= 2, 'auto: one per core (none on a one-core machine)');
   await t.rejects(startBaton(t, { workers: 0 }), { code: 'BATON_CONFIG_INVALID' });
   await t.rejects(startBaton(t, { workers: 'many' }), { code: 'BATON_CONFIG_INVALID' });
+});
+
+t.test('a port in use: the workers do not start and nothing is left running', async (t) => {
+  const { createServer } = await import('node:net');
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
   await t.rejects(
-    startBaton(t, {
-      workers: 2,
-      certificatesResolvers: {
-        le: { acme: { email: 'a@b.test', storage: 'acme.json', httpChallenge: { entryPoint: 'web' } } },
-      },
-    }),
-    { code: 'BATON_CONFIG_INVALID', message: /certificatesResolvers \(ACME\) run with one worker/ },
+    startBaton(t, { workers: 2, log: QUIET, entrypoints: { web: { address: `127.0.0.1:${port}` } } }),
+    { code: 'EADDRINUSE', port },
   );
 });

@@ -113,13 +113,6 @@ function crossCheck(input: Record<string, unknown>): string[] {
     const clash = listeners.slice(0, i).find(([, other]) => sameListener(address, other));
     if (clash !== undefined) problems.push(`${path}: ${address} is also ${clash[0]} (${clash[1]})`);
   }
-  const manyWorkers = input.workers === 'auto' || (typeof input.workers === 'number' && input.workers > 1);
-  if (manyWorkers && isRecord(input.certificatesResolvers) && Object.keys(input.certificatesResolvers).length > 0) {
-    problems.push(
-      'workers: certificatesResolvers (ACME) run with one worker for now; ' +
-        'use workers: 1, or certificates from files (tls.certificates) with several',
-    );
-  }
   return problems;
 }
 

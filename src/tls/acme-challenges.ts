@@ -4,8 +4,17 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { normalizeHost } from './certificate.ts';
 
+/** A challenge added to or removed from a board, as data (worker threads replay them on their own board). */
+export type ChallengeChange =
+  | { kind: 'http'; key: number; active: boolean; token: string; keyAuthorization: string }
+  | { kind: 'alpn'; key: number; active: boolean; serverName: string; certPem: string; keyPem: string };
+
 export class ChallengeBoard {
   readonly #tokens = new Map<string, string>();
+  #observer: ((c: ChallengeChange) => void) | null = null;
+  #nextKey = 1;
+  /** a replaying board's removers, by the key of the change that added them */
+  readonly #replayed = new Map<number, () => void>();
   /** by server name; a list because two orders for the same name may briefly overlap */
   readonly #alpn = new Map<string, SecureContext[]>();
   /** lookups that found a pending challenge (validation requests answered) */
@@ -30,8 +39,11 @@ export class ChallengeBoard {
   /** Serves an HTTP-01 answer until the returned function is called. */
   addHttp(token: string, keyAuthorization: string): () => void {
     this.#tokens.set(token, keyAuthorization);
+    const key = this.#nextKey++;
+    this.#observer?.({ kind: 'http', key, active: true, token, keyAuthorization });
     return () => {
       if (this.#tokens.get(token) === keyAuthorization) this.#tokens.delete(token);
+      this.#observer?.({ kind: 'http', key, active: false, token, keyAuthorization });
     };
   }
 
@@ -42,13 +54,33 @@ export class ChallengeBoard {
     const list = this.#alpn.get(name) ?? [];
     list.push(context);
     this.#alpn.set(name, list);
+    const key = this.#nextKey++;
+    this.#observer?.({ kind: 'alpn', key, active: true, serverName, certPem, keyPem });
     return () => {
+      this.#observer?.({ kind: 'alpn', key, active: false, serverName, certPem, keyPem });
       const current = this.#alpn.get(name);
       if (current === undefined) return;
       const rest = current.filter((c) => c !== context);
       if (rest.length === 0) this.#alpn.delete(name);
       else this.#alpn.set(name, rest);
     };
+  }
+
+  /** Every add and removal from now on (the control plane's board, with workers). */
+  observe(fn: ((c: ChallengeChange) => void) | null): void {
+    this.#observer = fn;
+  }
+
+  /** Another board's change (a worker thread's board following the control plane's). */
+  replay(c: ChallengeChange): void {
+    if (!c.active) {
+      this.#replayed.get(c.key)?.();
+      this.#replayed.delete(c.key);
+    } else {
+      const remove =
+        c.kind === 'http' ? this.addHttp(c.token, c.keyAuthorization) : this.addAlpn(c.serverName, c.certPem, c.keyPem);
+      this.#replayed.set(c.key, remove);
+    }
   }
 
   /** challenges pending (for tests and leak checks) */

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { AcmeConfig } from '../config/tls-schema.ts';
 import { AcmeError, ConfigError } from '../errors.ts';
 import { registeredClient } from './acme-account.ts';
-import { ChallengeBoard } from './acme-challenges.ts';
+import { ChallengeBoard, type ChallengeChange } from './acme-challenges.ts';
 import * as D from './acme-demands.ts';
 import { AcmeTransport } from './acme-http.ts';
 import { obtainCertificate, type ChallengeType } from './acme-order.ts';
@@ -109,6 +109,11 @@ export class AcmeResolvers {
       this.#load(r);
     }
     this.#armRenewal();
+  }
+
+  /** Every challenge added or removed from now on (worker threads answer them too). */
+  observeChallenges(fn: (c: ChallengeChange) => void): void {
+    this.#board.observe(fn);
   }
 
   /** The HTTP-01 answers for an entrypoint: the board when a resolver names it in httpChallenge, else null. */

@@ -55,6 +55,11 @@ interface Entry {
   contexts: Map<string, SecureContext>;
 }
 
+/** A managed certificate put or removed, as data (worker threads replay it on their own store). */
+export type ManagedChange =
+  | { kind: 'put'; id: string; source: `resolver:${string}`; certPem: string; keyPem: string }
+  | { kind: 'remove'; id: string };
+
 /** A certificate that comes from files: re-read by reload(). */
 interface FileSpec {
   id: string;
@@ -73,6 +78,7 @@ export class CertificateStore {
   #default!: Entry;
   #index = new NameIndex<Entry>([]);
   #watcher: FileWatcher | null = null;
+  #observer: ((c: ManagedChange) => void) | null = null;
 
   /** Loads every file synchronously; throws ConfigError listing every problem with its config path. */
   static load(opts: CertificateStoreOptions): CertificateStore {
@@ -138,6 +144,11 @@ export class CertificateStore {
     return this.#default.contexts.get(name)!;
   }
 
+  /** Every managed certificate put or removed from now on (worker threads serve them too). */
+  observe(fn: ((c: ManagedChange) => void) | null): void {
+    this.#observer = fn;
+  }
+
   /** Adds or replaces a certificate baton manages (ACME): PEM chain (leaf first) and key. Serves new handshakes at
    *  once. Throws CertificateError when they are invalid or `id` is a configured file. */
   put(id: string, source: `resolver:${string}`, certPem: string, keyPem: string): void {
@@ -155,6 +166,7 @@ export class CertificateStore {
     }
     this.#add(entry);
     this.#reindex();
+    this.#observer?.({ kind: 'put', id, source, certPem, keyPem });
     this.#log.info({ certificate: id, domains: cert.domains, notAfter: status.notAfter }, 'Certificate added');
     this.#checkExpiry(entry);
   }
@@ -165,6 +177,7 @@ export class CertificateStore {
     if (e === undefined || !e.status.source.startsWith('resolver:')) return false;
     this.#entries.delete(id);
     this.#reindex();
+    this.#observer?.({ kind: 'remove', id });
     this.#log.info({ certificate: id }, 'Certificate removed');
     return true;
   }

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import { WorkerError } from '../errors.ts';
 import { sumStats, type TrafficStats } from '../traffic.ts';
+import type { ChallengeChange } from '../tls/acme-challenges.ts';
+import type { ManagedChange } from '../tls/store.ts';
 import type { Snapshot } from '../upstream/desired.ts';
 import type { RegistryMirror } from '../upstream/mirror.ts';
 import type { Registry } from '../upstream/registry.ts';
@@ -67,6 +69,9 @@ export class WorkerPool implements RegistryMirror {
   readonly #restartDelay = new Map<number, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #closing = false;
+  /** the ACME certificates and pending challenges now: a new worker gets them before it listens */
+  readonly #certificates = new Map<string, ManagedChange>();
+  readonly #challenges = new Map<number, ChallengeChange>();
 
   constructor(opts: WorkerPoolOptions) {
     this.#o = opts;
@@ -143,6 +148,8 @@ export class WorkerPool implements RegistryMirror {
       m.writer,
       slots.map(([, slot]) => slot),
     );
+    for (const change of this.#certificates.values()) this.#post(m, { type: 'certificate', change });
+    for (const change of this.#challenges.values()) this.#post(m, { type: 'challenge', change });
     m.synced = true;
     const addresses =
       this.#addresses === null
@@ -233,6 +240,20 @@ export class WorkerPool implements RegistryMirror {
 
   release(containerIds: readonly string[]): void {
     this.#broadcast({ type: 'release', containerIds: [...containerIds] });
+  }
+
+  /** The control plane's certificate store put or removed an ACME certificate. */
+  certificate(change: ManagedChange): void {
+    if (change.kind === 'put') this.#certificates.set(change.id, change);
+    else this.#certificates.delete(change.id);
+    this.#broadcast({ type: 'certificate', change });
+  }
+
+  /** The control plane's ACME client added or removed a challenge. */
+  challenge(change: ChallengeChange): void {
+    if (change.active) this.#challenges.set(change.key, change);
+    else this.#challenges.delete(change.key);
+    this.#broadcast({ type: 'challenge', change });
   }
 
   // ──────────────────────────────────────────────────────────────────────────────────────────────

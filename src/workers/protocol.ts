@@ -2,6 +2,8 @@
 // structured-cloneable data; the counters themselves travel as shared memory (TallyBuffers), not as messages.
 import type { AddressInfo } from 'node:net';
 import type { LoadedConfig } from '../config/load.ts';
+import type { ChallengeChange } from '../tls/acme-challenges.ts';
+import type { ManagedChange } from '../tls/store.ts';
 import type { TrafficStats } from '../traffic.ts';
 import type { Snapshot } from '../upstream/desired.ts';
 import type { UpstreamState } from '../upstream/state.ts';
@@ -28,6 +30,10 @@ export type ToWorker =
   | { type: 'listen'; addresses: Record<string, string> | null }
   | { type: 'stats'; ask: number }
   | { type: 'reload-certificates' }
+  /** an ACME certificate obtained, renewed or dropped by the control plane */
+  | { type: 'certificate'; change: ManagedChange }
+  /** an ACME challenge to answer (HTTP-01 token, TLS-ALPN-01 certificate) or no longer */
+  | { type: 'challenge'; change: ChallengeChange }
   | { type: 'close'; timeoutMs: number };
 
 export interface ErrorInfo {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { EventBus } from '../events.ts';
 import { createLogger } from '../log.ts';
 import { middlewareTypes } from '../middleware/setup.ts';
+import { ChallengeBoard } from '../tls/acme-challenges.ts';
 import { CertificateStore } from '../tls/store.ts';
 import { registryFor, terminatorFor, TrafficPlane } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
@@ -23,6 +24,7 @@ interface Plane {
   traffic: TrafficPlane;
   tallies: MappedTallies;
   certificates: CertificateStore;
+  challenges: ChallengeBoard;
   log: Logger;
   close(): void;
 }
@@ -42,14 +44,18 @@ async function build(): Promise<Plane> {
     follower: { eject: (id, failures) => send({ type: 'eject', id, failures }) },
   });
   const certificates = CertificateStore.load({ tls: config.tls, log: log.child({ component: 'tls' }) });
+  // the ACME client runs in the control plane; its certificates and challenges are replayed here
+  const challenges = new ChallengeBoard();
+  const resolvers = Object.values(config.certificatesResolvers);
   const traffic = new TrafficPlane({
     config,
     registry,
-    terminator: terminatorFor(config, registry, certificates, null),
+    terminator: terminatorFor(config, registry, certificates, resolvers.length > 0 ? challenges : null),
+    httpChallengesFor: (name) => (resolvers.some((r) => r.acme.httpChallenge?.entryPoint === name) ? challenges : null),
     log,
     accessLog: config.log.accessLog ? owned.access.child({ worker: init.writer }) : null,
   });
-  return { registry, traffic, tallies, certificates, log, close: owned.close };
+  return { registry, traffic, tallies, certificates, challenges, log, close: owned.close };
 }
 
 async function handle(plane: Plane, m: ToWorker): Promise<void> {
@@ -76,6 +82,14 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
       return send({ type: 'stats', ask: m.ask, stats: plane.traffic.stats() });
     case 'reload-certificates':
       return void plane.certificates.reload();
+    case 'certificate':
+      if (m.change.kind === 'put') {
+        const { id, source, certPem, keyPem } = m.change;
+        return plane.certificates.put(id, source, certPem, keyPem);
+      }
+      return void plane.certificates.remove(m.change.id);
+    case 'challenge':
+      return plane.challenges.replay(m.change);
     case 'close':
       await plane.traffic.close(m.timeoutMs);
       await registry.close();
