@@ -253,9 +253,9 @@ export class App {
       if (refused.length > 0) throw new ConfigError(refused);
       app.docker?.start();
       app.swarm?.start();
+      await app.workers?.start(); // the worker threads listen before the admin API answers /healthz
       const admin = await app.admin.listen();
       app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');
-      await app.workers?.start();
       const addresses = app.workers?.addresses() ?? (await app.traffic!.listen());
       for (const [name, a] of Object.entries(addresses)) {
         const workers = app.workers?.count;

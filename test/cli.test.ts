@@ -395,7 +395,8 @@ t.test('BATON_ADMIN_ADDRESS replaces admin.address; a bad one is reported under 
   t.equal(h.code, 0, 'the CLI finds it there too');
 });
 
-t.test('SIGTERM: the in-flight request completes, new connections are refused, exit 0', async (t) => {
+for (const workers of [1, 2]) {
+t.test(`SIGTERM${workers > 1 ? ` with workers: ${workers}` : ''}: the in-flight request completes, new connections are refused, exit 0`, async (t) => {
   let release = () => {};
   const gate = new Promise<void>((r) => (release = r));
   const received: IncomingMessage[] = [];
@@ -410,7 +411,7 @@ t.test('SIGTERM: the in-flight request completes, new connections are refused, e
     clearTimeout(fallback);
     release();
   });
-  const { config, port, adminPort } = await setup(t, [slow]);
+  const { config, port, adminPort } = await setup(t, [slow], workers > 1 ? `workers: ${workers}` : '');
   const server = await serve(t, config, adminPort);
 
   let answeredAt = 0;
@@ -435,6 +436,7 @@ t.test('SIGTERM: the in-flight request completes, new connections are refused, e
   t.match(server.stdout(), /"signal":"SIGTERM"/);
   t.match(server.stdout(), /Stopped/);
 });
+}
 
 t.test('SIGINT stops baton with exit 0', async (t) => {
   const a = await startUpstream(t, 'a');

@@ -307,6 +307,7 @@ export class Registry {
     if (u === undefined) return;
     u.held = held;
     if (u.state === state) return;
+    if (state === 'healthy') u.passiveFailures = 0; // back from an ejection: this worker counts afresh
     const from = u.state;
     u.state = state;
     this.#stateChanged(u, from, state, 'control plane');
