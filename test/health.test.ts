@@ -116,3 +116,42 @@ t.test('a health check without a path is a TCP connect probe', async (t) => {
   await waitFor(() => upstreamState(app, `app@127.0.0.1:${dead}`) === 'unhealthy', 3000, 'closed port falls');
   t.equal(a.seen.length, 0, 'no HTTP request was sent by the probes');
 });
+
+t.test('a starting upstream whose port opens late is probed again at once: healthy soon after it listens', async (t) => {
+  const port = await closedPort();
+  const { app } = await startBaton(t, {
+    services: {
+      app: {
+        rule: 'Host(`app.test`)',
+        upstreams: [`http://127.0.0.1:${port}`],
+        healthCheck: { path: '/health', interval: '1s', timeout: '500ms', rise: 1, fall: 3 },
+      },
+    },
+  });
+  const id = `app@127.0.0.1:${port}`;
+  await new Promise((r) => setTimeout(r, 1300)); // refused for more than one interval (2 failures of fall 3)
+  t.equal(upstreamState(app, id), 'starting', 'not listening yet: starting, not unhealthy yet');
+  const listening = Date.now();
+  await startUpstream(t, 'late', undefined, { port });
+  await waitFor(() => upstreamState(app, id) === 'healthy', 2000, 'healthy');
+  const after = Date.now() - listening;
+  t.ok(after < 500, `healthy ${after} ms after the port opened (interval 1 s)`);
+});
+
+t.test('a starting upstream that never opens its port turns unhealthy at the usual pace', async (t) => {
+  const port = await closedPort();
+  const { app } = await startBaton(t, {
+    services: {
+      app: {
+        rule: 'Host(`app.test`)',
+        upstreams: [`http://127.0.0.1:${port}`],
+        healthCheck: { path: '/health', interval: '200ms', timeout: '100ms', rise: 1, fall: 2 },
+      },
+    },
+  });
+  const id = `app@127.0.0.1:${port}`;
+  const started = Date.now();
+  await waitFor(() => upstreamState(app, id) === 'unhealthy', 3000, 'unhealthy');
+  const after = Date.now() - started;
+  t.ok(after >= 150 && after < 800, `unhealthy after ${after} ms (fall 2 at 200 ms: failures counted at the usual pace)`);
+});

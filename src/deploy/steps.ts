@@ -135,6 +135,7 @@ export async function healthGate(
           throw new DeployFailure(`new container ${c.name} ${why} before becoming healthy`);
         }
       }
+      continue; // an upstream may have turned healthy while the engine answered: look again before waiting
     }
     if (Date.now() > deadline) {
       const details = pending.map((c) => {

@@ -14,6 +14,8 @@ export class HealthChecker {
   #abort: AbortController | null = null;
   #stopped = true;
   lastError: string | null = null;
+  /** a starting upstream refusing connections: its next refused probe counted as a failure no earlier than this */
+  #nextCounted = 0;
 
   constructor(upstream: Upstream, config: HealthCheckConfig) {
     this.#upstream = upstream;
@@ -85,13 +87,23 @@ export class HealthChecker {
       this.#running = false;
     }
     if (this.#stopped) return;
+    // a starting upstream refusing the connection is not listening yet: probed again soon, its failures counted
+    // at the usual pace (one per interval), so it turns healthy soon after it listens and unhealthy as before
+    const refused = !ok && this.#upstream.state === 'starting' && this.lastError === 'ECONNREFUSED';
+    if (refused && started < this.#nextCounted) return this.#schedule(STARTING_RETRY_MS);
+    if (refused) this.#nextCounted = started + this.#config.interval;
     this.#upstream.apply(
       { type: 'probe', ok, rise: this.#config.rise, fall: this.#config.fall },
       ok ? 'health check passed' : `health check failed: ${this.lastError}`,
     );
-    this.#schedule(Math.max(0, this.#config.interval - (Date.now() - started)));
+    const again = refused && this.#upstream.state === 'starting';
+    this.#schedule(again ? STARTING_RETRY_MS : Math.max(0, this.#config.interval - (Date.now() - started)));
   }
 }
+
+/** A starting upstream (a container just started) whose port is not open yet is probed again this soon: the probe
+ *  that passes comes within this of the process listening, not an interval later. */
+const STARTING_RETRY_MS = 50;
 
 /** Resolves once a TCP connection to the upstream is established (then closes it). */
 function tcpProbe(url: string, signal: AbortSignal): Promise<void> {
