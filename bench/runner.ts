@@ -13,6 +13,9 @@ import { rowLabel, SHAPES, type Load, type RowId } from './rows.ts';
 import { BENCH_HOST, type Target } from './targets.ts';
 import { tlsUrl } from './tls.ts';
 
+/** the pause between a row's warm-up and its measurement */
+const SETTLE_MS = 1000;
+
 export const WRK_THREADS = 1;
 
 /** One measured run of one row, with what was observed around it. */
@@ -70,6 +73,10 @@ async function measure(
   if (warmup > 0) {
     if (load === 'handshake') await handshakeBursts(tools.h2load!, pin, t.port, warmup, opts.connections);
     else await once(warmup);
+    // wrk drops its connections with requests in flight when it stops: the server's teardown of those (and, for a
+    // proxy, of their upstream requests) must not bleed into the measurement. Back to back, even a bare Node
+    // http.createServer shows 1 s p99s and wrk timeouts at c=500 (nginx does not): a bench artefact, not load.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   }
   const logLinesBefore = t.logFile === null ? 0 : countLines(t.logFile);
   let res: LoadResult;

@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { Agent } from 'undici';
 import { http, raw, startBaton, startUpstream } from './fixtures/harness.ts';
@@ -145,4 +146,36 @@ t.test('no healthy upstream → 503 from baton', async (t) => {
   const r = await http(port);
   t.equal(r.status, 503);
   t.equal(r.headers['x-baton-error'], 'no_healthy_upstream');
+});
+
+t.test('a client that leaves while its request waits in the pool costs no upstream connection', async (t) => {
+  let connections = 0;
+  const a = await startUpstream(t, 'a', (req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('slow'), 400);
+    else res.end(req.url);
+  });
+  a.server.on('connection', () => connections++);
+  const { port, app } = await startBaton(t, {
+    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url], maxConnectionsPerUpstream: 1 } },
+  });
+  const slow = http(port, { path: '/slow' }); // takes the pool's one connection
+  const id = `app@127.0.0.1:${a.port}`;
+  await new Promise((r) => setTimeout(r, 100));
+  // queued behind it in the pool, then gone
+  const s = await new Promise<Socket>((resolve) => {
+    const c = connect(port, '127.0.0.1', () => resolve(c));
+  });
+  s.write('GET /queued HTTP/1.1\r\nHost: app.test\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(app.registry.upstreams.get(id)!.inflight, 2, 'one request on the connection, one queued');
+  s.destroy();
+  t.equal((await slow).body, 'slow');
+  const next = await http(port, { path: '/next' });
+  t.equal(next.body, '/next');
+  t.same(
+    a.seen.map((x) => x.url),
+    ['/slow', '/next'],
+    'the queued request of the client that left was never sent',
+  );
+  t.equal(connections, 1, 'the pooled connection was kept: no new upstream connection');
 });

@@ -179,7 +179,10 @@ export class Forward implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     this.#requestStarted = true;
-    if (this.#clientGone) controller.abort(new ClientGoneError());
+    // The client left while this waited in the pool: thrown, not aborted — undici then fails the request before
+    // writing it and keeps the pooled socket, where an abort would destroy it (a mass disconnect would cost a new
+    // upstream connection per queued request, and stall the clients that come next).
+    if (this.#clientGone) throw new ClientGoneError();
   }
 
   onResponseStart(
