@@ -112,19 +112,26 @@ function window(load: Load, t0: number, t1: number): Window {
   return { answers: latencies.length + unanswered, latencies, failures };
 }
 
-/** Time spent retiring old containers (started → done/failed), summed over the batches. */
+/** Time spent retiring old containers (started → done/failed), summed over the batches. A stop counts only until
+ *  the deploy moves on to another step: baton stops a batch's old containers alongside the next batch. */
 function phases(steps: Step[]): Record<'drain' | 'stop', number> {
   const out = { drain: 0, stop: 0 };
   const bucket = (action: string): keyof typeof out | null =>
     action.endsWith(': drain') ? 'drain' : action.endsWith(': stop') ? 'stop' : null;
   const open = new Map<string, number>();
+  /** stops in progress when another step started: counted up to then */
+  const cut = new Map<string, number>();
   for (const s of steps) {
     const at = Date.parse(s.at);
-    if (s.status === 'started') open.set(s.action, at);
-    else if (open.has(s.action)) {
+    if (s.status === 'started') {
+      if (bucket(s.action) !== 'stop')
+        for (const a of open.keys()) if (bucket(a) === 'stop' && !cut.has(a)) cut.set(a, at);
+      open.set(s.action, at);
+    } else if (open.has(s.action)) {
       const b = bucket(s.action);
-      if (b !== null) out[b] += at - open.get(s.action)!;
+      if (b !== null) out[b] += Math.min(at, cut.get(s.action) ?? at) - open.get(s.action)!;
       open.delete(s.action);
+      cut.delete(s.action);
     }
   }
   return out;
@@ -262,7 +269,8 @@ export function printReport(inp: Inputs, a: Analysis): void {
         (fallback ? '; * = some taken from the samples apart' : ''),
       '  overhead = duration - boot - configured waits = health + wake + drain + stop + other',
       "  health   = listening → healthy in baton (baton's probes); wake = healthy → the deploy's health gate done",
-      '  drain    = old container out of rotation → in-flight 0; stop = docker stop of it; other = the rest',
+      '  drain    = old container out of rotation → in-flight 0; stop = docker stop of it, until the next step',
+      '             starts (the rest runs alongside the next batch); other = the rest',
     ].join('\n'),
   );
   const s = a.steady;

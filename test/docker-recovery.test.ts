@@ -227,7 +227,12 @@ async function run(): Promise<void> {
     const res = await admin(first.adminPort, 'POST', `/api/services/${u.name}/deploys`, { image: images.v2, monitor: '60s', healthTimeout: '10s', drainTimeout: '10s' });
     t.equal(res.status, 202, 'deploy accepted');
     const id = res.json.id as string;
-    await waitFor(async () => (await deployRecord(first.adminPort, id)).steps.some((s: any) => s.action === 'monitor' && s.status === 'started'), 30_000, 'the monitor window');
+    // (the old container's stop goes on alongside the monitor window: wait for both)
+    const reached = (steps: any[], action: string, status: string) => steps.some((s) => s.action === action && s.status === status);
+    await waitFor(async () => {
+      const { steps } = await deployRecord(first.adminPort, id);
+      return reached(steps, 'monitor', 'started') && reached(steps, 'retire old: stop', 'done');
+    }, 30_000, 'the monitor window, one v1 stopped');
     const before = await deployRecord(first.adminPort, id);
     const fresh = before.new.map((n: { id: string }) => n.id) as string[];
     const retired = before.old.filter((o: { stopped?: boolean }) => o.stopped).map((o: { id: string }) => o.id) as string[];

@@ -181,6 +181,9 @@ export class Deployer {
     }
     const byId = new Map(current.map((c) => [c.id, c]));
     let retiredAny = false;
+    // rolling start-first: the old containers of a batch are out of rotation with nothing in flight before the
+    // next batch starts; their stop (SIGTERM, exit) goes on meanwhile, and the deploy ends or rolls back after it
+    let stopping: Promise<void> = Promise.resolve();
     try {
       for (const [i, batch] of batches.entries()) {
         const retire = batch.retire.map((id) => byId.get(id)!);
@@ -202,7 +205,10 @@ export class Deployer {
           // blue-green: one atomic switch; the old containers stay running (drained) through the monitor window,
           // so a failure puts them straight back instead of waiting for them to restart
           if (blueGreen) await step.park(ctx, rec, retire, drainTimeout);
-          else await step.retire(ctx, rec, retire, drainTimeout, 'retire old');
+          else {
+            await stopping;
+            stopping = (await step.retireStoppingLater(ctx, rec, retire, drainTimeout, 'retire old')).stopped;
+          }
         }
         try {
           // postSwitch hooks run alongside the monitor window: a failure of either is a monitor failure
@@ -216,7 +222,9 @@ export class Deployer {
         if (blueGreen && retire.length > 0) await step.retire(ctx, rec, retire, drainTimeout, 'retire old');
         if (req.delay > 0 && i < batches.length - 1) await sleep(req.delay, ctx.signal);
       }
+      await stopping;
     } catch (err) {
+      await stopping.catch(() => {});
       const reason = (err as Error).message;
       rec.error = reason;
       this.#log.warn({ deploy: rec.id, service: rec.service, reason }, 'Deploy failed');

@@ -197,12 +197,32 @@ export async function retire(
   action: string,
   remove = false,
 ): Promise<void> {
-  const refs = containers.map(
+  await retireRefs(ctx, rec, refsOf(rec, containers), drainTimeout, action, remove);
+}
+
+/** retire() up to the end of the drain; resolves with the stop, which goes on meanwhile (a rolling deploy's next
+ *  batch starts while the old containers, already out of rotation with nothing in flight, exit). */
+export async function retireStoppingLater(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  containers: DeployContainer[],
+  drainTimeout: number | undefined,
+  action: string,
+): Promise<{ stopped: Promise<void> }> {
+  const refs = refsOf(rec, containers);
+  if (refs.length === 0) return { stopped: Promise.resolve() };
+  await drainAll(ctx, rec, refs, drainTimeout, `${action}: drain`, 'in-flight reached zero');
+  const stopped = stopAll(ctx, rec, refs, action, false);
+  stopped.catch(() => {}); // the caller awaits it later: never an unhandled rejection meanwhile
+  return { stopped };
+}
+
+function refsOf(rec: DeployRecord, containers: DeployContainer[]): ContainerRef[] {
+  return containers.map(
     (c) =>
       rec.old.find((o) => o.id === c.id) ??
       rec.new.find((n) => n.id === c.id) ?? { id: c.id, name: c.name, image: c.image },
   );
-  await retireRefs(ctx, rec, refs, drainTimeout, action, remove);
 }
 
 export async function retireRefs(
@@ -215,6 +235,16 @@ export async function retireRefs(
 ): Promise<void> {
   if (refs.length === 0) return;
   await drainAll(ctx, rec, refs, drainTimeout, `${action}: drain`, 'in-flight reached zero');
+  await stopAll(ctx, rec, refs, action, remove);
+}
+
+async function stopAll(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  refs: ContainerRef[],
+  action: string,
+  remove: boolean,
+): Promise<void> {
   const names = namesOf(refs);
   ctx.progress.step(rec, `${action}: stop`, names, 'started');
   await Promise.all(
