@@ -18,7 +18,7 @@ import { SwarmDeployer } from './deploy/swarm-deployer.ts';
 import { SwarmPeers } from './deploy/swarm-peers.ts';
 import { Deployments } from './admin/deployments.ts';
 import { EventBus } from './events.ts';
-import { createAcme, type AcmeResolvers } from './tls/acme.ts';
+import type { AcmeResolvers, createAcme } from './tls/acme.ts';
 import { CertificateStore } from './tls/store.ts';
 import { DockerProvider } from './providers/docker.ts';
 import { SwarmProvider } from './providers/swarm.ts';
@@ -41,6 +41,8 @@ export interface AppOptions {
 interface Prepared {
   /** every middleware type: built-ins and the config's plugins */
   factories: ReadonlyMap<string, Factory>;
+  /** the ACME client, imported only when the config has certificatesResolvers (it weighs ~35 MB of memory) */
+  createAcme: typeof createAcme | null;
 }
 
 export class App {
@@ -105,11 +107,12 @@ export class App {
     }
     try {
       const acmeLog = this.log.child({ component: 'acme' });
-      this.acme = createAcme({
-        certificatesResolvers: config.certificatesResolvers,
-        store: this.certificates,
-        log: acmeLog,
-      });
+      this.acme =
+        prepared.createAcme?.({
+          certificatesResolvers: config.certificatesResolvers,
+          store: this.certificates,
+          log: acmeLog,
+        }) ?? null;
     } catch (err) {
       this.certificates.close(); // its file watcher
       throw err;
@@ -245,7 +248,8 @@ export class App {
   /** Builds and starts baton. On any failure, whatever started is closed again and the error is thrown. */
   static async start(config: LoadedConfig, opts: AppOptions = {}): Promise<App> {
     const factories = await middlewareTypes(config); // plugins imported; the file's middlewares checked
-    const app = new App(config, opts, { factories });
+    const acme = Object.keys(config.certificatesResolvers).length > 0 ? await import('./tls/acme.ts') : null;
+    const app = new App(config, opts, { factories, createAcme: acme?.createAcme ?? null });
     try {
       app.registry.setSnapshot('file', fileSnapshot(config));
       // a file route refused for its middlewares (e.g. a usersFile that cannot be read) is a config problem
