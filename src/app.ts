@@ -78,7 +78,7 @@ export class App {
       this.log = opts.log;
       access = opts.log.child({ component: 'access' }, { level: 'info' });
     } else {
-      const owned = createLogger(config.log.level);
+      const owned = createLogger(config.log.level, undefined, workerCount(config) > 1); // threads share stdout
       this.log = owned.log;
       access = owned.access;
       this.#closeLog = owned.close;
@@ -89,7 +89,7 @@ export class App {
       this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
-    const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+    const workers = workerCount(config);
     let tallies: SharedTallies | undefined;
     let board: TallyBoard | undefined;
     if (workers > 1) {
@@ -302,4 +302,9 @@ export class App {
     })();
     return this.#closing;
   }
+}
+
+/** `workers`: a count, or one per core for "auto". */
+function workerCount(config: LoadedConfig): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
 }

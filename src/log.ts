@@ -43,8 +43,10 @@ export interface OwnedLogger {
 const LOG_BUFFER_BYTES = 8 * 1024;
 
 /** A logger writing JSON lines to `destination`, or to stdout through an 8 KiB buffer flushed every 250 ms
- *  (one write per batch instead of one per access-log line). */
-export function createLogger(level: string, destination?: DestinationStream): OwnedLogger {
+ *  (one write per batch instead of one per access-log line). With `sharedStdout` (worker threads writing to the
+ *  same stdout) each line is one write of its own: a write of up to PIPE_BUF (4 KiB) bytes is never split by
+ *  another thread's, where a batch could be, when a full pipe (docker logs) takes it in pieces. */
+export function createLogger(level: string, destination?: DestinationStream, sharedStdout = false): OwnedLogger {
   const options = {
     level,
     base: { name: 'baton' },
@@ -55,6 +57,10 @@ export function createLogger(level: string, destination?: DestinationStream): Ow
   const accessOptions = { ...options, level: 'info', redact: undefined, base: { name: 'baton', component: 'access' } };
   if (destination !== undefined)
     return { log: pino(options, destination), access: pino(accessOptions, destination), close: () => {} };
+  if (sharedStdout) {
+    const lines = pino.destination({ dest: 1, sync: true });
+    return { log: pino(options, lines), access: pino(accessOptions, lines), close: () => {} };
+  }
   const dest = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
   const timer = setInterval(() => {
     try {

@@ -527,3 +527,46 @@ t.test('certs: a table of the certificates served, expiring ones marked; --json;
   t.equal(down.code, 1, 'baton stopped: exit 1');
   t.match(down.stderr, /cannot reach the admin API/);
 });
+
+t.test('workers: 2 write whole log lines to a shared stdout, even when the pipe is full', async (t) => {
+  const a = await startUpstream(t, 'a');
+  const { config, port, adminPort } = await setup(t, [a], 'workers: 2');
+  const child = spawn(process.execPath, [BIN, 'serve', '--config', config], { cwd: REPO, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => child.on('close', r));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${adminPort}/healthz`).catch(() => null))?.status === 200, 15_000, 'baton serve');
+  // stdout is not read for a second: the pipe (64 KiB) fills and the writers wait, then it is read again
+  const n = 1500;
+  let sent = 0;
+  const load = Promise.all(
+    Array.from({ length: 30 }, async () => {
+      while (sent < n) {
+        sent++;
+        const r = await http(port);
+        if (r.status !== 200) throw new Error(`status ${r.status}`);
+      }
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  await load;
+  child.kill('SIGTERM');
+  await exited;
+  const lines = out.split('\n').filter((l) => l !== '');
+  const broken = lines.filter((l) => {
+    try {
+      JSON.parse(l);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  t.same(broken.slice(0, 3), [], `every one of ${lines.length} lines is whole JSON`);
+  const access = lines.map((l) => JSON.parse(l)).filter((l) => l.component === 'access');
+  t.equal(access.length, n, 'one access-log line per request');
+  t.same([...new Set(access.map((l) => l.worker))].sort(), [1, 2], 'both workers logged');
+});

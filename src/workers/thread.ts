@@ -31,7 +31,7 @@ interface Plane {
 
 async function build(): Promise<Plane> {
   const { config } = init;
-  const owned = createLogger(config.log.level);
+  const owned = createLogger(config.log.level, undefined, true); // stdout shared with the other threads
   const log = owned.log.child({ worker: init.writer });
   const factories = await middlewareTypes(config);
   const board = new TallyBoard({ writers: init.buffers.writers, writer: init.writer, buffers: init.buffers });
