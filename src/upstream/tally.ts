@@ -79,8 +79,10 @@ export class TallyBoard {
     if (slot >= this.#maxSlots) throw new TallyError(`more than ${this.#maxSlots} upstreams at once`);
     const cellsNeeded = (slot + 1) * this.#stride * 4;
     if (cellsNeeded > this.#cellsBuffer.byteLength) {
-      const grow = (b: ArrayBuffer | SharedArrayBuffer, bytes: number) =>
-        (b as ArrayBuffer).resize?.(bytes) ?? (b as SharedArrayBuffer).grow(bytes);
+      const grow = (b: ArrayBuffer | SharedArrayBuffer, bytes: number): void => {
+        if (b instanceof SharedArrayBuffer) b.grow(bytes);
+        else b.resize(bytes);
+      };
       const slots = Math.min(this.#maxSlots, Math.max(slot + 1, (this.#cellsBuffer.byteLength / this.#stride / 4) * 2));
       grow(this.#cellsBuffer, slots * this.#stride * 4);
       grow(this.#countsBuffer, slots * this.writers * 16);
