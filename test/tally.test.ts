@@ -27,11 +27,15 @@ for (const shared of [false, true]) {
     t.equal(tallies[999].failures, 1);
     t.equal(tallies[500].inflight, 1, 'slots do not overlap');
     tallies[999].release();
-    tallies[999].release();
+    tallies[999].retire();
     board.free(999);
     const again = board.tally(board.allocate());
     t.equal(again.slot, 999, 'a freed slot is reused');
     t.same([again.inflight, again.requests, again.failures], [0, 0, 0], 'and starts from zero');
+    again.acquire();
+    tallies[999].release(); // a late release of the upstream that had the slot (aborted at its drain timeout)
+    tallies[999].countFailure();
+    t.same([again.inflight, again.failures], [1, 0], 'lands nowhere: the new upstream counts are its own');
   });
 
   t.test(`${shared ? 'shared' : 'one thread'}: whenIdle resolves idle, at the timeout, or when cancelled`, async (t) => {

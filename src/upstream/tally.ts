@@ -127,6 +127,9 @@ export class Tally {
   readonly #countBase: number;
   /** drains waiting in this thread, without shared memory (woken by release) */
   #localWaiters: Array<() => void> = [];
+  /** given back: a late release (a request aborted at a drain timeout that settles after the close) must not
+   *  land on the upstream that reuses the slot */
+  #retired = false;
 
   constructor(board: TallyBoard, slot: number, stride: number) {
     this.slot = slot;
@@ -141,12 +144,13 @@ export class Tally {
   }
 
   acquire(): void {
+    if (this.#retired) return;
     Atomics.add(this.#cells, this.#mine, 1);
     this.#counts[this.#myCount]++;
   }
 
   release(): void {
-    if (Atomics.sub(this.#cells, this.#mine, 1) !== 1) return;
+    if (this.#retired || Atomics.sub(this.#cells, this.#mine, 1) !== 1) return;
     if (this.#board.shared) {
       // only while a drain waits: a notify takes a lock shared by every thread
       if (Atomics.load(this.#cells, this.#flag) !== 0) Atomics.notify(this.#cells, this.#mine);
@@ -158,7 +162,12 @@ export class Tally {
   }
 
   countFailure(): void {
-    this.#counts[this.#myCount + 1]++;
+    if (!this.#retired) this.#counts[this.#myCount + 1]++;
+  }
+
+  /** No more writes from this thread's upstream (it closed): its slot may go to another upstream. */
+  retire(): void {
+    this.#retired = true;
   }
 
   /** Requests and tunnels in flight, over every writer. */
@@ -254,6 +263,7 @@ export class LocalTallies implements TallySource {
     return true;
   }
   released(tally: Tally): void {
+    tally.retire();
     this.board.free(tally.slot);
   }
 }

@@ -27,6 +27,7 @@ export class SharedTallies implements TallySource {
   }
 
   released(tally: Tally): void {
+    tally.retire();
     const h = this.#holders.get(tally.slot);
     if (h === undefined) return;
     h.closed = true;
@@ -89,6 +90,7 @@ export class MappedTallies implements TallySource {
   }
 
   released(tally: Tally): void {
+    tally.retire();
     this.#released(tally.slot);
   }
 }
