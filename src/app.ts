@@ -73,12 +73,13 @@ export class App {
 
   private constructor(config: LoadedConfig, opts: AppOptions, prepared: Prepared) {
     this.config = config;
+    const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
     let access: Logger;
     if (opts.log !== undefined) {
       this.log = opts.log;
       access = opts.log.child({ component: 'access' }, { level: 'info' });
     } else {
-      const owned = createLogger(config.log.level, undefined, workerCount(config) > 1); // threads share stdout
+      const owned = createLogger(config.log.level, undefined, workers > 1); // worker threads share stdout
       this.log = owned.log;
       access = owned.access;
       this.#closeLog = owned.close;
@@ -89,7 +90,6 @@ export class App {
       this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
     else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
-    const workers = workerCount(config);
     let tallies: SharedTallies | undefined;
     let board: TallyBoard | undefined;
     if (workers > 1) {
@@ -302,9 +302,4 @@ export class App {
     })();
     return this.#closing;
   }
-}
-
-/** `workers`: a count, or one per core for "auto". */
-function workerCount(config: LoadedConfig): number {
-  return config.workers === 'auto' ? availableParallelism() : config.workers;
 }

@@ -168,12 +168,17 @@ export class TrafficPlane {
   }
 }
 
+/** A service's counters before it answered anything. */
+export function noServiceStats(): ServiceStats {
+  return { responses: [0, 0, 0, 0, 0, 0], retries: 0, unavailable: 0 };
+}
+
 /** Several planes' counters summed (the workers'). */
 export function sumStats(all: readonly TrafficStats[]): TrafficStats {
   const out: TrafficStats = { services: {}, entrypoints: {} };
   for (const st of all) {
     for (const [name, s] of Object.entries(st.services)) {
-      const t = (out.services[name] ??= { responses: [0, 0, 0, 0, 0, 0], retries: 0, unavailable: 0 });
+      const t = (out.services[name] ??= noServiceStats());
       for (let i = 0; i < t.responses.length; i++) t.responses[i] += s.responses[i] ?? 0;
       t.retries += s.retries;
       t.unavailable += s.unavailable;

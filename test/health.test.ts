@@ -1,5 +1,5 @@
 // Active health checks (rise/fall, timeouts, no pile-up) and passive ejection (with the panic threshold).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Agent } from 'undici';
 import { closedPort, http, startBaton, startUpstream, upstreamState, waitFor } from './fixtures/harness.ts';
 
@@ -117,18 +117,17 @@ t.test('a health check without a path is a TCP connect probe', async (t) => {
   t.equal(a.seen.length, 0, 'no HTTP request was sent by the probes');
 });
 
-t.test('a starting upstream whose port opens late is probed again at once: healthy soon after it listens', async (t) => {
+/** baton with one upstream on a port nothing listens on (yet), health-checked with `healthCheck`. */
+async function onClosedPort(t: Test, healthCheck: Record<string, unknown>) {
   const port = await closedPort();
   const { app } = await startBaton(t, {
-    services: {
-      app: {
-        rule: 'Host(`app.test`)',
-        upstreams: [`http://127.0.0.1:${port}`],
-        healthCheck: { path: '/health', interval: '1s', timeout: '500ms', rise: 1, fall: 3 },
-      },
-    },
+    services: { app: { rule: 'Host(`app.test`)', upstreams: [`http://127.0.0.1:${port}`], healthCheck } },
   });
-  const id = `app@127.0.0.1:${port}`;
+  return { app, port, id: `app@127.0.0.1:${port}` };
+}
+
+t.test('a starting upstream whose port opens late is probed again at once: healthy soon after it listens', async (t) => {
+  const { app, port, id } = await onClosedPort(t, { path: '/health', interval: '1s', timeout: '500ms', rise: 1, fall: 3 });
   await new Promise((r) => setTimeout(r, 1300)); // refused for more than one interval (2 failures of fall 3)
   t.equal(upstreamState(app, id), 'starting', 'not listening yet: starting, not unhealthy yet');
   const listening = Date.now();
@@ -139,17 +138,7 @@ t.test('a starting upstream whose port opens late is probed again at once: healt
 });
 
 t.test('a starting upstream that never opens its port turns unhealthy at the usual pace', async (t) => {
-  const port = await closedPort();
-  const { app } = await startBaton(t, {
-    services: {
-      app: {
-        rule: 'Host(`app.test`)',
-        upstreams: [`http://127.0.0.1:${port}`],
-        healthCheck: { path: '/health', interval: '200ms', timeout: '100ms', rise: 1, fall: 2 },
-      },
-    },
-  });
-  const id = `app@127.0.0.1:${port}`;
+  const { app, id } = await onClosedPort(t, { path: '/health', interval: '200ms', timeout: '100ms', rise: 1, fall: 2 });
   const started = Date.now();
   await waitFor(() => upstreamState(app, id) === 'unhealthy', 3000, 'unhealthy');
   const after = Date.now() - started;

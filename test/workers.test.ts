@@ -3,8 +3,8 @@
 // replaced while the other one's requests go on; the counters are summed over the workers.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
-import { admin, closedPort, http, startBaton, startUpstream, tempDir, waitFor } from './fixtures/harness.ts';
+import t, { type Test } from 'tap';
+import { admin, closedPort, http, startBaton, startUpstream, tempDir, waitFor, type TestUpstream } from './fixtures/harness.ts';
 
 const QUIET = { level: 'warn', accessLog: false };
 
@@ -17,6 +17,19 @@ async function bothWorkersServe(port: number, adminPort: number): Promise<Array<
     if (w.length === 2 && w.every((x: { requests: number }) => x.requests > 0)) return w;
   }
   throw new Error('one worker never got a connection in 200');
+}
+
+/** baton with two workers routing Host app.test to `a` (with `middlewares`), once both workers have served. */
+async function twoWorkers(t: Test, a: TestUpstream, extra: { plugins?: object; middlewares?: string[] } = {}) {
+  const { plugins, middlewares } = extra;
+  const b = await startBaton(t, {
+    workers: 2,
+    log: QUIET,
+    ...(plugins === undefined ? {} : { plugins }),
+    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url], ...(middlewares === undefined ? {} : { middlewares }) } },
+  });
+  await bothWorkersServe(b.port, b.adminPort);
+  return { ...b, id: `app@127.0.0.1:${a.port}` };
 }
 
 t.test('two workers share the listener; the admin API and metrics sum their counters', async (t) => {
@@ -47,13 +60,7 @@ t.test('a drain waits for the requests in flight in both workers, and none new r
     if (req.url === '/slow') setTimeout(() => res.end('slow done'), 1200);
     else res.end('a');
   });
-  const { port, adminPort, app } = await startBaton(t, {
-    workers: 2,
-    log: QUIET,
-    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url] } },
-  });
-  await bothWorkersServe(port, adminPort);
-  const id = `app@127.0.0.1:${a.port}`;
+  const { port, adminPort, app, id } = await twoWorkers(t, a);
   const slow = Array.from({ length: 16 }, () => http(port, { path: '/slow' }));
   await waitFor(() => app.registry.upstreams.get(id)!.inflight === 16, 3000, '16 in flight, over both workers');
   const after = (await admin(adminPort, 'GET', '/api/workers')).json.workers;
@@ -84,13 +91,7 @@ t.test('a drain timeout aborts what is left in every worker with 504', async (t)
   const a = await startUpstream(t, 'a', (req, res) => {
     if (req.url !== '/hang') res.end('a');
   });
-  const { port, adminPort } = await startBaton(t, {
-    workers: 2,
-    log: QUIET,
-    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url] } },
-  });
-  await bothWorkersServe(port, adminPort);
-  const id = `app@127.0.0.1:${a.port}`;
+  const { port, adminPort, id } = await twoWorkers(t, a);
   const hung = Array.from({ length: 12 }, () => http(port, { path: '/hang' }));
   await waitFor(() => a.seen.filter((s) => s.url === '/hang').length === 12, 3000, '12 hanging');
   const d = await admin(adminPort, 'POST', `/api/upstreams/${encodeURIComponent(id)}/drain`, { timeout: 400 });
@@ -150,14 +151,10 @@ t.test('a crashed worker is replaced; the other worker and its requests carry on
     if (req.url === '/slow') setTimeout(() => res.end('slow done'), 1500);
     else res.end('a');
   });
-  const { port, adminPort, app } = await startBaton(t, {
-    workers: 2,
-    log: QUIET,
+  const { port, adminPort, app, id } = await twoWorkers(t, a, {
     plugins: { crash: { module: plugin } },
-    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url], middlewares: ['crash'] } },
+    middlewares: ['crash'],
   });
-  await bothWorkersServe(port, adminPort);
-  const id = `app@127.0.0.1:${a.port}`;
   const slow = Array.from({ length: 16 }, () =>
     http(port, { path: '/slow' }).then(
       (r) => r.body,

@@ -1,5 +1,5 @@
 // Prometheus text exposition of the counters baton keeps anyway (no registry library on the hot path).
-import type { TrafficStats } from '../traffic.ts';
+import { noServiceStats, type TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 
 const STATES = ['starting', 'healthy', 'unhealthy', 'draining', 'drained'] as const;
@@ -20,7 +20,7 @@ export function renderMetrics(registry: Registry, traffic: TrafficStats): string
   );
   const services = [...registry.services.keys()].map((name) => ({
     name,
-    ...(traffic.services[name] ?? { responses: [0, 0, 0, 0, 0, 0], retries: 0, unavailable: 0 }),
+    ...(traffic.services[name] ?? noServiceStats()),
   }));
   for (const s of services) {
     for (let c = 1; c <= 5; c++)

@@ -209,12 +209,7 @@ export async function retireStoppingLater(
   drainTimeout: number | undefined,
   action: string,
 ): Promise<{ stopped: Promise<void> }> {
-  const refs = refsOf(rec, containers);
-  if (refs.length === 0) return { stopped: Promise.resolve() };
-  await drainAll(ctx, rec, refs, drainTimeout, `${action}: drain`, 'in-flight reached zero');
-  const stopped = stopAll(ctx, rec, refs, action, false);
-  stopped.catch(() => {}); // the caller awaits it later: never an unhandled rejection meanwhile
-  return { stopped };
+  return drainThenStop(ctx, rec, refsOf(rec, containers), drainTimeout, action, false);
 }
 
 function refsOf(rec: DeployRecord, containers: DeployContainer[]): ContainerRef[] {
@@ -233,9 +228,25 @@ export async function retireRefs(
   action: string,
   remove: boolean,
 ): Promise<void> {
-  if (refs.length === 0) return;
+  await (
+    await drainThenStop(ctx, rec, refs, drainTimeout, action, remove)
+  ).stopped;
+}
+
+/** The drain, awaited; then the stop, started and handed back. */
+async function drainThenStop(
+  ctx: DeployContext,
+  rec: DeployRecord,
+  refs: ContainerRef[],
+  drainTimeout: number | undefined,
+  action: string,
+  remove: boolean,
+): Promise<{ stopped: Promise<void> }> {
+  if (refs.length === 0) return { stopped: Promise.resolve() };
   await drainAll(ctx, rec, refs, drainTimeout, `${action}: drain`, 'in-flight reached zero');
-  await stopAll(ctx, rec, refs, action, remove);
+  const stopped = stopAll(ctx, rec, refs, action, remove);
+  stopped.catch(() => {}); // awaited by the caller, maybe later: never an unhandled rejection meanwhile
+  return { stopped };
 }
 
 async function stopAll(

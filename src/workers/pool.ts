@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import { WorkerError } from '../errors.ts';
+import { urlHost } from '../net.ts';
 import { sumStats, type TrafficStats } from '../traffic.ts';
 import type { ChallengeChange } from '../tls/acme-challenges.ts';
 import type { ManagedChange } from '../tls/store.ts';
@@ -154,7 +155,7 @@ export class WorkerPool implements RegistryMirror {
     const addresses =
       this.#addresses === null
         ? null
-        : Object.fromEntries(Object.entries(this.#addresses).map(([n, a]) => [n, hostPort(a)]));
+        : Object.fromEntries(Object.entries(this.#addresses).map(([n, a]) => [n, `${urlHost(a.address)}:${a.port}`]));
     this.#post(m, { type: 'listen', addresses });
   }
 
@@ -300,10 +301,6 @@ export class WorkerPool implements RegistryMirror {
       }),
     );
   }
-}
-
-function hostPort(a: AddressInfo): string {
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 /** A worker's start failure as the error the App's start would have thrown itself. */
