@@ -47,3 +47,6 @@ export const DEFAULT_ACME_CA_SERVER = 'https://acme-v02.api.letsencrypt.org/dire
 export const DEFAULT_ACME_RENEW_BEFORE_MS = 30 * 86_400_000; // 30 days
 /** certificates expiring within this are warned about (log, /api/certificates) */
 export const CERT_EXPIRY_WARNING_MS = 14 * 86_400_000;
+
+/** Request duration histogram buckets (seconds): prom-client's defaults. */
+export const DEFAULT_METRICS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -161,6 +161,7 @@ export function parseConfig(
       ? resolve(baseDir, config.admin.tokenFile)
       : resolve(stateDirPath, ADMIN_TOKEN_FILE_NAME);
   resolveTlsPaths(config, baseDir, stateDirPath);
+  if (config.log.accessLogFile !== undefined) config.log.accessLogFile = resolve(baseDir, config.log.accessLogFile);
   return { ...config, file, stateDirPath, tokenFilePath, baseDir };
 }
 

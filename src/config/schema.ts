@@ -187,6 +187,25 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       accessLog: z.boolean().default(true),
+      /** json (one JSON object a line) or common (Traefik's Common Log Format line) */
+      accessLogFormat: z.enum(['json', 'common']).default('json'),
+      /** the access log's file (relative to the config file's folder; reopened on SIGUSR1); stdout when unset */
+      accessLogFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** request counters and latency histograms on the hot path; off: /metrics has process and state metrics */
+      enabled: z.boolean().default(true),
+      /** true: GET /metrics answers without the admin bearer token */
+      public: z.boolean().default(false),
+      /** request duration histogram buckets, in seconds */
+      buckets: z
+        .array(z.number().positive().finite())
+        .min(1)
+        .max(40)
+        .refine((b) => b.every((v, i) => i === 0 || v > b[i - 1]), { message: 'buckets must be increasing' })
+        .default(D.DEFAULT_METRICS_BUCKETS),
     })
     .prefault({}),
   timeouts: z
