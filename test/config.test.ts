@@ -48,7 +48,8 @@ t.test('an empty config gets every default, durations and sizes as numbers', asy
   t.equal(c.stateDirPath, resolve('/srv/baton', D.DEFAULT_STATE_DIR));
   t.equal(c.tokenFilePath, resolve('/srv/baton', D.DEFAULT_STATE_DIR, D.ADMIN_TOKEN_FILE_NAME));
   t.equal(c.file, null);
-  t.same(c.log, { level: 'info', accessLog: true });
+  t.same(c.log, { level: 'info', accessLog: true, accessLogFormat: 'json' });
+  t.same(c.metrics, { enabled: true, public: false, buckets: D.DEFAULT_METRICS_BUCKETS });
   t.same(c.timeouts, {
     header: D.DEFAULT_HEADER_TIMEOUT_MS,
     request: D.DEFAULT_REQUEST_TIMEOUT_MS,
