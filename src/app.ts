@@ -208,6 +208,8 @@ export class App {
       traffic: () => this.trafficStats(),
       workers: () => this.#workerList(),
       certificates: this.acme?.certificateList() ?? this.certificates,
+      entrypoints: Object.keys(config.entrypoints),
+      metrics: config.metrics,
       log: this.log.child({ component: 'admin' }),
     });
   }

@@ -11,6 +11,8 @@ import { Entrypoint, type HttpChallenges } from './proxy/entrypoint.ts';
 import type { Redirection } from './proxy/redirect.ts';
 import type { CertificateStore } from './tls/store.ts';
 import { TlsTerminator, type Challenges } from './tls/terminator.ts';
+import { Meters, RequestMetrics, sumCodeRows, sumDurations, type CodeRows } from './upstream/meter.ts';
+import type { ServiceMeterData } from './upstream/meter.ts';
 import type { Follower } from './upstream/mirror.ts';
 import { Registry } from './upstream/registry.ts';
 import type { TallySource } from './upstream/tally.ts';
@@ -82,23 +84,30 @@ export interface EntrypointStats {
   connections: number;
   rejectedConnections: number;
   notFound: number;
+  /** requests by method, code and protocol (empty with metrics off) */
+  codes: CodeRows;
 }
 
 /** The traffic plane's counters (structured-cloneable: workers send them to the control plane). */
 export interface TrafficStats {
   services: Record<string, ServiceStats>;
   entrypoints: Record<string, EntrypointStats>;
+  /** per service: requests by method and code, durations (empty with metrics off) */
+  meters: Record<string, ServiceMeterData>;
 }
 
 export class TrafficPlane {
   readonly entrypoints = new Map<string, Entrypoint>();
   readonly #config: LoadedConfig;
   readonly #registry: Registry;
+  readonly #meters: Meters | null;
 
   constructor(opts: TrafficPlaneOptions) {
     this.#config = opts.config;
     this.#registry = opts.registry;
     const config = opts.config;
+    const meters = config.metrics.enabled ? new Meters(config.metrics.buckets) : null;
+    this.#meters = meters;
     for (const [name, ep] of Object.entries(config.entrypoints)) {
       this.entrypoints.set(
         name,
@@ -113,6 +122,7 @@ export class TrafficPlane {
           terminator: opts.terminator,
           redirect: this.#redirection(name),
           httpChallenges: opts.httpChallengesFor?.(name) ?? null,
+          metrics: meters === null ? null : new RequestMetrics(meters),
         }),
       );
     }
@@ -157,9 +167,10 @@ export class TrafficPlane {
         connections: e.connections,
         rejectedConnections: e.rejectedConnections,
         notFound: e.notFound,
+        codes: e.metrics?.codes.rows() ?? [],
       };
     }
-    return { services, entrypoints };
+    return { services, entrypoints, meters: this.#meters?.data() ?? {} };
   }
 
   /** Stops accepting and finishes in-flight requests (bounded by `timeoutMs`). */
@@ -175,7 +186,9 @@ export function noServiceStats(): ServiceStats {
 
 /** Several planes' counters summed (the workers'). */
 export function sumStats(all: readonly TrafficStats[]): TrafficStats {
-  const out: TrafficStats = { services: {}, entrypoints: {} };
+  const out: TrafficStats = { services: {}, entrypoints: {}, meters: {} };
+  const codes = new Map<string, CodeRows[]>();
+  const meters = new Map<string, ServiceMeterData[]>();
   for (const st of all) {
     for (const [name, s] of Object.entries(st.services)) {
       const t = (out.services[name] ??= noServiceStats());
@@ -184,11 +197,26 @@ export function sumStats(all: readonly TrafficStats[]): TrafficStats {
       t.unavailable += s.unavailable;
     }
     for (const [name, e] of Object.entries(st.entrypoints)) {
-      const t = (out.entrypoints[name] ??= { connections: 0, rejectedConnections: 0, notFound: 0 });
+      const t = (out.entrypoints[name] ??= { connections: 0, rejectedConnections: 0, notFound: 0, codes: [] });
       t.connections += e.connections;
       t.rejectedConnections += e.rejectedConnections;
       t.notFound += e.notFound;
+      push(codes, name, e.codes);
     }
+    for (const [name, m] of Object.entries(st.meters)) push(meters, name, m);
+  }
+  for (const [name, rows] of codes) out.entrypoints[name].codes = sumCodeRows(rows);
+  for (const [name, all] of meters) {
+    out.meters[name] = {
+      codes: sumCodeRows(all.map((m) => m.codes)),
+      durations: sumDurations(all.map((m) => m.durations)),
+    };
   }
   return out;
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
 }

@@ -276,13 +276,13 @@ t.test('GET /api/services has the documented shape', async (t) => {
   t.same(Object.keys(r.json), ['services']);
   const byName = new Map<string, any>(r.json.services.map((s: { name: string }) => [s.name, s]));
   t.same([...byName.keys()].sort(), ['api', 'app', 'empty']);
-  t.has(byName.get('app'), { name: 'app', rule: RULE });
+  t.has(byName.get('app'), { name: 'app', rule: RULE, entrypoints: ['web'], tls: false, middlewares: [] });
   t.same(byName.get('app').upstreams, [
-    { id: `app@127.0.0.1:${a.port}`, url: a.url, state: 'healthy', inflight: 0 },
-    { id: `app@127.0.0.1:${b.port}`, url: b.url, state: 'healthy', inflight: 0 },
+    { id: `app@127.0.0.1:${a.port}`, url: a.url, state: 'healthy', inflight: 0, requests: 0, failures: 0 },
+    { id: `app@127.0.0.1:${b.port}`, url: b.url, state: 'healthy', inflight: 0, requests: 0, failures: 0 },
   ]);
   t.has(byName.get('api'), { name: 'api', rule: 'Host(`api.test`) && PathPrefix(`/v1`)' });
-  t.same(byName.get('api').upstreams, [{ id: `api@127.0.0.1:${c.port}`, url: c.url, state: 'healthy', inflight: 0 }]);
+  t.same(byName.get('api').upstreams, [{ id: `api@127.0.0.1:${c.port}`, url: c.url, state: 'healthy', inflight: 0, requests: 0, failures: 0 }]);
   t.same(byName.get('empty').upstreams, []);
   for (const s of r.json.services) {
     t.type(s.name, 'string');
@@ -291,7 +291,7 @@ t.test('GET /api/services has the documented shape', async (t) => {
   }
   // one upstream by id
   const one = await admin(baton.adminPort, 'GET', `/api/upstreams/${encodeURIComponent(`api@127.0.0.1:${c.port}`)}`);
-  t.same(one.json, { id: `api@127.0.0.1:${c.port}`, url: c.url, state: 'healthy', inflight: 0 });
+  t.same(one.json, { id: `api@127.0.0.1:${c.port}`, url: c.url, state: 'healthy', inflight: 0, requests: 0, failures: 0 });
 });
 
 t.test('inflight in /api/services counts requests in progress', async (t) => {
@@ -400,30 +400,69 @@ t.test('enable with a health check goes through starting, then healthy', async (
   await waitFor(async () => (await admin(baton.adminPort, 'GET', `/api/upstreams/${encodeURIComponent(idA)}`)).json.state === 'healthy', 5000, 'healthy again');
 });
 
-t.test('GET /metrics is Prometheus text with request counters', async (t) => {
+t.test('GET /metrics is Prometheus text (prom-client) with request counters, behind the token', async (t) => {
   const { baton, idA } = await twoUpstreams(t);
   for (let i = 0; i < 5; i++) t.equal((await http(baton.port)).status, 200);
   t.equal((await http(baton.port, { host: 'nobody.test' })).status, 404);
-  const res = await fetch(`http://127.0.0.1:${baton.adminPort}/metrics`);
+  const refused = await fetch(`http://127.0.0.1:${baton.adminPort}/metrics`);
+  t.equal(refused.status, 401, 'no token: refused (metrics.public is off)');
+  t.equal(refused.headers.get('www-authenticate'), 'Bearer realm="baton"');
+  const wrong = await fetch(`http://127.0.0.1:${baton.adminPort}/metrics`, { headers: { authorization: 'Bearer nope-nope-nope-nope' } });
+  t.equal(wrong.status, 401, 'a wrong token: refused');
+  const res = await fetch(`http://127.0.0.1:${baton.adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
   t.equal(res.status, 200);
   t.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
   const text = await res.text();
-  t.match(text, /^# HELP baton_requests_total .+$/m);
-  t.match(text, /^# TYPE baton_requests_total counter$/m);
-  t.match(text, /^baton_requests_total\{service="app",code="2xx"\} 5$/m);
-  t.match(text, /^baton_requests_total\{service="app",code="5xx"\} 0$/m);
+  t.match(text, /^# HELP baton_service_requests_total .+$/m);
+  t.match(text, /^# TYPE baton_service_requests_total counter$/m);
+  t.match(text, /^baton_service_requests_total\{service="app",code="200",method="GET"\} 5$/m);
+  t.match(text, /^baton_entrypoint_requests_total\{entrypoint="web",code="200",method="GET",protocol="http"\} 5$/m);
+  t.match(text, /^baton_entrypoint_requests_total\{entrypoint="web",code="404",method="GET",protocol="http"\} 1$/m);
   t.match(text, /^baton_entrypoint_no_route_total\{entrypoint="web"\} 1$/m);
+  t.match(text, /^baton_service_request_duration_seconds_count\{service="app"\} 5$/m);
+  t.match(text, /^baton_service_request_duration_seconds_bucket\{service="app",le="\+Inf"\} 5$/m);
   t.match(text, new RegExp(`^baton_upstream_state\\{service="app",upstream="${idA.replace(/\./g, '\\.')}",state="healthy"\\} 1$`, 'm'));
+  t.match(text, new RegExp(`^baton_upstream_up\\{service="app",upstream="${idA.replace(/\./g, '\\.')}"\\} 1$`, 'm'));
+  t.match(text, /^baton_health_checks_total\{service="app",result="success"\} \d+$/m, 'health probes counted');
+  t.match(text, /^process_cpu_seconds_total \d/m, 'process metrics');
+  t.match(text, /^nodejs_eventloop_lag_seconds \d/m);
   const perUpstream = [...text.matchAll(/^baton_upstream_requests_total\{service="app",upstream="[^"]+"\} (\d+)$/gm)].map((m) => Number(m[1]));
   t.equal(perUpstream.reduce((x, y) => x + y, 0), 5, 'per-upstream counts add up');
+  // the buckets are cumulative and end at the count
+  const buckets = [...text.matchAll(/^baton_service_request_duration_seconds_bucket\{service="app",le="([^"]+)"\} (\d+)$/gm)].map((m) => Number(m[2]));
+  t.same(buckets, [...buckets].sort((a, b) => a - b), 'cumulative');
+  t.equal(buckets.at(-1), 5);
   // every line is a comment or a well-formed sample; every family has HELP and TYPE
-  for (const line of text.trimEnd().split('\n')) {
-    t.match(line, /^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\{[a-z_]+="[^"\n]*"(,[a-z_]+="[^"\n]*")*\})? -?\d+(\.\d+)?)$/, `well-formed: ${line}`);
+  for (const line of text.trimEnd().split('\n').filter((l) => l !== '')) {
+    // (prom-client writes NaN as "Nan": Prometheus parses floats case-insensitively)
+    t.match(line, /^(# (HELP|TYPE) [a-z_][a-z0-9_]* .+|[a-z_][a-z0-9_]*(\{[a-z_]+="[^"\n]*"(,[a-z_]+="[^"\n]*")*\})? (-?\d+(\.\d+)?(e[-+]\d+)?|Nan|[+-]Inf))$/, `well-formed: ${line}`);
   }
-  const families = new Set([...text.matchAll(/^([a-z_]+)[{ ]/gm)].map((m) => m[1]));
-  for (const f of families) {
-    t.match(text, new RegExp(`^# TYPE ${f} (counter|gauge)$`, 'm'), `${f} has a TYPE`);
-  }
+  const families = new Set([...text.matchAll(/^([a-z_][a-z0-9_]*?)(_bucket|_sum|_count)?[{ ]/gm)].map((m) => m[1]));
+  for (const f of families) t.match(text, new RegExp(`^# TYPE ${f}(_bucket|_sum|_count)? (counter|gauge|histogram|summary)$`, 'm'), `${f} has a TYPE`);
+});
+
+t.test('metrics.public serves /metrics without the token; metrics.enabled off keeps state and process metrics', async (t) => {
+  const a = await startUpstream(t, 'a');
+  const baton = await startBaton(t, {
+    metrics: { public: true, enabled: false },
+    services: { app: { rule: 'Host(`app.test`)', upstreams: [a.url] } },
+  });
+  t.equal((await http(baton.port)).status, 200);
+  const res = await fetch(`http://127.0.0.1:${baton.adminPort}/metrics`);
+  t.equal(res.status, 200, 'public: no token needed');
+  const text = await res.text();
+  t.notMatch(text, /^baton_service_requests_total\{/m, 'no request counters with metrics off');
+  t.match(text, /^baton_upstream_up\{service="app",/m, 'state metrics still there');
+  t.match(text, /^process_resident_memory_bytes \d/m);
+  t.equal((await admin(baton.adminPort, 'GET', '/api/services', undefined, null)).status, 401, 'the API still needs the token');
+});
+
+t.test('bad metrics settings are refused at load', async (t) => {
+  const { parseConfig } = await import('../src/config/load.ts');
+  t.throws(() => parseConfig({ metrics: { buckets: [0.5, 0.1] } }, { env: {} }), /increasing/);
+  t.throws(() => parseConfig({ metrics: { buckets: [] } }, { env: {} }), /metrics\.buckets/);
+  t.throws(() => parseConfig({ metrics: { buckets: [-1] } }, { env: {} }), /metrics\.buckets/);
+  t.throws(() => parseConfig({ metrics: { public: 'yes' } }, { env: {} }), /metrics\.public/);
 });
 
 t.test('GET /api/events streams upstream state changes (SSE)', async (t) => {

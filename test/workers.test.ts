@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { admin, closedPort, http, startBaton, startUpstream, tempDir, waitFor, type TestUpstream } from './fixtures/harness.ts';
+import { admin, closedPort, http, startBaton, startUpstream, tempDir, TOKEN, waitFor, type TestUpstream } from './fixtures/harness.ts';
 
 const QUIET = { level: 'warn', accessLog: false };
 
@@ -48,8 +48,10 @@ t.test('two workers share the listener; the admin API and metrics sum their coun
   );
   const total = workers.reduce((n, w) => n + w.requests, 0);
   t.equal(a.seen.length, total, 'every request answered by one of the workers');
-  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-  t.match(metrics, new RegExp(`baton_requests_total\\{service="app",code="2xx"\\} ${total}\\n`));
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: auth })).text();
+  t.match(metrics, new RegExp(`baton_service_requests_total\\{service="app",code="200",method="GET"\\} ${total}\\n`));
+  t.match(metrics, new RegExp(`baton_service_request_duration_seconds_count\\{service="app"\\} ${total}\\n`), 'histograms summed');
   t.match(metrics, new RegExp(`baton_upstream_requests_total\\{service="app",upstream="[^"]+"\\} ${total}\\n`));
   const r = await http(port, { host: 'nothing.test' });
   t.equal(r.status, 404, 'no route: 404 from whichever worker');

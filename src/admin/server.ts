@@ -13,7 +13,8 @@ import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
 import type { Deployments } from './deployments.ts';
-import { renderMetrics } from './metrics.ts';
+import { LiveStats } from './live-stats.ts';
+import { Metrics } from './metrics.ts';
 import { checkBearer } from './token.ts';
 
 const drainBody = z.strictObject({
@@ -22,6 +23,9 @@ const drainBody = z.strictObject({
 const emptyBody = z.strictObject({});
 /** how many ids one GET /api/containers may ask about */
 const MAX_CONTAINER_IDS = 100;
+/** GET /api/deploys: how many records by default, and at most */
+const DEFAULT_DEPLOY_LIMIT = 50;
+const MAX_DEPLOY_LIMIT = 1000;
 
 /** The admin listener's own limits: the head within 10 s, the whole request (a waiting drain answers when it is
  *  done, bounded by its own timeout) within 60 s of arriving, keep-alive for 5 s. */
@@ -41,12 +45,17 @@ export interface AdminOptions {
   traffic: () => Promise<TrafficStats>;
   /** the event loops serving traffic, for GET /api/workers */
   workers: () => Promise<unknown[]>;
+  /** every entrypoint's name (a service's routes are served on all of them unless it names some) */
+  entrypoints: string[];
   /** every certificate baton serves, for GET /api/certificates */
   certificates: CertificateList;
+  /** metrics.public: GET /metrics without the token; metrics.buckets: the duration histogram's */
+  metrics: { public: boolean; buckets: readonly number[] };
   log: Logger;
 }
 
 function deploySummary(r: DeployRecord): Record<string, unknown> {
+  const ended = r.finishedAt === undefined ? NaN : Date.parse(r.finishedAt);
   return {
     id: r.id,
     kind: r.kind,
@@ -54,9 +63,23 @@ function deploySummary(r: DeployRecord): Record<string, unknown> {
     state: r.state,
     image: r.image,
     createdAt: r.createdAt,
-    finishedAt: r.finishedAt,
-    error: r.error,
+    finishedAt: r.finishedAt ?? null,
+    durationMs: Number.isNaN(ended) ? null : ended - Date.parse(r.createdAt),
+    error: r.error ?? null,
+    requests: r.traffic?.requests ?? null,
+    failures: r.traffic?.failures ?? null,
+    steps: r.steps.length,
   };
+}
+
+/** ?limit= of GET /api/deploys */
+function deployLimit(v: string | null): number {
+  if (v === null) return DEFAULT_DEPLOY_LIMIT;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > MAX_DEPLOY_LIMIT) {
+    throw new BadRequestError(`limit: a whole number from 1 to ${MAX_DEPLOY_LIMIT}`);
+  }
+  return n;
 }
 
 export class AdminServer {
@@ -64,9 +87,19 @@ export class AdminServer {
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
   readonly #unsubscribe: () => void;
+  readonly #metrics: Metrics;
+  readonly #stats: LiveStats;
 
   constructor(opts: AdminOptions) {
     this.#opts = opts;
+    const { registry, traffic, certificates, events } = opts;
+    this.#metrics = new Metrics({ registry, traffic, certificates, events, buckets: opts.metrics.buckets });
+    this.#stats = new LiveStats({
+      registry,
+      traffic,
+      publish: (stats) => this.#broadcast('stats', stats),
+      onError: (err) => opts.log.warn({ err }, 'Live stats failed'),
+    });
     const timeouts = {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
@@ -86,7 +119,7 @@ export class AdminServer {
     return this.#server.address() as AddressInfo;
   }
 
-  #broadcast(type: BatonEventType, data: unknown): void {
+  #broadcast(type: BatonEventType | 'stats', data: unknown): void {
     if (this.#streams.size === 0) return;
     const frame = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
     for (const s of this.#streams) s.write(frame);
@@ -103,10 +136,14 @@ export class AdminServer {
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
-      const body = renderMetrics(this.#opts.registry, await this.#opts.traffic());
+      if (!this.#opts.metrics.public && !checkBearer(req.headers.authorization, this.#opts.token)) {
+        throw new UnauthorizedError();
+      }
+      const body = await this.#metrics.render();
       res.writeHead(200, {
-        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-type': this.#metrics.contentType,
         'content-length': Buffer.byteLength(body),
+        'cache-control': 'no-store',
       });
       res.end(body);
       return;
@@ -142,7 +179,11 @@ export class AdminServer {
       });
       res.write(`event: hello\ndata: ${JSON.stringify({ services: this.services() })}\n\n`);
       this.#streams.add(res);
-      res.on('close', () => this.#streams.delete(res));
+      this.#stats.listening = true;
+      res.on('close', () => {
+        this.#streams.delete(res);
+        this.#stats.listening = this.#streams.size > 0;
+      });
       return;
     }
     // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
@@ -166,6 +207,14 @@ export class AdminServer {
         rec = await deployments.rollback(name);
       }
       return this.#json(res, 202, { id: rec.id, service: rec.service, kind: rec.kind, state: rec.state });
+    }
+    // GET /api/deploys?service=&limit=: the history, newest first
+    if (parts[0] === 'deploys' && parts.length === 1) {
+      if (method !== 'GET') throw new MethodNotAllowedError('GET');
+      const limit = deployLimit(url.searchParams.get('limit'));
+      const all = this.#opts.deployments.list(url.searchParams.get('service') ?? undefined);
+      const newest = all.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+      return this.#json(res, 200, { deploys: newest.slice(0, limit).map(deploySummary) });
     }
     if (parts[0] === 'deploys' && parts.length === 2) {
       if (method !== 'GET') throw new MethodNotAllowedError('GET');
@@ -232,6 +281,9 @@ export class AdminServer {
       out.push({
         name: s.name,
         rule: s.options.rule,
+        entrypoints: s.options.entrypoints ?? this.#opts.entrypoints,
+        tls: s.options.tls !== undefined,
+        middlewares: s.options.middlewares ?? [],
         loadBalancer: s.options.loadBalancer,
         upstreams: s.upstreams.map((u) => this.#upstreamJson(u.id)),
       });
@@ -244,7 +296,8 @@ export class AdminServer {
     const u = registry.upstreams.get(id);
     if (u === undefined) return null;
     const svc = registry.serviceOf(u);
-    const out: Record<string, unknown> = { id: u.id, url: u.url, state: u.state, inflight: u.inflight };
+    const { url, state, inflight, requests, failures } = u;
+    const out: Record<string, unknown> = { id: u.id, url, state, inflight, requests, failures };
     if (u.containerId !== undefined) out.containerId = u.containerId;
     const lastError = svc?.lastHealthError(u) ?? null;
     if (lastError !== null) out.lastHealthError = lastError;
@@ -287,6 +340,8 @@ export class AdminServer {
 
   async close(): Promise<void> {
     this.#unsubscribe();
+    this.#metrics.close();
+    this.#stats.close();
     for (const s of this.#streams) s.end();
     this.#streams.clear();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));

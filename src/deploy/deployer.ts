@@ -71,7 +71,8 @@ export class Deployer {
     this.#journal = init.journal;
     this.#log = init.log;
     this.#hooks = init.hooks;
-    const progress = new Progress(init.journal, init.events, init.log);
+    const counts = (service: string) => init.registry.services.get(service)?.upstreams ?? [];
+    const progress = new Progress(init.journal, init.events, init.log, counts);
     this.#ctx = { engine: init.engine, registry: init.registry, progress, log: init.log, signal: this.#abort.signal };
     for (const r of init.journal.list()) {
       this.#records.set(r.id, r);
@@ -186,6 +187,7 @@ export class Deployer {
     let stopping: Promise<void> = Promise.resolve();
     try {
       for (const [i, batch] of batches.entries()) {
+        ctx.progress.live(rec, { batch: { n: i + 1, of: batches.length } });
         const retire = batch.retire.map((id) => byId.get(id)!);
         if (batch.order === 'stop-first' && retire.length > 0) {
           await hooks.run('preStop', live(rec.new), retire); // preStop: a failure is recorded, the deploy goes on

@@ -46,6 +46,26 @@ export interface DeployRecord {
   error?: string;
   /** request counts measured on the new upstreams during monitor windows */
   monitor?: { requests: number; failures: number };
+  /** requests the service's upstreams served while the deploy ran, and how many failed (connect errors, resets,
+   *  5xx answers) */
+  traffic?: { requests: number; failures: number };
+  /** what a running deploy is doing right now (null once it ended) */
+  live?: LiveProgress | null;
+}
+
+/** A running deploy's current phase, for live progress views (the dashboard, `baton deploy`). */
+export interface LiveProgress {
+  phase: string;
+  /** rolling: which batch of how many */
+  batch: { n: number; of: number } | null;
+  /** when the phase gives up (health gate) or ends (monitor window) */
+  deadline: string | null;
+  /** drain: requests still in flight on the upstreams being drained */
+  inflight: number | null;
+  /** monitor window: requests and failures on the new upstreams so far, and the ratio allowed */
+  requests: number | null;
+  failures: number | null;
+  maxFailureRatio: number | null;
 }
 
 export class Journal {

@@ -17,6 +17,8 @@ const CONCURRENCY = 4;
 const EXIT_CHECK_MS = 500;
 /** how often the monitor window samples the new upstreams' request counters */
 const MONITOR_SAMPLE_MS = 100;
+/** how often a drain's in-flight count and the monitor window's counts are published (live progress) */
+const LIVE_MS = 250;
 
 /** What every step needs. */
 export interface DeployContext {
@@ -121,6 +123,7 @@ export async function healthGate(
   const names = namesOf(containers);
   progress.step(rec, 'health gate', names, 'started');
   const deadline = Date.now() + timeoutMs;
+  progress.live(rec, { deadline: new Date(deadline).toISOString() });
   let lastCheck = 0;
   for (;;) {
     const pending = containers.filter((c) => registry.upstreamOfContainer(c.id)?.state !== 'healthy');
@@ -164,12 +167,20 @@ async function drainAll(
 ): Promise<void> {
   const names = namesOf(refs);
   ctx.progress.step(rec, action, names, 'started');
-  const drains = await Promise.all(
-    refs.map((r): Promise<DrainResult | null> | null => {
-      const u = ctx.registry.upstreamOfContainer(r.id);
-      return u === undefined ? null : ctx.registry.drain(u.id, drainTimeout);
-    }),
-  );
+  const inflight = () => refs.reduce((n, r) => n + ctx.registry.inflightOfContainer(r.id), 0);
+  ctx.progress.live(rec, { inflight: inflight() });
+  const tick = setInterval(() => ctx.progress.live(rec, { inflight: inflight() }), LIVE_MS);
+  let drains: Array<DrainResult | null>;
+  try {
+    drains = await Promise.all(
+      refs.map((r): Promise<DrainResult | null> | null => {
+        const u = ctx.registry.upstreamOfContainer(r.id);
+        return u === undefined ? null : ctx.registry.drain(u.id, drainTimeout);
+      }),
+    );
+  } finally {
+    clearInterval(tick);
+  }
   const timedOut = drains.filter((d) => d?.timedOut).map((d) => `${d!.id} (${d!.aborted} aborted)`);
   ctx.progress.step(rec, action, names, 'done', timedOut.length > 0 ? `drain timeout: ${timedOut.join(', ')}` : done);
 }
@@ -297,6 +308,8 @@ export async function monitor(
     base.set(w.id, { requests: u?.requests ?? 0, failures: u?.failures ?? 0 });
   }
   const deadline = Date.now() + windowMs;
+  const live = { deadline: new Date(deadline).toISOString(), maxFailureRatio };
+  let published = 0;
   let requests = 0;
   let failures = 0;
   for (;;) {
@@ -320,6 +333,10 @@ export async function monitor(
       failures += u.failures - b.failures;
     }
     rec.monitor = { requests, failures };
+    if (Date.now() - published >= LIVE_MS) {
+      published = Date.now();
+      progress.live(rec, { ...live, requests, failures });
+    }
     const detail = tooManyFailures(requests, failures, maxFailureRatio);
     if (detail !== null) {
       progress.step(rec, 'monitor', names, 'failed', detail);

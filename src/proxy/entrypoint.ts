@@ -24,6 +24,7 @@ import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
 import { listenOn } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
+import { HTTP, protocolOf, WEBSOCKET, type RequestMetrics } from '../upstream/meter.ts';
 import { logAnswered, logForwarded, logUpgrade } from './access-log.ts';
 import type { TlsTerminator } from '../tls/terminator.ts';
 import { Admission, connInfo, onClientError, requestTimedOut, securedConnInfo } from './connections.ts';
@@ -54,6 +55,8 @@ export interface EntrypointOptions {
   redirect?: Redirection | null;
   /** ACME HTTP-01: the key authorization for a token, on the resolver's challenge entrypoint */
   httpChallenges?: HttpChallenges | null;
+  /** request counts and durations (null: metrics.enabled is off) */
+  metrics?: RequestMetrics | null;
 }
 
 export interface HttpChallenges {
@@ -79,6 +82,7 @@ export class Entrypoint implements UpgradeHost {
   active = 0;
   /** answered by baton with 404: no route */
   notFound = 0;
+  readonly metrics: RequestMetrics | null;
 
   readonly #config: EntrypointConfig;
   readonly #registry: Registry;
@@ -106,6 +110,7 @@ export class Entrypoint implements UpgradeHost {
     this.#accessLog = opts.accessLog;
     this.#redirect = opts.redirect ?? null;
     this.#challenges = opts.httpChallenges ?? null;
+    this.metrics = opts.metrics ?? null;
     this.#admission = new Admission({
       maxConnections: opts.limits.maxConnections,
       trustedIPs: opts.config.forwardedHeaders.trustedIPs,
@@ -281,6 +286,7 @@ export class Entrypoint implements UpgradeHost {
 
   #sendText(req: ClientRequest, res: ClientResponse, status: number, text: string): null {
     sendText(res, status, text);
+    this.metrics?.answered(req.method!, status, null, HTTP);
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, 'acme_challenge');
     this.#done();
     return null;
@@ -288,6 +294,7 @@ export class Entrypoint implements UpgradeHost {
 
   #sendRedirect(req: ClientRequest, res: ClientResponse, status: number, location: string): null {
     sendRedirect(res, req.method!, status, location, this.closing || unreadBody(req));
+    this.metrics?.answered(req.method!, status, null, HTTP);
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, 'redirect');
     this.#done();
     return null;
@@ -305,6 +312,7 @@ export class Entrypoint implements UpgradeHost {
   ): void {
     sendPage(res, req.method!, status, code, detail, close || this.closing);
     if (service !== null) service.unavailable++;
+    this.metrics?.answered(req.method!, status, service?.name ?? null, HTTP);
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);
     this.#done();
   }
@@ -317,6 +325,7 @@ export class Entrypoint implements UpgradeHost {
   /** An answer made without a Forward (a middleware's, or baton's page on a route with middlewares). */
   answered(req: ClientRequest, status: number, code: string, service: Service | null): void {
     if (service !== null && status >= 500) service.unavailable++;
+    this.metrics?.answered(req.method!, status, service?.name ?? null, HTTP);
     if (this.#accessLog !== null) logAnswered(this.#accessLog, req, status, code);
     this.#done();
   }
@@ -326,6 +335,7 @@ export class Entrypoint implements UpgradeHost {
     const svc = f.service;
     svc.responses[(f.status / 100) | 0]++;
     svc.retries += f.retries;
+    this.metrics?.forwarded(f.method, f.status, svc.name, f.started, protocolOf(f.req));
     if (this.#accessLog !== null) logForwarded(this.#accessLog, f);
     this.#done();
   }
@@ -356,6 +366,7 @@ export class Entrypoint implements UpgradeHost {
   }
 
   logUpgrade(req: ClientRequest, status: number, error: string | null, upstream: string | null): void {
+    this.metrics?.answered(req.method!, status, null, WEBSOCKET);
     if (this.#accessLog !== null) logUpgrade(this.#accessLog, req as IncomingMessage, status, error, upstream);
   }
 

@@ -5,6 +5,12 @@ import { type Dispatcher, Pool } from 'undici';
 import type { HealthCheckConfig } from '../config/schema.ts';
 import type { Upstream } from './upstream.ts';
 
+/** Probes settled, by result (a service's, read by /metrics). */
+export interface HealthCounts {
+  success: number;
+  failure: number;
+}
+
 export class HealthChecker {
   readonly #upstream: Upstream;
   readonly #config: HealthCheckConfig;
@@ -16,10 +22,12 @@ export class HealthChecker {
   lastError: string | null = null;
   /** a starting upstream refusing connections: its next refused probe counted as a failure no earlier than this */
   #nextCounted = 0;
+  readonly #counts: HealthCounts;
 
-  constructor(upstream: Upstream, config: HealthCheckConfig) {
+  constructor(upstream: Upstream, config: HealthCheckConfig, counts: HealthCounts) {
     this.#upstream = upstream;
     this.#config = config;
+    this.#counts = counts;
     // Probes use their own single connection so a saturated traffic pool cannot starve them.
     this.#client = new Pool(upstream.url, {
       connections: 1,
@@ -87,6 +95,8 @@ export class HealthChecker {
       this.#running = false;
     }
     if (this.#stopped) return;
+    if (ok) this.#counts.success++;
+    else this.#counts.failure++;
     // a starting upstream refusing the connection is not listening yet: probed again soon, its failures counted
     // at the usual pace (one per interval), so it turns healthy soon after it listens and unhealthy as before
     const refused = !ok && this.#upstream.state === 'starting' && this.lastError === 'ECONNREFUSED';

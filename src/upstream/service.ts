@@ -1,6 +1,6 @@
 // A service: its upstreams, its balancer cursor, passive ejection, and the active health checkers.
 import type { ServiceConfig } from '../config/schema.ts';
-import { HealthChecker } from './health.ts';
+import { HealthChecker, type HealthCounts } from './health.ts';
 import { pickLeastConnections, pickRoundRobin } from './balancer.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -22,6 +22,8 @@ export class Service {
   readonly responses = [0, 0, 0, 0, 0, 0];
   /** retried attempts */
   retries = 0;
+  /** active health check probes settled, by result */
+  readonly healthChecks: HealthCounts = { success: 0, failure: 0 };
 
   /** set in a worker thread: passive ejections are the control plane's to make */
   readonly #askEject: ((u: Upstream, failures: number) => void) | null;
@@ -99,7 +101,7 @@ export class Service {
     this.#checkers.delete(u);
     const hc = this.options.healthCheck;
     if (hc === undefined || u.state === 'draining' || u.state === 'drained') return;
-    const checker = new HealthChecker(u, hc);
+    const checker = new HealthChecker(u, hc, this.healthChecks);
     this.#checkers.set(u, checker);
     checker.start();
   }
