@@ -609,3 +609,33 @@ t.test('GET /api/containers: requests in flight here to containers (what a deplo
   t.equal(many.status, 400, 'at most 100 ids');
   t.equal((await admin(port, 'POST', '/api/containers?ids=abc', {})).status, 405);
 });
+
+t.test('the stats event: every second while subscribed, running totals, p50/p99, upstream counters', async (t) => {
+  const { baton, idA } = await twoUpstreams(t);
+  const sse = subscribe(t, baton.adminPort, TOKEN);
+  for (let i = 0; i < 4; i++) t.equal((await http(baton.port)).status, 200);
+  await waitFor(() => sse.events.some((e) => e.event === 'stats' && e.data.services.app.requests === 4), 3000, 'stats with 4 requests');
+  const s = sse.events.find((e) => e.event === 'stats' && e.data.services.app.requests === 4)!.data;
+  t.type(s.at, 'number');
+  t.same(s.services.app.responses, [0, 0, 4, 0, 0, 0]);
+  t.ok(s.services.app.p50 > 0 && s.services.app.p50 < 1, `p50 ${s.services.app.p50}s`);
+  t.ok(s.services.app.p99 >= s.services.app.p50);
+  t.has(s.upstreams[idA], { service: 'app', state: 'healthy', inflight: 0 });
+  const requests = Object.values<any>(s.upstreams).reduce((n, u) => n + u.requests, 0);
+  t.equal(requests, 4, 'per-upstream requests add up');
+  sse.close();
+});
+
+t.test('GET /api/deploys: limit checked first; without Docker there is no deployer (409)', async (t) => {
+  const { baton } = await twoUpstreams(t);
+  for (const bad of ['0', '-1', '1001', 'ten', '1.5', '']) {
+    const r = await admin(baton.adminPort, 'GET', `/api/deploys?limit=${bad}`);
+    t.equal(r.status, 400, `limit=${bad}`);
+    t.equal(r.json.error.code, 'BATON_BAD_REQUEST');
+  }
+  const r = await admin(baton.adminPort, 'GET', '/api/deploys?service=app&limit=5');
+  t.equal(r.status, 409);
+  t.equal(r.json.error.code, 'BATON_DOCKER_DISABLED');
+  t.equal((await admin(baton.adminPort, 'POST', '/api/deploys', {})).status, 405);
+  t.equal((await admin(baton.adminPort, 'GET', '/api/deploys', undefined, null)).status, 401);
+});

@@ -217,3 +217,31 @@ t.test('bad requests change nothing: unknown service 404, missing image 400', as
   t.same(engine.ops, [], 'no container touched');
   t.same(deployer.list(), [], 'no record made');
 });
+
+t.test('live progress: each batch, the health gate deadline, the drain in-flight, the monitor counts; then null', async (t) => {
+  const { engine, deployer } = await setup(t, 2);
+  const events: any[] = [];
+  const off = engine.events.subscribe((type, data) => {
+    if (type === 'deploy') events.push(structuredClone(data));
+  });
+  t.teardown(off);
+  const started = Date.now();
+  const rec = await finished(deployer, await deploy(deployer, { image: 'app:v2', monitor: '600ms' }));
+  t.equal(rec.state, 'succeeded', rec.error ?? 'succeeded');
+  const lives = events.map((e) => e.live).filter((l) => l !== null);
+  t.same([...new Set(lives.map((l) => l.batch && `${l.batch.n}/${l.batch.of}`))].filter(Boolean), ['1/2', '2/2']);
+  const gate = lives.find((l) => l.phase === 'health gate' && l.deadline !== null);
+  t.ok(gate, 'the health gate says when it gives up');
+  const deadline = Date.parse(gate.deadline);
+  t.ok(deadline >= started + 5000 - 50 && deadline <= Date.now() + 5000, 'healthTimeout from the gate start');
+  const drain = lives.find((l) => /drain/.test(l.phase) && typeof l.inflight === 'number');
+  t.ok(drain, 'the drain says how many requests are still in flight');
+  t.equal(drain.inflight, 0, 'nothing in flight here');
+  const monitor = lives.find((l) => l.phase === 'monitor' && l.requests !== null);
+  t.ok(monitor, 'the monitor window publishes its counts');
+  t.same([monitor.requests, monitor.failures, monitor.maxFailureRatio !== null], [0, 0, true]);
+  t.equal(events.at(-1).state, 'succeeded');
+  t.equal(events.at(-1).live, null, 'no live progress once it ended');
+  t.same(rec.traffic, { requests: 0, failures: 0 }, 'the traffic seen during the deploy is recorded');
+  t.ok(events.at(-1).finishedAt, 'the last event says when it ended');
+});
