@@ -12,6 +12,7 @@ import type { TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
+import { serveDashboard } from './dashboard.ts';
 import type { Deployments } from './deployments.ts';
 import { LiveStats } from './live-stats.ts';
 import { Metrics } from './metrics.ts';
@@ -147,6 +148,11 @@ export class AdminServer {
       });
       res.end(body);
       return;
+    }
+    // the dashboard's page and files (no token: the page asks for it, and sends it on every API call)
+    if (path === '/' || path.startsWith('/dashboard/')) {
+      if (method !== 'GET' && method !== 'HEAD') throw new MethodNotAllowedError('GET, HEAD');
+      return serveDashboard(req, res, path);
     }
     if (!path.startsWith('/api/')) throw new NotFoundError(`no such endpoint: ${path}`);
     if (!checkBearer(req.headers.authorization, this.#opts.token)) throw new UnauthorizedError();
