@@ -14,8 +14,13 @@ const USAGE = `baton — HTTP reverse proxy and deployer for Docker hosts
 Usage:
   baton serve [--config config/baton.yaml]     run the proxy and the admin API
   baton health                                  exit 0 when baton's admin API answers /healthz (a HEALTHCHECK)
-  baton status [--json]                         services, upstreams, states, in-flight counts
+  baton status [--json] [--watch [--interval 2s]]
+                                                services, upstreams, states, in-flight counts; --watch refreshes
+                                                in place (Ctrl-C stops)
   baton certs [--json]                          certificates served: domains, source, expiry (⚠ soon)
+  baton history [service] [--limit 50] [--json] past deploys, newest first: outcome, image, duration, requests
+                                                and failures seen while each ran
+  baton events [--json]                         follow the event stream: upstream states, deploy steps, traffic
   baton drain <upstream-id> [--timeout 30s] [--no-wait]
                                                 take an upstream out of rotation and wait for in-flight to reach 0
   baton enable <upstream-id>                    put an upstream back through the health gate
@@ -23,11 +28,14 @@ Usage:
                [--order start-first|stop-first] [--delay 0s] [--monitor 5s] \
 [--failure-action rollback|pause|continue]
                [--max-failure-ratio 0] [--health-timeout 60s] [--drain-timeout 30s] [--pull] [--no-keep-previous]
+               [--plain]
                                                 replace the service's containers; live progress; exit 0 only on success
-  baton rollback <service>                      start the previous generation (kept stopped) and retire the current
-  baton scale <service> <replicas>              clone or retire containers to reach <replicas>
+  baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
+  baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
   baton help | --help                           this text
 
+deploy, rollback and scale show a live view on a terminal; with --plain, or when stdout is not a terminal (CI),
+one line per step, its ISO time first. Ctrl-C stops following (the deploy goes on in baton; exit 130).
 Admin commands find the admin API by themselves: --admin-url / BATON_ADMIN_URL, else the config file's
 admin.address; the token from BATON_ADMIN_TOKEN, the config, or the token file baton generated.
 Common options: --config <file> (default: BATON_CONFIG, else ${DEFAULT_CONFIG_PATH}), --admin-url <url>,
@@ -55,7 +63,43 @@ const OPTIONS = {
   'drain-timeout': { type: 'string' },
   pull: { type: 'boolean' },
   'no-keep-previous': { type: 'boolean' },
+  plain: { type: 'boolean' },
+  limit: { type: 'string' },
+  watch: { type: 'boolean' },
+  interval: { type: 'string' },
 } as const;
+
+type Option = keyof typeof OPTIONS;
+
+/** The flags each command takes besides --help; any other is a usage error (and nothing is done). */
+const ADMIN: Option[] = ['config', 'admin-url', 'token'];
+const DEPLOY: Option[] = [
+  ...['image', 'strategy', 'replicas', 'parallelism', 'order', 'delay', 'monitor', 'failure-action'],
+  ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'plain'],
+] as Option[];
+const COMMAND_FLAGS: Record<string, Option[]> = {
+  serve: ['config'],
+  health: ADMIN,
+  status: [...ADMIN, 'json', 'watch', 'interval'],
+  certs: [...ADMIN, 'json'],
+  history: [...ADMIN, 'json', 'limit'],
+  events: [...ADMIN, 'json'],
+  drain: [...ADMIN, 'timeout', 'no-wait'],
+  enable: ADMIN,
+  deploy: [...ADMIN, ...DEPLOY],
+  rollback: [...ADMIN, 'plain'],
+  scale: [...ADMIN, 'plain'],
+};
+
+/** The first flag given that `command` does not take, or null. */
+export function strayFlag(command: string, values: Record<string, unknown>): string | null {
+  const allowed = COMMAND_FLAGS[command];
+  if (allowed === undefined) return null;
+  const stray = Object.keys(values).find(
+    (f) => f !== 'help' && values[f] !== undefined && !allowed.includes(f as Option),
+  );
+  return stray === undefined ? null : `--${stray}`;
+}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let parsed;
@@ -74,6 +118,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.out(USAGE);
     return command === undefined && !values.help ? EXIT_USAGE : EXIT_OK;
   }
+  const stray = strayFlag(command, values);
+  if (stray !== null) {
+    io.err(`baton ${command}: ${stray} is not an option of \`baton ${command}\` (see \`baton help\`)\n`);
+    return EXIT_USAGE;
+  }
   if (command === 'serve') {
     const { serve } = await import('./cli/serve.ts');
     return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
@@ -82,12 +131,24 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     const { health } = await import('./cli/health.ts');
     return health(values, io);
   }
-  const { certs, deploy, drain, enable, rollback, scale, status } = await import('./cli/commands.ts');
+  const { certs, deploy, drain, enable, events, history, rollback, scale, status } = await import('./cli/commands.ts');
   switch (command) {
     case 'status':
       return status(values, io);
     case 'certs':
       return certs(values, io);
+    case 'history':
+      if (positionals.length > 2) {
+        io.err('baton history: usage: baton history [service] [--limit N] [--json]\n');
+        return EXIT_USAGE;
+      }
+      return history(positionals[1], values, io);
+    case 'events':
+      if (positionals.length > 1) {
+        io.err('baton events: takes no arguments (usage: baton events [--json])\n');
+        return EXIT_USAGE;
+      }
+      return events(values, io);
     case 'drain':
     case 'enable': {
       const id = positionals[1];

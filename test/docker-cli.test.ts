@@ -83,7 +83,7 @@ async function run(): Promise<void> {
     t.comment(`baton deploy exited ${r.code} after ${r.ms} ms, ${r.lines.length} lines`);
     t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr.trim()})`);
     t.match(r.lines[0]?.text, new RegExp(`^Deploying ${s.name} → ${images.v2.replace(/[.]/g, '\\.')} \\(rolling\\): d-`), `title line: ${r.lines[0]?.text}`);
-    const steps = r.lines.filter((l) => /^ {2}\d\d:\d\d:\d\d /.test(l.text));
+    const steps = r.lines.filter((l) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /.test(l.text));
     t.ok(steps.some((l) => /\bok +health gate\b/.test(l.text)), 'a health gate step');
     t.ok(steps.some((l) => /\bok +retire old: drain .* — in-flight reached zero/.test(l.text)), 'a drain step with its outcome');
     t.ok(steps.some((l) => /\bok +monitor\b/.test(l.text)), 'a monitor step');

@@ -49,13 +49,14 @@ export function adminTarget(flags: AdminFlags, env: NodeJS.ProcessEnv): AdminTar
 }
 
 /** One call to the admin API, its JSON answer read as `T`; a status >= 400 throws the answer's error message.
- *  `timeoutMs` bounds the connect and the answer (default: no bound on the answer). */
+ *  `timeoutMs` bounds the connect and the answer (default: no bound on the answer); `signal` aborts the call (it
+ *  then throws the signal's reason). */
 export async function call<T = any>(
   target: AdminTarget,
   method: string,
   path: string,
   body?: unknown,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<{ status: number; json: T }> {
   // A waiting drain answers only when the upstream is drained (bounded by its drain timeout, which may be long):
   // no client-side response timeout by default (0 turns undici's off).
@@ -71,31 +72,50 @@ export async function call<T = any>(
     const res = await request(target.url + path, {
       method: method as 'GET',
       headers: {
-        ...(target.token !== null ? { authorization: `Bearer ${target.token}` } : {}),
+        ...authorization(target),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       dispatcher,
+      signal: opts.signal,
     });
     status = res.statusCode;
     text = await res.body.text();
   } catch (err) {
-    const why = (err as { code?: string }).code ?? (err as Error).message;
-    const message = `cannot reach the admin API at ${target.url} (${why}); is \`baton serve\` running?`;
-    throw new AdminCallError(message, 0, { cause: err });
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    throw unreachable(target, err);
   } finally {
     void dispatcher.close();
   }
-  let json: any = null;
-  try {
-    json = text === '' ? null : JSON.parse(text);
-  } catch {
-    json = { error: { message: text.slice(0, QUOTED_ERROR_MAX_CHARS) } };
-  }
-  if (status >= 400) {
-    const msg = json?.error?.message ?? `HTTP ${status}`;
-    const hint = status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
-    throw new AdminCallError(`${msg}${hint}`, status);
-  }
+  const json = parseAnswer(text);
+  if (status >= 400) throw answerError(status, json);
   return { status, json: json as T };
+}
+
+/** The bearer header for the target's token (none without one). */
+export function authorization(target: AdminTarget): { authorization?: string } {
+  return target.token !== null ? { authorization: `Bearer ${target.token}` } : {};
+}
+
+/** The error for an admin API that could not be reached (or dropped the connection before answering). */
+export function unreachable(target: AdminTarget, err: unknown): AdminCallError {
+  const why = (err as { code?: string }).code ?? (err as Error).message;
+  const message = `cannot reach the admin API at ${target.url} (${why}); is \`baton serve\` running?`;
+  return new AdminCallError(message, 0, { cause: err });
+}
+
+/** An answer's JSON; a text that is not JSON becomes an error message quoting its start. */
+export function parseAnswer(text: string): any {
+  try {
+    return text === '' ? null : JSON.parse(text);
+  } catch {
+    return { error: { message: text.slice(0, QUOTED_ERROR_MAX_CHARS) } };
+  }
+}
+
+/** The error for an answer with a status >= 400: its message, with a hint for a refused token. */
+export function answerError(status: number, json: any): AdminCallError {
+  const msg = json?.error?.message ?? `HTTP ${status}`;
+  const hint = status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
+  return new AdminCallError(`${msg}${hint}`, status);
 }

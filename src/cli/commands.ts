@@ -1,8 +1,8 @@
-// The admin commands: status, certs, drain, enable, deploy, rollback and scale, each one request to the admin API (a
-// deploy, rollback or scale then followed step by step until it ends). A failure prints one line and returns
-// EXIT_FAILURE; a bad config file, EXIT_USAGE.
+// The admin commands: status, certs, history, drain, enable, deploy, rollback and scale, each one request to the
+// admin API (a deploy, rollback or scale then followed step by step until it ends, progress.ts; `status --watch`
+// refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config file, EXIT_USAGE.
 import type { CertificateView } from '../admin/certificates.ts';
-import type { DeployRecord } from '../deploy/journal.ts';
+import { parseDuration } from '../config/units.ts';
 import { ConfigError } from '../errors.ts';
 import { adminTarget, call, type AdminFlags, type AdminTarget } from './admin-client.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
@@ -11,17 +11,14 @@ import {
   drainedLine,
   drainStartedLine,
   enabledLine,
-  outcomeLine,
+  historyTable,
   problemLines,
   statusTable,
-  stepLine,
+  type DeploySummary,
   type ServiceView,
 } from './output.ts';
-
-/** How often a running deploy/rollback/scale is asked for its new steps. */
-const POLL_INTERVAL_MS = 250;
-/** The states in which the CLI stops following an operation (`paused` waits for a person). */
-const FINAL_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'rolled_back', 'paused']);
+import { followOperation, PlainView, type OperationView } from './progress.ts';
+import { stdoutIsTTY, wantsPlain } from './term.ts';
 
 /** `baton deploy`'s own flags. */
 export interface DeployFlags {
@@ -45,9 +42,31 @@ export interface Flags extends AdminFlags, DeployFlags {
   timeout?: string;
   'no-wait'?: boolean;
   json?: boolean;
+  plain?: boolean;
+  limit?: string;
+  watch?: boolean;
+  interval?: string;
 }
 
+/** The most deploys `baton history` asks for (the API's bound). */
+const MAX_HISTORY_LIMIT = 1000;
+/** `baton status --watch`: how often it refreshes, by default and at the most and least. */
+const DEFAULT_WATCH_INTERVAL_MS = 2_000;
+const MIN_WATCH_INTERVAL_MS = 100;
+const MAX_WATCH_INTERVAL_MS = 3_600_000;
+
 export function status(flags: Flags, io: Io): Promise<number> {
+  if (flags.watch || flags.interval !== undefined) {
+    const intervalMs = watchInterval(flags);
+    if (typeof intervalMs === 'string') {
+      io.err(`baton status: ${intervalMs}\n`);
+      return Promise.resolve(EXIT_USAGE);
+    }
+    return withAdmin(io, flags, async (t) => {
+      const { watchStatus } = await import('./watch.ts');
+      return watchStatus(t, { intervalMs, json: flags.json === true }, io);
+    });
+  }
   return withAdmin(io, flags, async (t) => {
     const { json } = await call<{ services: ServiceView[] }>(t, 'GET', '/api/services');
     io.out(flags.json ? JSON.stringify(json, null, 2) + '\n' : statusTable(json.services));
@@ -60,6 +79,45 @@ export function certs(flags: Flags, io: Io): Promise<number> {
     const { json } = await call<{ certificates: CertificateView[] }>(t, 'GET', '/api/certificates');
     io.out(flags.json ? JSON.stringify(json, null, 2) + '\n' : certsTable(json.certificates));
     return EXIT_OK;
+  });
+}
+
+/** `--interval` of `baton status --watch` in ms, or what is wrong with it. */
+export function watchInterval(flags: Pick<Flags, 'watch' | 'interval'>): number | string {
+  if (!flags.watch) return '--interval goes with --watch';
+  if (flags.interval === undefined) return DEFAULT_WATCH_INTERVAL_MS;
+  const ms = parseDuration(flags.interval);
+  if (ms === null || ms < MIN_WATCH_INTERVAL_MS || ms > MAX_WATCH_INTERVAL_MS) {
+    return `--interval: expected a duration from 100ms to 1h, such as 2s (got ${JSON.stringify(flags.interval)})`;
+  }
+  return ms;
+}
+
+/** `baton history [service] [--limit N]`: the deploys in the journal, newest first. */
+export function history(service: string | undefined, flags: Flags, io: Io): Promise<number> {
+  const query = new URLSearchParams();
+  if (service !== undefined) query.set('service', service);
+  if (flags.limit !== undefined) {
+    const n = Number(flags.limit);
+    if (!/^\d+$/.test(flags.limit) || n < 1 || n > MAX_HISTORY_LIMIT) {
+      io.err(`baton history: --limit must be a whole number from 1 to ${MAX_HISTORY_LIMIT}\n`);
+      return Promise.resolve(EXIT_USAGE);
+    }
+    query.set('limit', String(n));
+  }
+  return withAdmin(io, flags, async (t) => {
+    const q = query.size > 0 ? `?${query}` : '';
+    const { json } = await call<{ deploys: DeploySummary[] }>(t, 'GET', `/api/deploys${q}`);
+    io.out(flags.json ? JSON.stringify(json, null, 2) + '\n' : historyTable(json.deploys));
+    return EXIT_OK;
+  });
+}
+
+/** `baton events`: the admin API's event stream, one line per event, until Ctrl-C. */
+export function events(flags: Flags, io: Io): Promise<number> {
+  return withAdmin(io, flags, async (t) => {
+    const { followEvents } = await import('./events.ts');
+    return followEvents(t, { json: flags.json === true }, io);
   });
 }
 
@@ -132,28 +190,21 @@ export function scale(service: string, replicas: number, flags: Flags, io: Io): 
   return runOperation(flags, io, `${servicePath(service)}/scale`, { replicas }, `Scaling ${service} to ${replicas}`);
 }
 
-/** Starts a deploy/rollback/scale and follows it to the end, printing each step as it happens. */
+/** Starts a deploy/rollback/scale and follows it to the end: a live view on a terminal, else (or with --plain)
+ *  one timestamped line per step. */
 function runOperation(flags: Flags, io: Io, path: string, body: unknown, title: string): Promise<number> {
   return withAdmin(io, flags, async (t) => {
     const started = Date.now();
     const { json: accepted } = await call(t, 'POST', path, body);
     const id = accepted.id as string;
-    io.out(`${title}: ${id}\n`);
-    let printed = 0;
-    for (;;) {
-      const { json: record } = await call<DeployRecord>(t, 'GET', `/api/deploys/${encodeURIComponent(id)}`);
-      for (; printed < record.steps.length; printed++) io.out(stepLine(record.steps[printed]));
-      if (FINAL_STATES.has(record.state)) {
-        const outcome = outcomeLine(record, Date.now() - started);
-        if (record.state !== 'succeeded') {
-          io.err(outcome);
-          return EXIT_FAILURE;
-        }
-        io.out(outcome);
-        return EXIT_OK;
-      }
-      await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
+    let view: OperationView;
+    if (wantsPlain(flags.plain, stdoutIsTTY(io), io.env)) {
+      view = new PlainView(io, title, id);
+    } else {
+      const { TtyView } = await import('./progress-tty.ts');
+      view = new TtyView(io, title, id);
     }
+    return followOperation(t, id, view, io, started);
   });
 }
 
