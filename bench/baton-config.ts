@@ -1,12 +1,14 @@
 // baton's configs for the baton targets: one entrypoint, the admin API, log settings and the one route to the
 // upstream; `baton-mw3` adds a chain of three built-in middlewares on that route, `baton-plugin` one plugin
-// (bench/plugin-bench.ts), `baton-real` a health check and the access log, `baton-w2` two worker threads.
-// Everything else is the `baton` row's config, so that the ratio to it is the price of the middlewares alone.
+// (bench/plugin-bench.ts), `baton-real` a health check and the access log, `baton-w2` two worker threads,
+// `baton-nometrics` turns `metrics.enabled` off (the hot path's request counters and duration histograms).
+// Everything else is the `baton` row's config, so that the ratio to it is the price of that one change alone.
 
 import path from 'node:path';
 import type { Certificate } from './tls.ts';
 
-export type BatonName = 'baton' | 'baton-log' | 'baton-real' | 'baton-tls' | 'baton-mw3' | 'baton-plugin' | 'baton-w2';
+export type BatonName =
+  'baton' | 'baton-log' | 'baton-real' | 'baton-tls' | 'baton-mw3' | 'baton-plugin' | 'baton-w2' | 'baton-nometrics';
 
 /** The path prefix baton-mw3's stripPrefix removes: its load asks for `${STRIP_PREFIX}/`, the upstream gets `/`
  *  (and answers 404 under this prefix, so that a prefix not stripped shows as non-2xx responses). */
@@ -72,7 +74,7 @@ export function batonConfig(name: BatonName, ports: BatonPorts, host: string, ce
 log:
   level: info
   accessLog: ${name === 'baton-log' || name === 'baton-real'}
-`;
+${name === 'baton-nometrics' ? 'metrics:\n  enabled: false\n' : ''}`;
   if (name !== 'baton-tls') {
     const { sections, route } = chain(name);
     return `entrypoints:

@@ -40,6 +40,8 @@ const GROUPS: Record<string, readonly TargetName[]> = {
   peers: ['upstream', 'nginx', ...REFERENCE_TARGETS, 'baton', 'baton-real'],
   /** one event loop and two: nginx with 1 and 2 workers, baton with workers 1 and 2 */
   cores: ['upstream', 'nginx', 'nginx-w2', 'baton', 'baton-w2'],
+  /** the price of the metrics: baton with metrics.enabled on (the default) and off */
+  metrics: ['nginx', 'baton', 'baton-nometrics'],
 };
 
 /** The idle-scale count: this process opens them all, so at most what its file limit leaves room for. */

@@ -296,6 +296,14 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
       );
     }
   }
+  const metrics = metricsCost(results);
+  if (metrics !== null) {
+    const per = metrics.perRound.length > 1 ? `; per round: median ${fmtRatio(median(metrics.perRound))}` : '';
+    console.log(
+      `metrics on / off = baton / baton-nometrics req/s: ${fmtRatio(metrics.ratio)}, ` +
+        `per core ${fmtRatio(metrics.perCore)}${per} (the price of metrics.enabled; target >= 0.95)`,
+    );
+  }
   const direct = results.find((r) => r.target === 'upstream' && r.load === 'http-c10');
   if (direct !== undefined && direct.p50Ms !== null && direct.p99Ms !== null) {
     console.log('added latency at c=10 = p50 / p99 over the direct upstream row at c=10:');
@@ -312,6 +320,15 @@ function printTable(results: RunResult[], pin: Pinning, rounds: number): void {
   if (negotiated.length > 0) console.log(`TLS negotiated (h2load): ${negotiated.join('; ')}`);
   for (const r of results) for (const n of r.notes) console.log(`note: ${r.label}: ${n}`);
   for (const r of results) for (const w of r.warnings) console.log(`! ${r.label}: ${w}`);
+}
+
+/** baton (metrics on, the default) over baton-nometrics, plain HTTP: the inverse of the nometrics row's "vs baton". */
+function metricsCost(results: RunResult[]): { ratio: number; perCore: number | null; perRound: number[] } | null {
+  const off = results.find((r) => r.target === 'baton-nometrics' && r.load === 'http');
+  if (off === undefined || off.vsBaton === null || off.vsBaton === 0) return null;
+  const inv = (x: number | null) => (x === null || x === 0 ? null : 1 / x);
+  const perRound = off.vsBatonPerRound.filter((x) => Number.isFinite(x) && x > 0).map((x) => 1 / x);
+  return { ratio: 1 / off.vsBaton, perCore: inv(off.perCoreVsBaton), perRound };
 }
 
 function fmtMs(ms: number | null): string {
@@ -332,6 +349,7 @@ function summaryJson(results: RunResult[], opts: Options, pin: Pinning) {
     rounds: opts.rounds,
     layout: opts.layout,
     pinning: pin.description,
+    metricsOnOff: round3(metricsCost(results)?.ratio ?? null),
     results: results.map((r) => ({
       target: r.target,
       load: r.load,

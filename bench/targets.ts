@@ -21,6 +21,7 @@ export const PLAIN_TARGETS: readonly TargetName[] = [
   'nginx',
   ...REFERENCE_TARGETS,
   'baton',
+  'baton-nometrics',
   'baton-mw3',
   'baton-plugin',
   'baton-log',
@@ -33,15 +34,22 @@ export const MULTI_CORE_TARGETS: readonly TargetName[] = ['nginx-w2', 'baton-w2'
 export const TLS_TARGETS: readonly TargetName[] = ['nginx-tls', 'baton-tls'];
 /** The baton rows with middlewares, each also compared with the plain `baton` row ("vs baton"). */
 export const MIDDLEWARE_TARGETS: readonly TargetName[] = ['baton-mw3', 'baton-plugin'];
-/** Every row also compared with plain `baton` ("vs baton"): the middlewares, and the access log and health checks
- *  of a realistic setup. */
-export const VS_BATON_TARGETS: readonly TargetName[] = [...MIDDLEWARE_TARGETS, 'baton-log', 'baton-real', 'baton-w2'];
+/** Every row also compared with plain `baton` ("vs baton"): the middlewares, the access log and health checks of
+ *  a realistic setup, two workers, and metrics off (its inverse is the price of the metrics). */
+export const VS_BATON_TARGETS: readonly TargetName[] = [
+  ...MIDDLEWARE_TARGETS,
+  'baton-log',
+  'baton-real',
+  'baton-w2',
+  'baton-nometrics',
+];
 export const ALL_TARGETS: readonly TargetName[] = [...PLAIN_TARGETS, ...TLS_TARGETS];
 export const TARGET_LABELS: Record<TargetName, string> = {
   upstream: 'direct upstream (nginx)',
   nginx: 'nginx proxy',
   ...REFERENCE_LABELS,
   baton: 'baton (access log off)',
+  'baton-nometrics': 'baton, metrics off (access log off)',
   'baton-mw3': 'baton + 3 middlewares',
   'baton-plugin': 'baton + 1 plugin',
   'baton-log': 'baton (access log on)',
