@@ -8,7 +8,8 @@ import { AdminServer } from './admin/server.ts';
 import { ensureToken } from './admin/token.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { ConfigError } from './errors.ts';
-import { createLogger } from './log.ts';
+import { createAccessLog, createLogger, streamOf, type OwnedAccessLog } from './log.ts';
+import type { LineSink } from './proxy/access-log.ts';
 import { Deployer } from './deploy/deployer.ts';
 import { DockerEngine } from './deploy/engine.ts';
 import { hookSettingsOf } from './deploy/hooks.ts';
@@ -69,21 +70,30 @@ export class App {
   readonly swarmDeployer: SwarmDeployer | null = null;
   #closing: Promise<void> | null = null;
   readonly #startedAt = new Date().toISOString();
-  #closeLog: () => void = () => {};
+  readonly #closeLog: () => void;
+  readonly #accessLog: OwnedAccessLog | null;
 
   private constructor(config: LoadedConfig, opts: AppOptions, prepared: Prepared) {
     this.config = config;
     const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
-    let access: Logger;
+    let lines: LineSink;
+    let closeLog = () => {};
     if (opts.log !== undefined) {
       this.log = opts.log;
-      access = opts.log.child({ component: 'access' }, { level: 'info' });
+      lines = streamOf(opts.log);
     } else {
       const owned = createLogger(config.log.level, undefined, workers > 1); // worker threads share stdout
       this.log = owned.log;
-      access = owned.access;
-      this.#closeLog = owned.close;
+      lines = owned.lines;
+      closeLog = owned.close;
     }
+    // the access log, when this thread serves traffic (worker threads make their own)
+    const access = workers > 1 ? null : createAccessLog(config.log, lines, this.log);
+    this.#accessLog = access;
+    this.#closeLog = () => {
+      access?.close();
+      closeLog();
+    };
     const t = ensureToken(config.admin.token, config.tokenFilePath);
     this.token = t.token;
     if (t.generated)
@@ -127,8 +137,7 @@ export class App {
         terminator: terminatorFor(config, this.registry, this.certificates, this.acme?.tlsChallenges ?? null),
         httpChallengesFor: (name) => this.acme?.httpChallengesFor(name) ?? null,
         log: this.log,
-        // The access log is on or off by itself, whatever log.level says (its lines are info records).
-        accessLog: config.log.accessLog ? access : null,
+        accessLog: access?.access ?? null,
       });
     }
     const labelNames = {
@@ -239,6 +248,16 @@ export class App {
         requests: services.reduce((n, s) => n + s.responses.reduce((a, b) => a + b, 0), 0),
       };
     });
+  }
+
+  /** Reopens the access log file at its path (SIGUSR1, once logrotate moved it), here or in every worker thread. */
+  reopenLogs(): void {
+    if (!this.config.log.accessLog || this.config.log.accessLogFile === undefined) {
+      this.log.info('No access log file to reopen: the access log goes to stdout');
+      return;
+    }
+    this.#accessLog?.reopen();
+    this.workers?.reopenLogs();
   }
 
   /** Re-reads the certificate and key files (SIGHUP), here and in every worker thread. */

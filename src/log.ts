@@ -1,5 +1,9 @@
-// pino, one root logger per App; components take `log.child({ component })`. Secrets are redacted.
+// pino, one root logger per App; components take `log.child({ component })`. Secrets are redacted. The access log
+// is not a pino logger: its lines are built by hand (src/proxy/access-line.ts) and go to the log's stream or its file.
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type { Config } from './config/schema.ts';
+import { LineWriter } from './log-file.ts';
+import { AccessLog, type LineSink } from './proxy/access-log.ts';
 
 export const REDACT_PATHS = [
   'token',
@@ -13,7 +17,7 @@ export const REDACT_PATHS = [
   'admin.token',
 ];
 
-/** pino's isoTime, the string made once per millisecond (an access log writes many lines in each). */
+/** pino's isoTime, the string made once per millisecond (a busy log writes many lines in each). */
 function isoTimeCached(): () => string {
   let lastMs = 0;
   let lastTime = '';
@@ -27,25 +31,18 @@ function isoTimeCached(): () => string {
   };
 }
 
-/** How often buffered log lines are written out at the latest. */
-export const LOG_FLUSH_INTERVAL_MS = 250;
-
 export interface OwnedLogger {
   log: Logger;
-  /** the access logger: same destination and format, always at info, and without the redaction pass (access
-   *  lines carry method, host, path without query, status, timings: nothing to redact) */
-  access: Logger;
+  /** the log's own stream, for whole lines written as they are (the access log's, when it goes to stdout) */
+  lines: LineSink;
   /** writes out whatever is buffered and stops the flush timer */
   close(): void;
 }
 
-/** Lines are written out in batches of this many bytes (or every LOG_FLUSH_INTERVAL_MS). */
-const LOG_BUFFER_BYTES = 8 * 1024;
-
 /** A logger writing JSON lines to `destination`, or to stdout through an 8 KiB buffer flushed every 250 ms
- *  (one write per batch instead of one per access-log line). With `sharedStdout` (worker threads writing to the
- *  same stdout) each line is one write of its own: a write of up to PIPE_BUF (4 KiB) bytes is never split by
- *  another thread's, where a batch could be, when a full pipe (docker logs) takes it in pieces. */
+ *  (one write per batch instead of one per access-log line; log-file.ts). With `sharedStdout` (worker threads
+ *  writing to the same stdout) each line is one write of its own: a write of up to PIPE_BUF (4 KiB) bytes is never
+ *  split by another thread's, where a batch could be, when a full pipe (docker logs) takes it in pieces. */
 export function createLogger(level: string, destination?: DestinationStream, sharedStdout = false): OwnedLogger {
   const options = {
     level,
@@ -54,28 +51,50 @@ export function createLogger(level: string, destination?: DestinationStream, sha
     timestamp: isoTimeCached(),
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  const accessOptions = { ...options, level: 'info', redact: undefined, base: { name: 'baton', component: 'access' } };
-  if (destination !== undefined)
-    return { log: pino(options, destination), access: pino(accessOptions, destination), close: () => {} };
-  if (sharedStdout) {
-    const lines = pino.destination({ dest: 1, sync: true });
-    return { log: pino(options, lines), access: pino(accessOptions, lines), close: () => {} };
-  }
-  const dest = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  const timer = setInterval(() => {
-    try {
-      dest.flush();
-    } catch {}
-  }, LOG_FLUSH_INTERVAL_MS);
-  timer.unref();
+  if (destination !== undefined) return { log: pino(options, destination), lines: destination, close: () => {} };
+  const out = new LineWriter(sharedStdout ? { fd: 1, perLine: true } : { fd: 1, async: true });
+  return { log: pino(options, out), lines: out, close: () => out.close() };
+}
+
+/** The stream a pino logger writes to (a logger given to the App: its access lines go where its lines go). */
+export function streamOf(log: Logger): LineSink {
+  return (log as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym];
+}
+
+export interface OwnedAccessLog {
+  access: AccessLog;
+  /** reopens the access log file at its path (logrotate), and says so in the log; nothing on stdout */
+  reopen(): void;
+  /** writes out the file's buffer and closes it */
+  close(): void;
+}
+
+/** The access log as `log.*` configures it: its format, to `lines` (the log's stdout stream) or to its own file.
+ *  null when `log.accessLog` is off (on or off by itself, whatever log.level says). Throws when the file cannot
+ *  be opened. `worker`: the worker thread's number, in each JSON line. */
+export function createAccessLog(
+  config: Config['log'],
+  lines: LineSink,
+  log: Logger,
+  worker: number | null = null,
+): OwnedAccessLog | null {
+  if (!config.accessLog) return null;
+  if (config.accessLogFile === undefined)
+    return { access: new AccessLog(lines, config.accessLogFormat, worker), reopen: () => {}, close: () => {} };
+  const path = config.accessLogFile;
+  const file = new LineWriter({
+    path,
+    onError: (err) => log.error({ err, file: path }, 'Cannot write the access log'),
+  });
   return {
-    log: pino(options, dest),
-    access: pino(accessOptions, dest),
-    close: () => {
-      clearInterval(timer);
+    access: new AccessLog(file, config.accessLogFormat, worker),
+    reopen: () => {
       try {
-        dest.flushSync();
-      } catch {}
+        if (file.reopen()) log.info({ file: path }, 'Reopened the access log file');
+      } catch (err) {
+        log.error({ err, file: path }, 'Cannot reopen the access log file; kept the old one');
+      }
     },
+    close: () => file.close(),
   };
 }

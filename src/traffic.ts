@@ -8,6 +8,7 @@ import type { LoadedConfig } from './config/load.ts';
 import type { EventBus } from './events.ts';
 import { MiddlewareSet, type Factory } from './middleware/compile.ts';
 import { Entrypoint, type HttpChallenges } from './proxy/entrypoint.ts';
+import type { AccessLog } from './proxy/access-log.ts';
 import type { Redirection } from './proxy/redirect.ts';
 import type { CertificateStore } from './tls/store.ts';
 import { TlsTerminator, type Challenges } from './tls/terminator.ts';
@@ -70,7 +71,7 @@ export interface TrafficPlaneOptions {
   /** ACME HTTP-01 answers for an entrypoint, when a resolver names it */
   httpChallengesFor?: (entrypoint: string) => HttpChallenges | null;
   log: Logger;
-  accessLog: Logger | null;
+  accessLog: AccessLog | null;
 }
 
 export interface ServiceStats {

@@ -1,6 +1,7 @@
 // `baton serve`: loads the config (every problem printed, exit 2, nothing listens), starts the App, and stops it
 // gracefully on SIGTERM/SIGINT (exit 0 once the requests in flight are done). SIGHUP reloads the certificate and
-// key files (Node's default for SIGHUP would be to exit).
+// key files (Node's default for SIGHUP would be to exit); SIGUSR1 reopens the access log file (logrotate's
+// `postrotate`; with the listener installed Node no longer starts its inspector on SIGUSR1).
 import { App } from '../app.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
@@ -55,6 +56,7 @@ function untilStopped(app: App): Promise<number> {
         process.off('SIGTERM', stop);
         process.off('SIGINT', stop);
         process.off('SIGHUP', reload);
+        process.off('SIGUSR1', reopen);
         resolve(code);
       };
       app.close().then(
@@ -69,8 +71,10 @@ function untilStopped(app: App): Promise<number> {
       app.log.info({ signal: 'SIGHUP' }, 'Reloading certificate files');
       app.reloadCertificates();
     };
+    const reopen = () => app.reopenLogs();
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', reload);
+    process.on('SIGUSR1', reopen);
   });
 }

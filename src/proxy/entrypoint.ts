@@ -25,7 +25,7 @@ import { listenOn } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
 import { HTTP, protocolOf, WEBSOCKET, type RequestMetrics } from '../upstream/meter.ts';
-import { logAnswered, logForwarded, logUpgrade } from './access-log.ts';
+import { logAnswered, logForwarded, logUpgrade, type AccessLog } from './access-log.ts';
 import type { TlsTerminator } from '../tls/terminator.ts';
 import { Admission, connInfo, onClientError, requestTimedOut, securedConnInfo } from './connections.ts';
 import { bodyFollows, headerListSize, unreadBody } from './exchange.ts';
@@ -48,7 +48,7 @@ export interface EntrypointOptions {
   limits: Limits;
   registry: Registry;
   log: Logger;
-  accessLog: Logger | null;
+  accessLog: AccessLog | null;
   /** reads each connection's first bytes: TLS handshakes are terminated, plain HTTP goes on */
   terminator: TlsTerminator;
   /** `http.redirections.entryPoint`, resolved to the target's port */
@@ -86,7 +86,7 @@ export class Entrypoint implements UpgradeHost {
 
   readonly #config: EntrypointConfig;
   readonly #registry: Registry;
-  readonly #accessLog: Logger | null;
+  readonly #accessLog: AccessLog | null;
   readonly #server: Http1Server;
   readonly #h2: Http2Server;
   readonly #h2Sessions = new H2Sessions();

@@ -286,6 +286,12 @@ export class WorkerPool implements RegistryMirror {
     this.#broadcast({ type: 'reload-certificates' });
   }
 
+  /** Every worker reopens its access log file; one still starting too (it may have opened the file before it was
+   *  moved; its messages wait until it listens for them, and a reopen before its sync is harmless). */
+  reopenLogs(): void {
+    for (const m of this.#members.values()) this.#post(m, { type: 'reopen-logs' });
+  }
+
   /** Each worker stops accepting and finishes its requests in flight (bounded), then exits. */
   async close(timeoutMs: number): Promise<void> {
     this.#closing = true;

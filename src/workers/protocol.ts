@@ -30,6 +30,8 @@ export type ToWorker =
   | { type: 'listen'; addresses: Record<string, string> | null }
   | { type: 'stats'; ask: number }
   | { type: 'reload-certificates' }
+  /** reopen the access log file at its path (SIGUSR1: logrotate moved it) */
+  | { type: 'reopen-logs' }
   /** an ACME certificate obtained, renewed or dropped by the control plane */
   | { type: 'certificate'; change: ManagedChange }
   /** an ACME challenge to answer (HTTP-01 token, TLS-ALPN-01 certificate) or no longer */

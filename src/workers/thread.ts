@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { EventBus } from '../events.ts';
-import { createLogger } from '../log.ts';
+import { createAccessLog, createLogger, type OwnedAccessLog } from '../log.ts';
 import { middlewareTypes } from '../middleware/setup.ts';
 import { ChallengeBoard } from '../tls/acme-challenges.ts';
 import { CertificateStore } from '../tls/store.ts';
@@ -26,6 +26,7 @@ interface Plane {
   certificates: CertificateStore;
   challenges: ChallengeBoard;
   log: Logger;
+  access: OwnedAccessLog | null;
   close(): void;
 }
 
@@ -33,6 +34,14 @@ async function build(): Promise<Plane> {
   const { config } = init;
   const owned = createLogger(config.log.level, undefined, true); // stdout shared with the other threads
   const log = owned.log.child({ worker: init.writer });
+  // its own access log (its own file descriptor, with log.accessLogFile): whole lines, appended
+  const access = createAccessLog(config.log, owned.lines, log, init.writer);
+  const close = () => {
+    access?.close();
+    owned.close();
+  };
+  // a thread that fails (and is replaced) closes its file too; close() may run twice, once by the 'close' message
+  process.once('exit', close);
   const factories = await middlewareTypes(config);
   const board = new TallyBoard({ writers: init.buffers.writers, writer: init.writer, buffers: init.buffers });
   const tallies = new MappedTallies(board, (slot) => send({ type: 'released', slot }));
@@ -53,9 +62,9 @@ async function build(): Promise<Plane> {
     terminator: terminatorFor(config, registry, certificates, resolvers.length > 0 ? challenges : null),
     httpChallengesFor: (name) => (resolvers.some((r) => r.acme.httpChallenge?.entryPoint === name) ? challenges : null),
     log,
-    accessLog: config.log.accessLog ? owned.access.child({ worker: init.writer }) : null,
+    accessLog: access?.access ?? null,
   });
-  return { registry, traffic, tallies, certificates, challenges, log, close: owned.close };
+  return { registry, traffic, tallies, certificates, challenges, log, access, close };
 }
 
 async function handle(plane: Plane, m: ToWorker): Promise<void> {
@@ -82,6 +91,8 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
       return send({ type: 'stats', ask: m.ask, stats: plane.traffic.stats() });
     case 'reload-certificates':
       return void plane.certificates.reload();
+    case 'reopen-logs':
+      return plane.access?.reopen();
     case 'certificate':
       if (m.change.kind === 'put') {
         const { id, source, certPem, keyPem } = m.change;
