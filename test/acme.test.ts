@@ -475,7 +475,8 @@ t.test('renewal: a certificate within renewBefore is ordered again and replaced 
   const times = obtained(baton).map((l) => Number(l.time));
   const due = from + (to - from) / 2; // renewBefore (365 days) is longer than the lifetime: half of it
   t.ok(times[1] >= due, `renewed at half its lifetime (${times[1] - from} ms after notBefore), not at every check`);
-  t.ok(times[1] <= due + 1_500, 'and soon after it was due (checks every 200 ms)');
+  // due + one 200 ms check + the order itself (a pebble round trip, slower on a loaded CI machine)
+  t.ok(times[1] <= due + 4_000, 'and soon after it was due (checks every 200 ms)');
 });
 
 for (const challenge of ['http', 'tls'] as const) {
