@@ -12,9 +12,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { connect as h2connect } from 'node:http2';
 import { join, resolve } from 'node:path';
 import t, { type Test } from 'tap';
 import { App } from '../src/app.ts';
+import { makeCa, makeLeaf } from './fixtures/certs.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { BUFFER_BYTES, LineWriter } from '../src/log-file.ts';
 import {
@@ -339,6 +341,37 @@ t.test('a real baton logs to its file: json and common; hostile header values st
       t.equal(h![9], 'a\\"b');
     }
   }
+});
+
+t.test('HTTP/2 in the common format: HTTP/2.0, the peer address, header values escaped', async (t) => {
+  const dir = tempDir(t);
+  const ca = makeCa(dir);
+  const cert = makeLeaf(ca, dir, ['h2.test']);
+  const up = await startUpstream(t, 'a');
+  const file = join(dir, 'h2.log');
+  const b = await startBaton(t, {
+    log: { level: 'info', accessLogFormat: 'common', accessLogFile: file },
+    tls: { certificates: [{ certFile: cert.certFile, keyFile: cert.keyFile }] },
+    services: { h2: { rule: 'Host(`h2.test`)', upstreams: [up.url], tls: true } },
+  });
+  const session = h2connect(`https://127.0.0.1:${b.port}`, { ca: ca.pem, servername: 'h2.test' });
+  t.teardown(() => session.destroy());
+  const status = await new Promise<number>((resolve, reject) => {
+    const headers = { ':path': '/two?q=1', ':authority': 'h2.test', 'user-agent': 'h2 "client" \u00e9' };
+    const req = session.request(headers);
+    let code = 0;
+    req.on('response', (h) => (code = Number(h[':status'])));
+    req.on('end', () => resolve(code));
+    req.on('error', reject);
+    req.resume();
+  });
+  t.equal(status, 200);
+  const [line] = await linesIn(file, 1);
+  const m = CLF.exec(line);
+  t.same(
+    [m?.[1], m?.[4], m?.[5], m?.[6], m?.[7], m?.[10], m?.[12]],
+    ['127.0.0.1', 'GET', '/two', 'HTTP/2.0', '200', 'h2 \\"client\\" \\xe9', 'h2'],
+  );
 });
 
 t.test('an access log file that cannot be opened: baton does not start', async (t) => {
