@@ -87,6 +87,11 @@ export class App {
       lines = owned.lines;
       closeLog = owned.close;
     }
+    const t = ensureToken(config.admin.token, config.tokenFilePath);
+    this.token = t.token;
+    if (t.generated)
+      this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
+    else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
     // the access log, when this thread serves traffic (worker threads make their own)
     const access = workers > 1 ? null : createAccessLog(config.log, lines, this.log);
     this.#accessLog = access;
@@ -94,11 +99,6 @@ export class App {
       access?.close();
       closeLog();
     };
-    const t = ensureToken(config.admin.token, config.tokenFilePath);
-    this.token = t.token;
-    if (t.generated)
-      this.log.info({ tokenFile: t.source }, 'Generated an admin token; the CLI reads it from this file');
-    else if (t.source !== 'config') this.log.info({ tokenFile: t.source }, 'Using the admin token from its file');
 
     let tallies: SharedTallies | undefined;
     let board: TallyBoard | undefined;
@@ -125,6 +125,7 @@ export class App {
         }) ?? null;
     } catch (err) {
       this.certificates.close(); // its file watcher
+      access?.close(); // its file, when it has one
       throw err;
     }
     if (this.workers !== null) {

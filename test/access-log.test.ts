@@ -281,10 +281,8 @@ t.test('a real baton logs to its file: json and common; hostile header values st
       log: { level: 'info', accessLogFormat: format, accessLogFile: file },
       services: { app: { rule: 'Host(`app.test`)', upstreams: [up.url] } },
     });
-    t.equal(
-      (await http(b.port, { path: '/ok?secret=1', headers: { 'user-agent': 'ua/1', referer: 'http://r/' } })).status,
-      200,
-    );
+    const okRes = await http(b.port, { path: '/ok?secret=1', headers: { 'user-agent': 'ua/1', referer: 'http://r/' } });
+    t.equal(okRes.status, 200);
     t.equal((await http(b.port, { host: 'nope.test', path: '/none' })).status, 404);
     const evil = 'evil" 500 - "-" "forged\tü\u00ff' + 'x'.repeat(3000);
     const r = await raw(
@@ -331,6 +329,7 @@ t.test('a real baton logs to its file: json and common; hostile header values st
         [ok![1], ok![4], ok![5], ok![6], ok![7], ok![9], ok![10], ok![11], ok![12], ok![13]],
         ['127.0.0.1', 'GET', '/ok', 'HTTP/1.1', '200', 'http://r/', 'ua/1', '1', 'app', up.url],
       );
+      t.equal(ok![8], String(Buffer.byteLength(okRes.body)), 'the size: the body bytes forwarded');
       t.same([none![5], none![7], none![11], none![12], none![13]], ['/none', '404', '2', '-', '-']);
       t.equal(h![7], '200', 'the forged status is not the line status');
       t.match(

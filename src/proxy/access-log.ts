@@ -83,7 +83,7 @@ export function logForwarded(log: AccessLog, f: Forward): void {
     return;
   }
   const url = upstream === null ? null : upstream.url;
-  log.write(common(log, req, f.method, path, f.status, f.service.name, url, elapsed));
+  log.write(common(log, req, f.method, path, f.status, f.service.name, url, elapsed, f.bytes));
 }
 
 /** A response baton made itself (no upstream). */
@@ -117,6 +117,7 @@ function common(
   router: string | null,
   server: string | null,
   elapsedMs: number,
+  size = -1,
 ): string {
   const h = req.headers;
   const time = log.clfTime(elapsedMs);
@@ -131,7 +132,7 @@ function common(
     path,
     protocol,
     status,
-    -1,
+    size,
     h.referer,
     ua,
     count,

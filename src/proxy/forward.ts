@@ -83,6 +83,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   error: string | null = null;
   bodyStarted = false;
   done = false;
+  /** response body bytes received from the upstream (the access log's CLF size) */
+  bytes = 0;
 
   #controller: Dispatcher.DispatchController | null = null;
   #holding = false;
@@ -217,6 +219,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.done) return;
+    this.bytes += chunk.length;
     if (this.#replyBody) return this.mw!.reply!.data(controller, chunk);
     if (!this.res.write(chunk)) {
       controller.pause();
