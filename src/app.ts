@@ -13,6 +13,7 @@ import type { LineSink } from './proxy/access-log.ts';
 import { Deployer } from './deploy/deployer.ts';
 import { DockerEngine } from './deploy/engine.ts';
 import { hookSettingsOf } from './deploy/hooks.ts';
+import { ConfigReloader, liveHooks, type ReloadResult, type ReloadTrigger } from './reload.ts';
 import { Journal } from './deploy/journal.ts';
 import { Progress } from './deploy/progress.ts';
 import { SwarmDeployer } from './deploy/swarm-deployer.ts';
@@ -41,13 +42,13 @@ export interface AppOptions {
 /** What App.start works out before building the components (it needs I/O). */
 interface Prepared {
   /** every middleware type: built-ins and the config's plugins */
-  factories: ReadonlyMap<string, Factory>;
+  factories: Map<string, Factory>;
   /** the ACME client, imported only when the config has certificatesResolvers (it weighs ~35 MB of memory) */
   createAcme: typeof createAcme | null;
 }
 
 export class App {
-  readonly config: LoadedConfig;
+  #config: LoadedConfig;
   readonly log: Logger;
   readonly registry: Registry;
   /** upstream state changes and deploy progress, for the admin API's event stream */
@@ -72,9 +73,12 @@ export class App {
   readonly #startedAt = new Date().toISOString();
   readonly #closeLog: () => void;
   readonly #accessLog: OwnedAccessLog | null;
+  /** reloads of the config file (watch, SIGHUP, the admin API) */
+  readonly reloader: ConfigReloader;
 
   private constructor(config: LoadedConfig, opts: AppOptions, prepared: Prepared) {
-    this.config = config;
+    this.#config = config;
+    let setLevel: ((level: string) => void) | null = null;
     const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
     let lines: LineSink;
     let closeLog = () => {};
@@ -86,6 +90,7 @@ export class App {
       this.log = owned.log;
       lines = owned.lines;
       closeLog = owned.close;
+      setLevel = owned.setLevel;
     }
     const t = ensureToken(config.admin.token, config.tokenFilePath);
     this.token = t.token;
@@ -175,7 +180,7 @@ export class App {
         engine: new DockerEngine({ docker: this.docker.docker, provider: this.docker, providerOptions: options }),
         registry: this.registry,
         journal: new Journal(config.stateDirPath),
-        hooks: hookSettingsOf(config),
+        hooks: liveHooks(() => this.config, hookSettingsOf),
         events: this.events,
         log: this.log.child({ component: 'deployer' }),
       });
@@ -220,8 +225,30 @@ export class App {
       certificates: this.acme?.certificateList() ?? this.certificates,
       entrypoints: Object.keys(config.entrypoints),
       metrics: config.metrics,
+      reload: () => this.reload('api'),
       log: this.log.child({ component: 'admin' }),
     });
+    this.reloader = new ConfigReloader({
+      parts: { factories: prepared.factories, certificates: this.certificates, traffic: this.traffic, setLevel },
+      registry: this.registry,
+      workers: this.workers,
+      events: this.events,
+      log: this.log.child({ component: 'config' }),
+      env: process.env,
+      current: () => this.#config,
+      adopt: (c) => void (this.#config = c),
+    });
+  }
+
+  /** The configuration running now (a reload replaces it with the new file's live parts). */
+  get config(): LoadedConfig {
+    return this.#config;
+  }
+
+  /** Reads the config file again and applies what can change live (reload.ts). Throws ConfigError, changing
+   *  nothing, when the new file has problems. */
+  reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+    return this.reloader.reload(trigger);
   }
 
   /** The entrypoints this thread serves (none with workers: they are the worker threads'). */
@@ -289,6 +316,7 @@ export class App {
       }
       // certificates are ordered once the challenge entrypoints answer, and again whenever the routes change
       app.acme?.follow(app.registry);
+      app.reloader.watch();
     } catch (err) {
       await app.close(0);
       throw err;
@@ -309,6 +337,7 @@ export class App {
   /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes. */
   close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
     this.#closing ??= (async () => {
+      this.reloader.close();
       await this.acme?.close();
       await this.traffic?.close(timeoutMs);
       await this.workers?.close(timeoutMs);

@@ -24,6 +24,7 @@ Usage:
   baton drain <upstream-id> [--timeout 30s] [--no-wait]
                                                 take an upstream out of rotation and wait for in-flight to reach 0
   baton enable <upstream-id>                    put an upstream back through the health gate
+  baton reload [--json]                         read the config file again: what changed live, what needs a restart
   baton deploy <service> --image <ref> [--strategy rolling|blue-green] [--replicas N] [--parallelism N]
                [--order start-first|stop-first] [--delay 0s] [--monitor 5s] \
 [--failure-action rollback|pause|continue]
@@ -86,6 +87,7 @@ const COMMAND_FLAGS: Record<string, Option[]> = {
   events: [...ADMIN, 'json'],
   drain: [...ADMIN, 'timeout', 'no-wait'],
   enable: ADMIN,
+  reload: [...ADMIN, 'json'],
   deploy: [...ADMIN, ...DEPLOY],
   rollback: [...ADMIN, 'plain'],
   scale: [...ADMIN, 'plain'],
@@ -131,8 +133,15 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     const { health } = await import('./cli/health.ts');
     return health(values, io);
   }
-  const { certs, deploy, drain, enable, events, history, rollback, scale, status } = await import('./cli/commands.ts');
+  const { certs, deploy, drain, enable, events, history, reload, rollback, scale, status } =
+    await import('./cli/commands.ts');
   switch (command) {
+    case 'reload':
+      if (positionals.length > 1) {
+        io.err('baton reload: takes no arguments (usage: baton reload [--json])\n');
+        return EXIT_USAGE;
+      }
+      return reload(values, io);
     case 'status':
       return status(values, io);
     case 'certs':

@@ -33,6 +33,8 @@ function isoTimeCached(): () => string {
 
 export interface OwnedLogger {
   log: Logger;
+  /** changes the level of this logger and of every child made from it (a config reload's log.level) */
+  setLevel(level: string): void;
   /** the log's own stream, for whole lines written as they are (the access log's, when it goes to stdout) */
   lines: LineSink;
   /** writes out whatever is buffered and stops the flush timer */
@@ -44,16 +46,32 @@ export interface OwnedLogger {
  *  writing to the same stdout) each line is one write of its own: a write of up to PIPE_BUF (4 KiB) bytes is never
  *  split by another thread's, where a batch could be, when a full pipe (docker logs) takes it in pieces. */
 export function createLogger(level: string, destination?: DestinationStream, sharedStdout = false): OwnedLogger {
+  // pino's children copy their parent's level when made; a later change of the root's reaches none of them. So the
+  // root logs everything and one gate, which every child shares through the logMethod hook, drops what is below.
+  let threshold = levelValue(level);
+  const setLevel = (l: string) => void (threshold = levelValue(l));
   const options = {
-    level,
+    level: 'trace',
+    hooks: {
+      logMethod(this: Logger, args: Parameters<Logger['info']>, method: Logger['info'], num: number) {
+        if (num >= threshold) method.apply(this, args);
+      },
+    },
     base: { name: 'baton' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: isoTimeCached(),
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  if (destination !== undefined) return { log: pino(options, destination), lines: destination, close: () => {} };
+  if (destination !== undefined) {
+    return { log: pino(options, destination), setLevel, lines: destination, close: () => {} };
+  }
   const out = new LineWriter(sharedStdout ? { fd: 1, perLine: true } : { fd: 1, async: true });
-  return { log: pino(options, out), lines: out, close: () => out.close() };
+  return { log: pino(options, out), setLevel, lines: out, close: () => out.close() };
+}
+
+/** pino's number for a level name ('silent': nothing passes). */
+function levelValue(level: string): number {
+  return level === 'silent' ? Infinity : (pino.levels.values[level] ?? pino.levels.values.info);
 }
 
 /** The stream a pino logger writes to (a logger given to the App: its access lines go where its lines go). */

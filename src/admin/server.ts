@@ -12,6 +12,7 @@ import type { TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
+import { configReload, type ReloadResult } from './config-reload.ts';
 import { serveDashboard } from './dashboard.ts';
 import type { Deployments } from './deployments.ts';
 import { LiveStats } from './live-stats.ts';
@@ -52,6 +53,8 @@ export interface AdminOptions {
   certificates: CertificateList;
   /** metrics.public: GET /metrics without the token; metrics.buckets: the duration histogram's */
   metrics: { public: boolean; buckets: readonly number[] };
+  /** POST /api/config/reload: reads the config file again (config-reload.ts) */
+  reload?: () => Promise<ReloadResult>;
   log: Logger;
 }
 
@@ -191,6 +194,11 @@ export class AdminServer {
         this.#stats.listening = this.#streams.size > 0;
       });
       return;
+    }
+    if (parts.length === 2 && parts[0] === 'config' && parts[1] === 'reload') {
+      if (method !== 'POST') throw new MethodNotAllowedError('POST');
+      parseBody(emptyBody, await readJson(req));
+      return configReload(res, this.#opts.reload);
     }
     // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
     // GET /api/deploys/{id}

@@ -115,7 +115,8 @@ export function parseAnswer(text: string): any {
 
 /** The error for an answer with a status >= 400: its message, with a hint for a refused token. */
 export function answerError(status: number, json: any): AdminCallError {
-  const msg = json?.error?.message ?? `HTTP ${status}`;
+  const problems: unknown[] = Array.isArray(json?.problems) ? json.problems : []; // a refused config reload's
+  const msg = (json?.error?.message ?? `HTTP ${status}`) + problems.map((p) => `\n  - ${String(p)}`).join('');
   const hint = status === 401 ? ' (set BATON_ADMIN_TOKEN, or run the CLI where it can read the token file)' : '';
   return new AdminCallError(`${msg}${hint}`, status);
 }

@@ -1,9 +1,9 @@
-// The admin commands: status, certs, history, drain, enable, deploy, rollback and scale, each one request to the
-// admin API (a deploy, rollback or scale then followed step by step until it ends, progress.ts; `status --watch`
-// refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config file, EXIT_USAGE.
+// The admin commands: status, certs, history, drain, enable, reload, deploy, rollback and scale, each one request
+// to the admin API (a deploy, rollback or scale then followed step by step until it ends, progress.ts; `status
+// --watch` refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config file, EXIT_USAGE.
 import type { CertificateView } from '../admin/certificates.ts';
 import { parseDuration } from '../config/units.ts';
-import { ConfigError } from '../errors.ts';
+import { AdminCallError, ConfigError } from '../errors.ts';
 import { adminTarget, call, type AdminFlags, type AdminTarget } from './admin-client.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 import {
@@ -136,6 +136,28 @@ export function enable(id: string, flags: Flags, io: Io): Promise<number> {
   return withAdmin(io, flags, async (t) => {
     const { json } = await call(t, 'POST', `${upstreamPath(id)}/enable`, {});
     io.out(enabledLine(id, json.state));
+    return EXIT_OK;
+  });
+}
+
+/** `baton reload`: the running baton reads its config file again; what changed live and what needs a restart. */
+export function reload(flags: Flags, io: Io): Promise<number> {
+  return withAdmin(io, flags, async (t) => {
+    let json: { applied: string[]; restartRequired: string[] };
+    try {
+      json = (await call(t, 'POST', '/api/config/reload', {})).json;
+    } catch (err) {
+      if (!(err instanceof AdminCallError) || err.status !== 400) throw err;
+      io.err(`baton reload: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (flags.json) {
+      io.out(JSON.stringify(json) + '\n');
+      return EXIT_OK;
+    }
+    const list = (keys: string[]) => (keys.length === 0 ? 'nothing' : keys.join(', '));
+    io.out(`Configuration reloaded. Applied: ${list(json.applied)}\n`);
+    if (json.restartRequired.length > 0) io.out(`Needs a restart (not applied): ${list(json.restartRequired)}\n`);
     return EXIT_OK;
   });
 }

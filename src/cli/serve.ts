@@ -1,7 +1,7 @@
 // `baton serve`: loads the config (every problem printed, exit 2, nothing listens), starts the App, and stops it
-// gracefully on SIGTERM/SIGINT (exit 0 once the requests in flight are done). SIGHUP reloads the certificate and
-// key files (Node's default for SIGHUP would be to exit); SIGUSR1 reopens the access log file (logrotate's
-// `postrotate`; with the listener installed Node no longer starts its inspector on SIGUSR1).
+// gracefully on SIGTERM/SIGINT (exit 0 once the requests in flight are done). SIGHUP reloads the config file
+// (src/reload.ts) and the certificate and key files (Node's default for SIGHUP would be to exit); SIGUSR1 reopens
+// the access log file (logrotate's `postrotate`; with the listener installed Node no longer starts its inspector).
 import { App } from '../app.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
@@ -68,8 +68,9 @@ function untilStopped(app: App): Promise<number> {
       );
     };
     const reload = () => {
-      app.log.info({ signal: 'SIGHUP' }, 'Reloading certificate files');
+      app.log.info({ signal: 'SIGHUP' }, 'Reloading the configuration and certificate files');
       app.reloadCertificates();
+      app.reload('signal').catch(() => {}); // its problems are logged; the running configuration stays
     };
     const reopen = () => app.reopenLogs();
     process.on('SIGTERM', stop);

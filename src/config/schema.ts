@@ -183,6 +183,8 @@ export const configSchema = z.strictObject({
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
   /** Where baton keeps state (generated admin token, deploy journal). Relative to the config file's folder. */
   stateDir: z.string().default(D.DEFAULT_STATE_DIR),
+  /** Reload this file when it changes (its folder is watched); false: only SIGHUP, the admin API or `baton reload`. */
+  watch: z.boolean().default(true),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -36,7 +36,7 @@ import { Exchange } from './middleware-run.ts';
 import { upstreamRequestHeaders, type RequestContext } from './headers.ts';
 import { sendPage, sendRedirect, sendText } from './pages.ts';
 import { redirectTo, type Redirection } from './redirect.ts';
-import { H2Sessions, h2Server, http1Server, type Http1Server } from './servers.ts';
+import { H2Sessions, h2Server, http1Server, retime, type Http1Server } from './servers.ts';
 import { checkH2Request, checkRequest, View } from './request-check.ts';
 import { Upgrades, type UpgradeHost } from './upgrade.ts';
 import { invalidUpgrade, rejectUpgrade, WebSocketTunnels } from './websocket.ts';
@@ -76,7 +76,8 @@ interface Prepared {
 export class Entrypoint implements UpgradeHost {
   readonly name: string;
   readonly log: Logger;
-  readonly maxBodySize: number;
+  /** limits.maxBodySize (a config reload changes it: retune) */
+  maxBodySize: number;
   closing = false;
   /** requests in progress on this entrypoint (including tunnels) */
   active = 0;
@@ -162,6 +163,12 @@ export class Entrypoint implements UpgradeHost {
     return this.#server.address() as AddressInfo;
   }
 
+  /** A config reload's limits and client timeouts: for the requests and connections that come from now on. */
+  retune(t: Timeouts, limits: Limits): void {
+    this.maxBodySize = limits.maxBodySize;
+    retime(this.#server, this.#h2, t);
+  }
+
   get connections(): number {
     return this.#admission.connections;
   }
@@ -209,15 +216,8 @@ export class Entrypoint implements UpgradeHost {
     }
 
     // 6. forward
-    new Forward(
-      req,
-      res,
-      service,
-      this,
-      p.view.query === '' ? path : `${path}?${p.view.query}`,
-      headers,
-      hasBody,
-    ).start();
+    const target = p.view.query === '' ? path : `${path}?${p.view.query}`;
+    new Forward(req, res, service, this, target, headers, hasBody).start();
   }
 
   /** Steps 1–3 (and the header context for 5). Answers the request itself and returns null when it must stop. */

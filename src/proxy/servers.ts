@@ -38,6 +38,16 @@ export function http1Server(t: Timeouts, limits: Limits): Http1Server {
   return server;
 }
 
+/** Sets the client timeouts on running servers (a config reload): Node reads them for each new request and at each
+ *  connection check, so keep-alive connections open now take them too. */
+export function retime(server: Http1Server, h2: Http2Server, t: Timeouts): void {
+  server.headersTimeout = t.header;
+  server.requestTimeout = t.request;
+  server.keepAliveTimeout = t.idle;
+  server.timeout = t.socket;
+  h2.setTimeout(t.socket);
+}
+
 export function h2Server(t: Timeouts, limits: Limits, h2: Http2Config): Http2Server {
   const server = createH2Server({
     Http2ServerRequest: BatonH2Request,

@@ -71,14 +71,15 @@ interface FileSpec {
 
 export class CertificateStore {
   readonly #log: Logger;
-  readonly #options = new Map<string, TlsOptionConfig>();
-  readonly #files: FileSpec[] = [];
+  #options = new Map<string, TlsOptionConfig>();
+  #files: FileSpec[] = [];
   /** every certificate but the default, in config order then in the order put() added them */
   readonly #entries = new Map<string, Entry>();
   #default!: Entry;
   #index = new NameIndex<Entry>([]);
   #watcher: FileWatcher | null = null;
   #observer: ((c: ManagedChange) => void) | null = null;
+  readonly #watchFiles: boolean;
 
   /** Loads every file synchronously; throws ConfigError listing every problem with its config path. */
   static load(opts: CertificateStoreOptions): CertificateStore {
@@ -127,10 +128,14 @@ export class CertificateStore {
     }
     this.#reindex();
     for (const e of this.#all()) this.#checkExpiry(e);
-    if (opts.watch !== false && this.#files.length > 0) {
-      const paths = this.#files.flatMap((f) => [f.file.certFile, f.file.keyFile]);
-      this.#watcher = new FileWatcher(paths, () => this.reload(), this.#log);
-    }
+    this.#watchFiles = opts.watch !== false;
+    if (this.#watchFiles) this.#watch();
+  }
+
+  #watch(): void {
+    if (this.#files.length === 0) return;
+    const paths = this.#files.flatMap((f) => [f.file.certFile, f.file.keyFile]);
+    this.#watcher = new FileWatcher(paths, () => this.reload(), this.#log);
   }
 
   /** The context for a handshake: exact name, then wildcard, then the default certificate; null (refuse the
@@ -233,6 +238,32 @@ export class CertificateStore {
     }
     if (changed.length > 0) this.#reindex();
     return { changed, failed };
+  }
+
+  /** Takes over the files, options and default certificate of `staged` (a store loaded from a reloaded config's
+   *  `tls`, unwatched), atomically: the managed (ACME) certificates stay, their contexts made under the new options.
+   *  A self-signed default stays the same certificate. Throws (changing nothing) when a managed one cannot be served
+   *  under the new options. */
+  adopt(staged: CertificateStore): void {
+    const managed = [...this.#entries.values()].filter((e) => e.status.source.startsWith('resolver:'));
+    const options = this.#options;
+    this.#options = staged.#options;
+    try {
+      const rebuilt = managed.map((e) => this.#entry(e.status, e.cert));
+      const keepDefault =
+        staged.#default.status.source === 'self-signed' && this.#default.status.source === 'self-signed';
+      this.#default = keepDefault ? this.#entry(this.#default.status, this.#default.cert) : staged.#default;
+      this.#entries.clear();
+      for (const e of [...staged.#entries.values(), ...rebuilt]) this.#entries.set(e.status.id, e);
+    } catch (err) {
+      this.#options = options;
+      throw err;
+    }
+    this.#files = staged.#files;
+    this.#reindex();
+    this.#watcher?.close();
+    this.#watcher = null;
+    if (this.#watchFiles) this.#watch();
   }
 
   /** Every row: files in config order, then managed ones, then the default. Copies. */

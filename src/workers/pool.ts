@@ -282,6 +282,12 @@ export class WorkerPool implements RegistryMirror {
     });
   }
 
+  /** A config reload: every worker applies it (in order with the snapshots); replacements start with it. */
+  reconfigure(config: LoadedConfig): void {
+    this.#o.config = config;
+    this.#broadcast({ type: 'config', config });
+  }
+
   reloadCertificates(): void {
     this.#broadcast({ type: 'reload-certificates' });
   }

@@ -30,6 +30,8 @@ export type ToWorker =
   | { type: 'listen'; addresses: Record<string, string> | null }
   | { type: 'stats'; ask: number }
   | { type: 'reload-certificates' }
+  /** a config reload: the config to go on with (checked by the control plane), before the snapshot using it */
+  | { type: 'config'; config: LoadedConfig }
   /** reopen the access log file at its path (SIGUSR1: logrotate moved it) */
   | { type: 'reopen-logs' }
   /** an ACME certificate obtained, renewed or dropped by the control plane */

@@ -9,6 +9,8 @@ import { createAccessLog, createLogger, type OwnedAccessLog } from '../log.ts';
 import { middlewareTypes } from '../middleware/setup.ts';
 import { ChallengeBoard } from '../tls/acme-challenges.ts';
 import { CertificateStore } from '../tls/store.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { applyStaged, stage, type PlaneParts } from '../reload.ts';
 import { registryFor, terminatorFor, TrafficPlane } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 import { TallyBoard } from '../upstream/tally.ts';
@@ -20,6 +22,8 @@ const init = workerData as WorkerInit;
 const send = (m: FromWorker) => port.postMessage(m);
 
 interface Plane {
+  config: LoadedConfig;
+  parts: PlaneParts;
   registry: Registry;
   traffic: TrafficPlane;
   tallies: MappedTallies;
@@ -64,7 +68,8 @@ async function build(): Promise<Plane> {
     log,
     accessLog: access?.access ?? null,
   });
-  return { registry, traffic, tallies, certificates, challenges, log, access, close };
+  const parts = { factories, certificates, traffic, setLevel: owned.setLevel };
+  return { config, parts, registry, traffic, tallies, certificates, challenges, log, access, close };
 }
 
 async function handle(plane: Plane, m: ToWorker): Promise<void> {
@@ -91,6 +96,10 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
       return send({ type: 'stats', ask: m.ask, stats: plane.traffic.stats() });
     case 'reload-certificates':
       return void plane.certificates.reload();
+    case 'config':
+      applyStaged(plane.parts, await stage(plane.config, m.config, plane.log));
+      plane.config = m.config;
+      return;
     case 'reopen-logs':
       return plane.access?.reopen();
     case 'certificate':
