@@ -2,8 +2,15 @@
 // do), reloaded by its watcher, SIGHUP, POST /api/config/reload and `baton reload`; keep-alive connections and a
 // load loop across the reloads; invalid files that change nothing; what needs a restart reported, not applied;
 // with `workers: 2`, every worker thread takes the change.
+import { writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import t from 'tap';
+import { App } from '../src/app.ts';
+import { loadConfig } from '../src/config/load.ts';
+import { ConfigError } from '../src/errors.ts';
+import { hello, makeCa, makeLeaf } from './fixtures/certs.ts';
 import { runCli } from './fixtures/cli.ts';
 import { admin, startUpstream, tempDir, TOKEN, waitFor } from './fixtures/harness.ts';
 import { configText, eventStream, get, loadLoop, serveChild } from './fixtures/reload.ts';
@@ -174,4 +181,41 @@ t.test('workers: 2 — every worker thread takes the change', async (t) => {
     workers.json.workers.every((w: { requests: number }) => w.requests > 0),
     'both threads served requests after the change',
   );
+});
+
+t.test('certificates: a new certificate file served, a broken one refused (in process, from a file)', async (t) => {
+  const dir = tempDir(t);
+  const ca = makeCa(dir);
+  const shop = makeLeaf(ca, dir, ['shop.test']);
+  const fresh = makeLeaf(ca, dir, ['new.test']);
+  const up = await startUpstream(t, 'app');
+  const file = join(dir, 'baton.yaml');
+  const yaml = (certs: Array<{ certFile: string; keyFile: string }>) =>
+    `entrypoints:\n  websecure:\n    address: "127.0.0.1:0"\n    http:\n      tls: {}\n` +
+    `admin:\n  address: "127.0.0.1:0"\n  token: "${TOKEN}"\nstateDir: state\nwatch: false\n` +
+    `tls:\n  certificates:\n${certs.map((c) => `    - certFile: ${c.certFile}\n      keyFile: ${c.keyFile}\n`).join('')}` +
+    `services:\n  app:\n    rule: "Host(\`shop.test\`) || Host(\`new.test\`)"\n    upstreams: ["${up.url}"]\n`;
+  writeFileSync(file, yaml([shop]));
+  const app = await App.start(loadConfig(file, {}), { log: pino({ level: 'silent' }) });
+  t.teardown(() => app.close(1000));
+  const port = app.entrypointAddress('websecure').port;
+  const before = await hello(port, { servername: 'new.test' });
+  before.socket.destroy();
+  t.notSame(before.sans, ['new.test'], 'no certificate for new.test yet');
+
+  writeFileSync(file, yaml([shop, fresh]));
+  t.same(await app.reload('api'), { applied: ['tls'], restartRequired: [] });
+  const after = await hello(port, { servername: 'new.test', ca: ca.pem, rejectUnauthorized: true });
+  after.socket.destroy();
+  t.same(after.sans, ['new.test'], 'the new certificate is served');
+  t.ok(after.authorized);
+
+  writeFileSync(file, yaml([shop, { certFile: join(dir, 'gone.pem'), keyFile: fresh.keyFile }]));
+  const refused = await app.reload('api').catch((err: ConfigError) => err);
+  t.type(refused, ConfigError);
+  t.match((refused as ConfigError).problems.join('\n'), /tls\.certificates\.1\.certFile: .*gone\.pem/);
+  const still = await hello(port, { servername: 'new.test', ca: ca.pem, rejectUnauthorized: true });
+  still.socket.destroy();
+  t.same(still.sans, ['new.test'], 'the running certificates stay');
+  t.equal(app.certificates.list().filter((c) => c.source === 'file').length, 2);
 });
