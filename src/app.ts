@@ -236,7 +236,11 @@ export class App {
       log: this.log.child({ component: 'config' }),
       env: process.env,
       current: () => this.#config,
-      adopt: (c) => void (this.#config = c),
+      adopt: (c) => {
+        this.#config = c;
+        // the file's middleware names the providers' labels may name `@file` (read at a container's next event)
+        labelNames.fileMiddlewares.splice(0, Infinity, ...Object.keys(c.middlewares), ...Object.keys(c.plugins));
+      },
     });
   }
 
