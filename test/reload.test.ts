@@ -25,7 +25,10 @@ const tagOf = (a: { headers: Record<string, unknown> }) => a.headers['x-tag'];
 const logged = (b: { stdout: () => string }, re: RegExp) => waitFor(() => re.test(b.stdout()), 5000, `log ${re}`);
 
 t.test('a watched file: services, rules, middlewares and limits change live; no request fails', async (t) => {
-  const upA = await startUpstream(t, 'a');
+  const upA = await startUpstream(t, 'a', (req, res) => {
+    // /slow answers after 1.5 s: a request in flight across the reload
+    setTimeout(() => res.end('done'), req.url === '/slow' ? 1500 : 0);
+  });
   const upB = await startUpstream(t, 'b');
   const dir = tempDir(t);
   const limits = (n: number) => `limits:\n  maxBodySize: ${n}\n`;
@@ -44,6 +47,8 @@ t.test('a watched file: services, rules, middlewares and limits change live; no 
   const load = loadLoop(b.port, 'a.test', { concurrency: 4, maxRequests: 20_000, maxMs: 40_000 });
   await waitFor(() => load.result.ok > 50, 10_000, 'load running');
   const rule = 'Host(`a.test`) || Host(`a2.test`)';
+  const slow = get(false, b.port, 'a.test', '/slow');
+  await waitFor(() => upA.seen.some((r) => r.url === '/slow'), 5000, 'the slow request in flight');
   b.write(configText(b.port, b.adminPort, services(upA.url, upB.url, 'two', rule), limits(10)));
   await waitFor(async () => (await get(false, b.port, 'b.test')).status === 200, 10_000, 'service b served');
   const okAtChange = load.result.ok;
@@ -51,6 +56,9 @@ t.test('a watched file: services, rules, middlewares and limits change live; no 
   const r = await load.stop();
   t.equal(r.failed, 0, `no failed request during the reload (${r.ok} ok; ${r.errors.slice(0, 3).join(', ')})`);
   t.ok(r.ok > 100, `the load ran across the reload (${r.ok} requests)`);
+  const slowAnswer = await slow;
+  t.equal(slowAnswer.status, 200, 'the request in flight during the reload finished');
+  t.equal(slowAnswer.body, 'done');
 
   const after = await get(keep, b.port, 'a.test');
   t.equal(after.localPort, first.localPort, 'the keep-alive connection opened before the change still serves');
@@ -106,8 +114,14 @@ t.test('a watched file: services, rules, middlewares and limits change live; no 
   });
 
   t.test('watch off, SIGHUP, the admin API, `baton reload`; an entrypoint address needs a restart', async (t) => {
-    const yaml = (tag: string, port = b.port) =>
-      configText(port, b.adminPort, services(upA.url, upB.url, tag, rule), limits(10) + 'watch: false\n');
+    // (the head goes on right after `log:\n  accessLog: false`: a `  level:` line there is log.level)
+    const yaml = (tag: string, port = b.port, level = 'info') =>
+      configText(
+        port,
+        b.adminPort,
+        services(upA.url, upB.url, tag, rule),
+        `  level: ${level}\n${limits(10)}watch: false\n`,
+      );
     b.write(yaml('four'));
     const res = await admin(b.adminPort, 'POST', '/api/config/reload', {});
     t.equal(res.status, 200);
@@ -144,6 +158,24 @@ t.test('a watched file: services, rules, middlewares and limits change live; no 
     t.equal(refused.code, 2, 'an invalid file: exit 2');
     t.match(refused.stderr, /bogus: unknown key/);
     t.equal(tagOf(await get(keep, b.port, 'a.test')), 'seven', 'and nothing changed');
+
+    // log.level: error hides the reloads' own info and warn lines, from the reload that sets it on
+    const mark = b.stdout().length;
+    const post = async (tag: string, level: string) => {
+      b.write(yaml(tag, other, level));
+      return (await admin(b.adminPort, 'POST', '/api/config/reload', {})).json.applied;
+    };
+    t.same(await post('nine', 'error'), ['middlewares.tag', 'log.level']);
+    t.same(await post('ten', 'error'), ['middlewares.tag']);
+    t.same(await post('eleven', 'info'), ['middlewares.tag', 'log.level']);
+    await logged({ stdout: () => b.stdout().slice(mark) }, /Configuration reloaded/);
+    const lines =
+      b
+        .stdout()
+        .slice(mark)
+        .match(/"msg":"Configuration reloaded[^"]*"/g) ?? [];
+    t.equal(lines.length, 1, 'only the reload back to info is logged');
+    t.equal(tagOf(await get(keep, b.port, 'a.test')), 'eleven');
   });
 });
 
@@ -219,3 +251,35 @@ t.test('certificates: a new certificate file served, a broken one refused (in pr
   t.same(still.sans, ['new.test'], 'the running certificates stay');
   t.equal(app.certificates.list().filter((c) => c.source === 'file').length, 2);
 });
+
+t.test(
+  'health checks: a reload that adds or changes one restarts the checkers (in process, from a file)',
+  async (t) => {
+    const up = await startUpstream(t, 'app', (req, res) => {
+      res.statusCode = req.url === '/broken' ? 500 : 200;
+      res.end('ok');
+    });
+    const dir = tempDir(t);
+    const file = join(dir, 'baton.yaml');
+    const yaml = (health: string) =>
+      `entrypoints:\n  web:\n    address: "127.0.0.1:0"\nadmin:\n  address: "127.0.0.1:0"\n  token: "${TOKEN}"\n` +
+      `stateDir: state\nwatch: false\nservices:\n  app:\n    rule: "Host(\`app.test\`)"\n    upstreams: ["${up.url}"]\n` +
+      health;
+    writeFileSync(file, yaml(''));
+    const app = await App.start(loadConfig(file, {}), { log: pino({ level: 'silent' }) });
+    t.teardown(() => app.close(1000));
+    const port = app.entrypointAddress().port;
+    const id = `app@127.0.0.1:${up.port}`;
+    t.equal((await get(false, port, 'app.test')).status, 200);
+    const check = (path: string) =>
+      `    healthCheck:\n      path: ${path}\n      interval: 100ms\n      rise: 1\n      fall: 1\n`;
+    writeFileSync(file, yaml(check('/broken')));
+    t.same(await app.reload('api'), { applied: ['services.app'], restartRequired: [] });
+    await waitFor(() => app.registry.upstreams.get(id)?.state === 'unhealthy', 5000, 'the new check fails');
+    t.equal((await get(false, port, 'app.test')).status, 503, 'no healthy upstream');
+    writeFileSync(file, yaml(check('/fine')));
+    await app.reload('api');
+    await waitFor(() => app.registry.upstreams.get(id)?.state === 'healthy', 5000, 'the changed check passes');
+    t.equal((await get(false, port, 'app.test')).status, 200);
+  },
+);
