@@ -56,7 +56,7 @@ const cases: Array<[string, Record<string, unknown>, string[], string[]]> = [
   ],
   ['the admin address', { admin: { ...base.admin, address: '127.0.0.1:9092' } }, [], ['admin.address']],
   ['workers', { workers: 2 }, [], ['workers']],
-  ['stateDir', { stateDir: 'elsewhere' }, [], ['stateDir', 'stateDirPath', 'tokenFilePath']],
+  ['stateDir', { stateDir: 'elsewhere' }, [], ['stateDir']],
   ['the docker provider', { providers: { docker: { enabled: true } } }, [], ['providers.docker']],
   ['metrics buckets', { metrics: { buckets: [0.1, 1] } }, [], ['metrics.buckets']],
   [

@@ -21,7 +21,8 @@ const LIVE_LIMITS = new Set(['maxBodySize']);
 const LIVE_WHOLE = ['tls', 'deploy', 'watch'] as const;
 /** top-level keys a change of which needs a restart, compared one level down (entrypoints.web, providers.docker) */
 const RESTART_BY_ENTRY = ['entrypoints', 'admin', 'providers', 'certificatesResolvers', 'metrics'] as const;
-const RESTART_WHOLE = ['workers', 'stateDir', 'stateDirPath', 'tokenFilePath'] as const;
+/** (stateDir's resolved paths follow it; admin.tokenFile is one of admin's entries) */
+const RESTART_WHOLE = ['workers', 'stateDir'] as const;
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
