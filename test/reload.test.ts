@@ -11,7 +11,7 @@ import { App } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { ConfigError } from '../src/errors.ts';
 import { hello, makeCa, makeLeaf } from './fixtures/certs.ts';
-import { runCli } from './fixtures/cli.ts';
+import { REPO, runCli } from './fixtures/cli.ts';
 import { admin, startUpstream, tempDir, TOKEN, waitFor } from './fixtures/harness.ts';
 import { configText, eventStream, get, loadLoop, serveChild } from './fixtures/reload.ts';
 
@@ -191,14 +191,21 @@ t.test('workers: 2 — every worker thread takes the change', async (t) => {
   t.teardown(() => keep.destroy());
   const first = await get(keep, b.port, 'a.test');
   t.equal(tagOf(first), 'one');
-  b.write(
-    configText(b.port, b.adminPort, services(upA.url, upB.url, 'two'), 'workers: 2\nlimits:\n  maxBodySize: 10\n'),
-  );
+  // a plugin added too: its module imported by the reload, in every thread
+  const maintenance = join(REPO, 'examples', 'plugins', 'maintenance.ts');
+  const withPlugin =
+    services(upA.url, upB.url, 'two') +
+    `  c:\n    rule: "Host(\`c.test\`)"\n    upstreams: ["${upB.url}"]\n    middlewares: [maint]\n` +
+    `plugins:\n  maint:\n    module: ${maintenance}\n    options:\n      retryAfter: 30\n`;
+  b.write(configText(b.port, b.adminPort, withPlugin, 'workers: 2\nlimits:\n  maxBodySize: 10\n'));
   await waitFor(async () => (await get(false, b.port, 'b.test')).status === 200, 10_000, 'service b served');
   await new Promise((r) => setTimeout(r, 300)); // both threads had the message by now; a miss below is a real miss
   let ok = 0;
   let bodyRefused = 0;
+  let maintained = 0;
   for (let i = 0; i < 40; i++) {
+    const m = await get(false, b.port, 'c.test');
+    if (m.status === 503 && m.headers['retry-after'] === '30') maintained++;
     const a = await get(false, b.port, 'b.test'); // a fresh connection each: the kernel spreads them over the threads
     const tag = tagOf(await get(false, b.port, 'a.test'));
     const big = await get(false, b.port, 'a.test', '/', { method: 'POST', body: 'x'.repeat(100) });
@@ -207,6 +214,7 @@ t.test('workers: 2 — every worker thread takes the change', async (t) => {
   }
   t.equal(ok, 40, 'the new route and middleware on every fresh connection');
   t.equal(bodyRefused, 40, 'the new limit on every fresh connection');
+  t.equal(maintained, 40, 'the new plugin on every fresh connection');
   const after = await get(keep, b.port, 'a.test');
   t.equal(after.localPort, first.localPort, 'the keep-alive connection stays');
   t.equal(tagOf(after), 'two');
@@ -214,7 +222,7 @@ t.test('workers: 2 — every worker thread takes the change', async (t) => {
   t.equal(workers.json.workers.length, 2);
   t.ok(
     workers.json.workers.every((w: { requests: number }) => w.requests > 0),
-    'both threads served requests after the change',
+    'both threads served requests (one came before the change)',
   );
 });
 
