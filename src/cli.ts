@@ -24,12 +24,17 @@ Usage:
   baton drain <upstream-id> [--timeout 30s] [--no-wait]
                                                 take an upstream out of rotation and wait for in-flight to reach 0
   baton enable <upstream-id>                    put an upstream back through the health gate
+  baton pause <service> | baton resume <service>
+                                                hold the service's new requests (bounded by its hold settings);
+                                                resume releases them in order
+  baton maintenance on|off <service> [--page file.html] [--retry-after 60s]
+                                                answer 503 with the page (and Retry-After); containers untouched
   baton reload [--json]                         read the config file again: what changed live, what needs a restart
   baton deploy <service> --image <ref> [--strategy rolling|blue-green] [--replicas N] [--parallelism N]
                [--order start-first|stop-first] [--delay 0s] [--monitor 5s] \
 [--failure-action rollback|pause|continue]
                [--max-failure-ratio 0] [--health-timeout 60s] [--drain-timeout 30s] [--pull] [--no-keep-previous]
-               [--plain]
+               [--hold] [--plain]
                                                 replace the service's containers; live progress; exit 0 only on success
   baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
   baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
@@ -68,6 +73,9 @@ const OPTIONS = {
   limit: { type: 'string' },
   watch: { type: 'boolean' },
   interval: { type: 'string' },
+  hold: { type: 'boolean' },
+  page: { type: 'string' },
+  'retry-after': { type: 'string' },
 } as const;
 
 type Option = keyof typeof OPTIONS;
@@ -76,7 +84,7 @@ type Option = keyof typeof OPTIONS;
 const ADMIN: Option[] = ['config', 'admin-url', 'token'];
 const DEPLOY: Option[] = [
   ...['image', 'strategy', 'replicas', 'parallelism', 'order', 'delay', 'monitor', 'failure-action'],
-  ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'plain'],
+  ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'hold', 'plain'],
 ] as Option[];
 const COMMAND_FLAGS: Record<string, Option[]> = {
   serve: ['config'],
@@ -88,6 +96,9 @@ const COMMAND_FLAGS: Record<string, Option[]> = {
   drain: [...ADMIN, 'timeout', 'no-wait'],
   enable: ADMIN,
   reload: [...ADMIN, 'json'],
+  pause: [...ADMIN, 'json'],
+  resume: [...ADMIN, 'json'],
+  maintenance: [...ADMIN, 'json', 'page', 'retry-after'],
   deploy: [...ADMIN, ...DEPLOY],
   rollback: [...ADMIN, 'plain'],
   scale: [...ADMIN, 'plain'],
@@ -136,6 +147,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const { certs, deploy, drain, enable, events, history, reload, rollback, scale, status } =
     await import('./cli/commands.ts');
   switch (command) {
+    case 'pause':
+    case 'resume':
+    case 'maintenance': {
+      const { modeCommand } = await import('./cli/modes.ts');
+      return modeCommand(command, positionals.slice(1), values, io);
+    }
     case 'reload':
       if (positionals.length > 1) {
         io.err('baton reload: takes no arguments (usage: baton reload [--json])\n');

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 
 /** Event types on the bus; each is one SSE `event:` name on /api/events. */
-export type BatonEventType = 'upstream' | 'deploy' | 'config';
+export type BatonEventType = 'upstream' | 'deploy' | 'config' | 'service';
 
 export type BatonEventListener = (type: BatonEventType, data: object) => void;
 

@@ -95,6 +95,12 @@ t.test('a service gets its defaults; units are normalised', async (t) => {
     retries: D.DEFAULT_RETRIES,
     retryBudget: D.DEFAULT_RETRY_BUDGET_MS,
     drainTimeout: D.DEFAULT_DRAIN_TIMEOUT_MS,
+    hold: {
+      maxRequests: D.DEFAULT_HOLD_MAX_REQUESTS,
+      maxBytes: D.DEFAULT_HOLD_MAX_BYTES,
+      timeout: D.DEFAULT_HOLD_TIMEOUT_MS,
+      whenUnavailable: false,
+    },
     maxConnectionsPerUpstream: D.DEFAULT_UPSTREAM_MAX_CONNECTIONS,
   });
   t.equal(c.services.app.healthCheck, undefined, 'no health check unless configured');

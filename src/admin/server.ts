@@ -13,6 +13,7 @@ import type { Registry } from '../upstream/registry.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
 import { configReload, type ReloadResult } from './config-reload.ts';
+import { MODE_ACTIONS, modeOf, serviceMode, type ModeAction } from './service-modes.ts';
 import { serveDashboard } from './dashboard.ts';
 import type { Deployments } from './deployments.ts';
 import { LiveStats } from './live-stats.ts';
@@ -200,6 +201,12 @@ export class AdminServer {
       parseBody(emptyBody, await readJson(req));
       return configReload(res, this.#opts.reload);
     }
+    if (parts[0] === 'services' && parts.length === 3 && (MODE_ACTIONS as readonly string[]).includes(parts[2])) {
+      if (method !== 'POST') throw new MethodNotAllowedError('POST');
+      const body = await readJson(req);
+      this.#opts.log.info({ service: parts[1], action: parts[2] }, 'Service mode requested');
+      return this.#json(res, 200, serviceMode(registry, this.#opts.events, parts[1], parts[2] as ModeAction, body));
+    }
     // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
     // GET /api/deploys/{id}
     if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
@@ -299,6 +306,7 @@ export class AdminServer {
         tls: s.options.tls !== undefined,
         middlewares: s.options.middlewares ?? [],
         loadBalancer: s.options.loadBalancer,
+        ...modeOf(this.#opts.registry, s.name),
         upstreams: s.upstreams.map((u) => this.#upstreamJson(u.id)),
       });
     }

@@ -36,6 +36,7 @@ export interface DeployFlags {
   'drain-timeout'?: string;
   pull?: boolean;
   'no-keep-previous'?: boolean;
+  hold?: boolean;
 }
 
 /** Every flag an admin command reads. */
@@ -202,6 +203,7 @@ export function deployBody(flags: DeployFlags): Record<string, unknown> | string
   if (flags['drain-timeout'] !== undefined) body.drainTimeout = flags['drain-timeout'];
   if (flags.pull) body.pull = true;
   if (flags['no-keep-previous']) body.keepPrevious = false;
+  if (flags.hold) body.hold = true;
   return body;
 }
 
@@ -232,7 +234,7 @@ function runOperation(flags: Flags, io: Io, path: string, body: unknown, title: 
 }
 
 /** Runs `fn` against the admin API found from the flags, turning any error into its message and exit code. */
-async function withAdmin(io: Io, flags: AdminFlags, fn: (t: AdminTarget) => Promise<number>): Promise<number> {
+export async function withAdmin(io: Io, flags: AdminFlags, fn: (t: AdminTarget) => Promise<number>): Promise<number> {
   try {
     return await fn(adminTarget(flags, io.env));
   } catch (err) {

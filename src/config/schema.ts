@@ -110,6 +110,15 @@ export const passiveSchema = z.strictObject({
   cooldown: duration(D.DEFAULT_PASSIVE_COOLDOWN_MS),
 });
 
+/** Holding requests instead of failing them (src/upstream/hold.ts): a paused service, a deploy's gap, and with
+ *  `whenUnavailable` any moment the service has no upstream taking traffic. */
+export const holdSchema = z.strictObject({
+  maxRequests: z.number().int().min(0).max(1_000_000).default(D.DEFAULT_HOLD_MAX_REQUESTS),
+  maxBytes: size(D.DEFAULT_HOLD_MAX_BYTES),
+  timeout: duration(D.DEFAULT_HOLD_TIMEOUT_MS),
+  whenUnavailable: z.boolean().default(false),
+});
+
 export const serviceSchema = z.strictObject({
   rule: z.string().min(1),
   priority: z.number().int().optional(),
@@ -121,6 +130,7 @@ export const serviceSchema = z.strictObject({
   retries: z.number().int().min(0).max(10).default(D.DEFAULT_RETRIES),
   retryBudget: duration(D.DEFAULT_RETRY_BUDGET_MS),
   drainTimeout: duration(D.DEFAULT_DRAIN_TIMEOUT_MS),
+  hold: holdSchema.prefault({}),
   maxConnectionsPerUpstream: z.number().int().min(1).default(D.DEFAULT_UPSTREAM_MAX_CONNECTIONS),
   /** the entrypoints this route is served on (default: every entrypoint) */
   entrypoints: z.array(nameKey('entrypoint')).min(1).optional(),

@@ -111,7 +111,8 @@ export class Deployer {
     const generation = Math.max(...[...running, ...stopped].map((c) => c.generation)) + 1;
     const rec = this.#newRecord({ kind: 'deploy', service, image: req.image, generation, settings: { ...req } });
     rec.old = running.map(refOf);
-    this.#launch(rec, () => this.#runDeploy(rec, req, running));
+    const hold = req.hold || req.order === 'stop-first'; // requests wait through the gap instead of a 503
+    this.#launch(rec, () => step.holding(this.#ctx, rec.service, hold, () => this.#runDeploy(rec, req, running)));
     return rec;
   }
 

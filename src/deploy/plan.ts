@@ -47,6 +47,8 @@ export const deployRequestSchema = z.strictObject({
   pull: z.boolean().default(false),
   /** keep the previous generation stopped for an instant rollback (default) instead of removing it */
   keepPrevious: z.boolean().default(true),
+  /** hold requests while no upstream takes traffic (always on for stop-first; the service's `hold` bounds it) */
+  hold: z.boolean().default(false),
 });
 
 export type DeployRequest = z.output<typeof deployRequestSchema>;

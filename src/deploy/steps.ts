@@ -47,6 +47,18 @@ function checkAborted(ctx: DeployContext): void {
 
 /** Creates and starts `count` clones of `source` running `image`, labelled with the deploy's generation. Each is
  *  journaled as soon as Docker created it, before it is connected or started. */
+/** Runs `run` with the service's requests held (src/upstream/hold.ts) while no upstream takes traffic: a
+ *  stop-first deploy's gap between the old container's drain and the new one's health gate. */
+export async function holding(ctx: DeployContext, service: string, on: boolean, run: () => Promise<void>) {
+  if (!on) return run();
+  ctx.registry.modes.deployHold(service, 1);
+  try {
+    await run();
+  } finally {
+    ctx.registry.modes.deployHold(service, -1);
+  }
+}
+
 export async function startClones(
   ctx: DeployContext,
   rec: DeployRecord,

@@ -4,6 +4,9 @@
 import type { Logger } from 'pino';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_HOLD_MAX_BYTES,
+  DEFAULT_HOLD_MAX_REQUESTS,
+  DEFAULT_HOLD_TIMEOUT_MS,
   DEFAULT_PASSIVE_COOLDOWN_MS,
   DEFAULT_PASSIVE_FAILURES,
   DEFAULT_RETRIES,
@@ -54,6 +57,12 @@ export function dockerSnapshot(routes: ContainerRoute[], middlewares: Record<str
       retries: DEFAULT_RETRIES,
       retryBudget: DEFAULT_RETRY_BUDGET_MS,
       drainTimeout: first.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      hold: {
+        maxRequests: first.hold?.maxRequests ?? DEFAULT_HOLD_MAX_REQUESTS,
+        maxBytes: DEFAULT_HOLD_MAX_BYTES,
+        timeout: first.hold?.timeout ?? DEFAULT_HOLD_TIMEOUT_MS,
+        whenUnavailable: first.hold?.whenUnavailable ?? false,
+      },
       maxConnectionsPerUpstream: DEFAULT_UPSTREAM_MAX_CONNECTIONS,
       entrypoints: first.entrypoints,
       tls: first.tls,

@@ -24,6 +24,8 @@ export interface Spec {
   healthCheck: HealthCheckLabels;
   /** ms, from baton.drain.timeout */
   drainTimeout?: number;
+  /** from baton.hold.* (only what labels set) */
+  hold?: { timeout?: number; maxRequests?: number; whenUnavailable?: boolean };
   passHostHeader?: boolean;
   loadBalancer?: 'round-robin' | 'least-connections';
   /** the entrypoints it is served on (undefined: every one) */
@@ -102,6 +104,11 @@ export function serviceSpec(
   }
   const healthCheck = healthCheckOf(r, lb);
   const drainTimeout = r.duration(r.get('baton.drain.timeout'));
+  const hold = {
+    timeout: r.duration(r.get('baton.hold.timeout')),
+    maxRequests: r.int(r.get('baton.hold.maxrequests'), 0, 1_000_000),
+    whenUnavailable: r.bool(r.get('baton.hold.whenunavailable')),
+  };
   const passHostHeader = r.bool(
     r.get('baton.passhostheader') ?? lb('passhostheader') ?? r.get('traefik.frontend.passhostheader'),
   );
@@ -111,6 +118,7 @@ export function serviceSpec(
   const spec: Spec = { service: name, rule, port, healthCheck };
   if (priority !== undefined) spec.priority = priority;
   if (drainTimeout !== undefined) spec.drainTimeout = drainTimeout;
+  if (Object.values(hold).some((v) => v !== undefined)) spec.hold = hold;
   if (passHostHeader !== undefined) spec.passHostHeader = passHostHeader;
   if (loadBalancer !== undefined) spec.loadBalancer = loadBalancer;
   if (entrypoints !== undefined) spec.entrypoints = entrypoints;

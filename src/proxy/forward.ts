@@ -14,6 +14,8 @@ import type { Exchange } from './middleware-run.ts';
 import { Reply } from './middleware-response.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { sendPage } from './pages.ts';
+import { gate, hold } from './hold-gate.ts';
+import { SERVING } from '../upstream/service.ts';
 import {
   type Answer,
   type AttemptState,
@@ -25,6 +27,7 @@ import {
   decide,
   IDEMPOTENT,
   isIdempotent,
+  HOLD_TIMEOUT,
   NO_HEALTHY_UPSTREAM,
   RESPONSE_STARTED,
   RETRIES_LEFT,
@@ -126,16 +129,41 @@ export class Forward implements Dispatcher.DispatchHandler {
     res.on('close', onResponseClose);
   }
 
-  /** First attempt. */
-  start(): void {
+  /** First attempt (`fromHold`: a held request's turn, src/proxy/hold-gate.ts). */
+  start(fromHold = false): void {
+    const s = this.service;
+    if (s.mode !== SERVING && gate(this, fromHold)) return;
     const preferred = this.mw?.preferred ?? null;
-    const u = preferred !== null && preferred.takesTraffic ? preferred : this.service.pick(null);
+    const u = preferred !== null && preferred.takesTraffic ? preferred : s.pick(null);
     if (u === null) {
-      this.service.unavailable++;
+      if (!fromHold && s.holdsWhenEmpty && hold(this)) return;
+      s.unavailable++;
       this.#fail(NO_HEALTHY_UPSTREAM);
       return;
     }
     this.#dispatch(u);
+  }
+
+  /** Holdable: a held request's turn. */
+  released(): void {
+    if (!this.done) this.start(true);
+  }
+
+  /** Holdable: held past the hold timeout. */
+  expired(): void {
+    if (!this.done) this.#fail(HOLD_TIMEOUT);
+  }
+
+  /** Answers with a page of baton's (hold-gate.ts: the hold is full). */
+  refuse(a: Answer): void {
+    this.#fail(a);
+  }
+
+  /** Answered by the caller itself (hold-gate.ts: the maintenance page), counted as `a`. */
+  answered(a: Answer): void {
+    this.status = a.status;
+    this.error = a.code;
+    this.#finish();
   }
 
   #dispatch(u: Upstream): void {
@@ -298,6 +326,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // (an HTTP/2 response reports itself finished once its stream closed, however it closed)
     if (!this.res.h2 && this.res.writableFinished) return;
     this.#clientGone = true;
+    this.service.held?.remove(this);
     if (this.#retryTimer !== null) {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
@@ -334,7 +363,7 @@ export class Forward implements Dispatcher.DispatchHandler {
         Reply.forwardPage(this.mw, this, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
         return;
       }
-      sendPage(res, this.method, a.status, a.code, answerDetail(a, this.host.maxBodySize), close);
+      sendPage(res, this.method, a.status, a.code, answerDetail(a, this.host.maxBodySize), close, a.retryAfter);
     } else {
       res.destroy();
     }

@@ -25,6 +25,7 @@ export function sendPage(
   code: string,
   detail: string,
   close: boolean,
+  retryAfter = 0,
 ): void {
   const body = `${status} ${REASONS[status] ?? ''}\n${detail}\n`;
   const headers: string[] = [
@@ -37,9 +38,19 @@ export function sendPage(
     'x-baton-error',
     code,
   ];
+  if (retryAfter > 0) headers.push('retry-after', String(retryAfter));
   if (close && !res.h2) headers.push('connection', 'close');
   res.writeHead(status, headers);
   res.end(method === 'HEAD' ? undefined : body);
+}
+
+/** A service's maintenance page (text/html, the operator's), with Retry-After. */
+export function sendMaintenance(res: ClientResponse, method: string, html: string, retryAfter: number, close: boolean) {
+  const headers = ['content-type', 'text/html; charset=utf-8', 'content-length', String(Buffer.byteLength(html))];
+  headers.push('cache-control', 'no-store', 'x-baton-error', 'maintenance', 'retry-after', String(retryAfter));
+  if (close && !res.h2) headers.push('connection', 'close');
+  res.writeHead(503, headers);
+  res.end(method === 'HEAD' ? undefined : html);
 }
 
 /** Raw bytes for sockets that never became an HTTP exchange (connection cap, bad upgrade). */

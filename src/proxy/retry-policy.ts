@@ -57,6 +57,8 @@ export interface Answer {
   readonly detail: string;
   /** report a passive failure of the upstream to the service */
   readonly report: boolean;
+  /** seconds, sent as Retry-After (0: none) */
+  readonly retryAfter: number;
 }
 
 /** Send the request again (to another upstream if one is ready); `otherwise` is the answer when none is. */
@@ -83,9 +85,12 @@ export interface ClientGone {
 
 export type Decision = Retry | Answer | Truncate | ClientGone;
 
-function answer(status: number, code: string, detail: string, report: boolean): Answer {
-  return Object.freeze({ kind: 'answer', status, code, detail, report });
+function answer(status: number, code: string, detail: string, report: boolean, retryAfter = 0): Answer {
+  return Object.freeze({ kind: 'answer', status, code, detail, report, retryAfter });
 }
+
+/** The Retry-After of a hold's 503s. */
+const HOLD_RETRY_AFTER_S = 5;
 
 function retry(otherwise: Answer): Retry {
   return Object.freeze({ kind: 'retry', report: true, otherwise });
@@ -100,6 +105,21 @@ export const NO_HEALTHY_UPSTREAM = answer(
   'no_healthy_upstream',
   'The service has no healthy upstream right now.',
   false,
+);
+/** Held requests (src/upstream/hold.ts): the hold's bounds. */
+export const HOLD_FULL = answer(
+  503,
+  'hold_full',
+  'The service is holding as many requests as it may; try again shortly.',
+  false,
+  HOLD_RETRY_AFTER_S,
+);
+export const HOLD_TIMEOUT = answer(
+  503,
+  'hold_timeout',
+  'The service did not become available within its hold timeout.',
+  false,
+  HOLD_RETRY_AFTER_S,
 );
 export const BODY_TOO_LARGE = answer(
   413,

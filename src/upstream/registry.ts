@@ -19,6 +19,7 @@ import {
   type CertificateDemand,
 } from './listeners.ts';
 import { Service } from './service.ts';
+import { ServiceModes } from './modes.ts';
 import { resolveTargets, type RouteRef, type Target } from './targets.ts';
 import type { UpstreamState } from './state.ts';
 import type { Follower, RegistryMirror } from './mirror.ts';
@@ -59,6 +60,7 @@ export class Registry {
   #tlsOptions = new Map<string, string>();
   readonly services = new Map<string, Service>();
   readonly upstreams = new Map<string, Upstream>();
+  readonly modes = new ServiceModes(this.services); // paused, maintenance, held by a deploy (modes.ts)
   readonly #snapshots = new Map<string, Snapshot>();
   readonly #timeouts: Timeouts;
   readonly #log: Logger;
@@ -92,6 +94,7 @@ export class Registry {
   /** With workers: where the control plane's changes are sent (null: none). */
   setMirror(mirror: RegistryMirror | null): void {
     this.#mirror = mirror;
+    this.modes.mirror = mirror;
   }
 
   /** Every provider's current snapshot, in the order they first came (a new worker thread replays them). */
@@ -99,8 +102,7 @@ export class Registry {
     return [...this.#snapshots];
   }
 
-  /** The containers kept out of rotation by `hold`. */
-  heldContainers(): string[] {
+  heldContainers(): string[] /* the containers kept out of rotation by `hold` */ {
     return [...this.#held];
   }
 
@@ -138,12 +140,9 @@ export class Registry {
 
   #reconcile(): void {
     const providers = new Map<string, string>();
-    const desired = mergeServices(this.#snapshots, providers, (service, provider) =>
-      this.#log.warn(
-        { service, provider },
-        'Service defined by several providers; upstreams merged, first definition kept',
-      ),
-    );
+    const merged = 'Service defined by several providers; upstreams merged, first definition kept';
+    const desired = mergeServices(this.#snapshots, providers, (service, p) => this.#log.warn({ service, p }, merged));
+    this.modes.keep(desired, providers);
     const problems = this.#middlewares?.begin(middlewareDefinitions(this.#snapshots)) ?? [];
     // Build the new route table first: an invalid rule changes nothing.
     const nextServices = new Map<string, Service>();
@@ -154,7 +153,7 @@ export class Registry {
         nextServices.set(name, existing);
       } else {
         const askEject = this.#follower === null ? null : (u: Upstream, n: number) => this.#follower!.eject(u.id, n);
-        nextServices.set(name, new Service(name, options, askEject));
+        nextServices.set(name, this.modes.applyTo(new Service(name, options, askEject)));
       }
     }
     const routes = [...desired.values()].flatMap((d) => {
@@ -226,6 +225,7 @@ export class Registry {
     this.#tables = tables;
     this.#demands = certificateDemands(routes, this.#entrypoints);
     this.#tlsOptions = tlsOptionsByHost(routes, this.#entrypoints);
+    for (const service of this.services.values()) service.wake(); // upstreams that take traffic from the start
     this.#changed.notify();
   }
 
@@ -286,6 +286,7 @@ export class Registry {
     const event: UpstreamEventRecord = { type: 'upstream', id: u.id, service: u.service, from, to, reason, at };
     this.#events.publish('upstream', event);
     this.#mirror?.state(u);
+    this.services.get(u.service)?.wake();
     this.#changed.notify();
   }
 
@@ -336,6 +337,7 @@ export class Registry {
       const u = this.upstreamOfContainer(id);
       if (u !== undefined) u.held = false;
     }
+    for (const service of this.services.values()) service.wake();
     this.#changed.notify();
   }
 
@@ -381,9 +383,7 @@ export class Registry {
 
   /** Total requests and tunnels in flight across every upstream. */
   inflight(): number {
-    let n = 0;
-    for (const u of this.upstreams.values()) n += u.inflight;
-    return n;
+    return [...this.upstreams.values()].reduce((n, u) => n + u.inflight, 0);
   }
 
   async close(): Promise<void> {

@@ -2,9 +2,17 @@
 import type { ServiceConfig } from '../config/schema.ts';
 import { HealthChecker, type HealthCounts } from './health.ts';
 import { pickLeastConnections, pickRoundRobin } from './balancer.ts';
+import { HoldQueue, type Holdable } from './hold.ts';
 import type { Upstream } from './upstream.ts';
 
 export type ServiceOptions = Omit<ServiceConfig, 'upstreams'>;
+
+/** A service's runtime mode (src/upstream/modes.ts): serving, paused (new requests held) or in maintenance (503
+ *  with the operator's page; health checks go on). */
+export type ServiceMode = 0 | 1 | 2;
+export const SERVING: ServiceMode = 0;
+export const PAUSED: ServiceMode = 1;
+export const MAINTENANCE: ServiceMode = 2;
 
 /** balancer predicate (the rule itself is Upstream.takesTraffic) */
 const takesTraffic = (u: Upstream): boolean => u.takesTraffic;
@@ -24,6 +32,14 @@ export class Service {
   retries = 0;
   /** active health check probes settled, by result */
   readonly healthChecks: HealthCounts = { success: 0, failure: 0 };
+  mode: ServiceMode = SERVING;
+  /** maintenance: the page and its Retry-After (seconds) */
+  maintenancePage = '';
+  retryAfter = 0;
+  /** deploys holding the service's requests while no upstream takes traffic (a stop-first deploy, --hold) */
+  deployHolds = 0;
+  /** the requests held now (made at the first) */
+  held: HoldQueue<Holdable> | null = null;
 
   /** set in a worker thread: passive ejections are the control plane's to make */
   readonly #askEject: ((u: Upstream, failures: number) => void) | null;
@@ -51,6 +67,26 @@ export class Service {
     if (i === -1) return null;
     this.#cursor = (i + 1) % list.length;
     return list[i];
+  }
+
+  /** With no upstream taking traffic, a request waits (src/upstream/hold.ts) instead of a 503. */
+  get holdsWhenEmpty(): boolean {
+    return this.deployHolds > 0 || this.options.hold.whenUnavailable;
+  }
+
+  /** Holds a request declaring `bytes` of body; false when the hold's bounds leave no room. */
+  hold(item: Holdable, bytes: number): boolean {
+    this.held ??= new HoldQueue(() => this.options.hold);
+    return this.held.add(item, bytes);
+  }
+
+  /** Releases the held requests, in order, once they can go: not paused, and an upstream takes traffic (or
+   *  nothing holds the service any more: they get the 503 they would have had). */
+  wake(): void {
+    const q = this.held;
+    if (q === null || q.size === 0 || this.mode === PAUSED) return;
+    if (this.mode === SERVING && this.holdsWhenEmpty && !this.upstreams.some(takesTraffic)) return;
+    q.releaseAll();
   }
 
   /** A response (any status below 500) came back: the consecutive-failure count restarts. */
@@ -119,6 +155,7 @@ export class Service {
   }
 
   async close(): Promise<void> {
+    this.held?.close();
     for (const t of this.#ejectTimers) clearTimeout(t);
     this.#ejectTimers.clear();
     const closing = [...this.#checkers.values()].map((c) => c.close());

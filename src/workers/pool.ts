@@ -13,6 +13,7 @@ import { sumStats, type TrafficStats } from '../traffic.ts';
 import type { ChallengeChange } from '../tls/acme-challenges.ts';
 import type { ManagedChange } from '../tls/store.ts';
 import type { Snapshot } from '../upstream/desired.ts';
+import type { ModeState } from '../upstream/modes.ts';
 import type { RegistryMirror } from '../upstream/mirror.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { TallyBoard } from '../upstream/tally.ts';
@@ -140,6 +141,7 @@ export class WorkerPool implements RegistryMirror {
   #sync(m: Member): void {
     const registry = this.#o.registry;
     for (const containerId of registry.heldContainers()) this.#post(m, { type: 'hold', containerId });
+    for (const [service, state] of registry.modes.all()) this.#post(m, { type: 'mode', service, state });
     const slots = this.#slots();
     for (const [provider, snapshot] of registry.snapshots())
       this.#post(m, { type: 'snapshot', provider, snapshot, slots });
@@ -237,6 +239,10 @@ export class WorkerPool implements RegistryMirror {
 
   hold(containerId: string): void {
     this.#broadcast({ type: 'hold', containerId });
+  }
+
+  mode(service: string, state: ModeState): void {
+    this.#broadcast({ type: 'mode', service, state: { ...state } });
   }
 
   release(containerIds: readonly string[]): void {

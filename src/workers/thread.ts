@@ -88,6 +88,8 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
       return registry.hold(m.containerId);
     case 'release':
       return registry.release(m.containerIds);
+    case 'mode':
+      return registry.modes.set(m.service, m.state);
     case 'listen': {
       const addresses = await plane.traffic.listen({ reusePort: true, addresses: m.addresses ?? undefined });
       return send({ type: 'listening', addresses });
