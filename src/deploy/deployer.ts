@@ -29,6 +29,7 @@ import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } f
 import { planDeploy, type DeployRequest, type ScaleRequest } from './plan.ts';
 import { Progress, type RecordInit } from './progress.ts';
 import { reconcileWithEngine } from './recovery.ts';
+import * as compose from './compose-steps.ts';
 import * as step from './steps.ts';
 
 export interface DeployerInit {
@@ -106,6 +107,7 @@ export class Deployer {
     const { running, stopped } = await this.#ctx.engine.listService(service);
     if (running.length === 0)
       throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)}`);
+    compose.checkComposeRequest(service, running, req);
     await this.#ctx.engine.ensureImage(req.image, req.pull);
     this.#checkLock(service); // checked again: the awaits above let another request in
     const generation = Math.max(...[...running, ...stopped].map((c) => c.generation)) + 1;
@@ -162,7 +164,7 @@ export class Deployer {
     const ctx = this.#ctx;
     const { drainTimeout } = req;
     const newest = newestFirst(current)[0];
-    const source = await ctx.engine.cloneSource(newest);
+    const source = await ctx.engine.cloneSource(newest, { configHash: req.configHash });
     const batches = planDeploy(
       current.map((c) => c.id),
       req,
@@ -239,6 +241,7 @@ export class Deployer {
       return;
     }
     await step.cleanupGenerations(ctx, rec, req.keepPrevious);
+    await compose.hideRetired(ctx, rec, rec.old);
     ctx.progress.setState(rec, 'succeeded');
   }
 
@@ -275,16 +278,19 @@ export class Deployer {
   async #runRollback(rec: DeployRecord, current: DeployContainer[]): Promise<void> {
     const ctx = this.#ctx;
     ctx.progress.setState(rec, 'running');
+    await compose.restoreRetired(ctx, rec, rec.new);
     const started = await step.startExisting(ctx, rec, rec.new, 'start previous');
     try {
       await step.healthGate(ctx, rec, started, DEFAULT_HEALTH_GATE_TIMEOUT_MS);
     } catch (err) {
       rec.error = (err as Error).message;
       await step.retireRefs(ctx, rec, rec.new, undefined, 'stop previous again', false);
+      await compose.hideRetired(ctx, rec, rec.new);
       ctx.progress.setState(rec, 'failed');
       return;
     }
     await step.retire(ctx, rec, current, undefined, 'retire current');
+    await compose.hideRetired(ctx, rec, rec.old);
     ctx.progress.setState(rec, 'succeeded');
   }
 

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { duration, durationValue } from '../config/schema.ts';
+import { CONFIG_HASH } from './compose.ts';
 
 // Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id.
 const REGISTRY = String.raw`(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?`;
@@ -47,6 +48,8 @@ export const deployRequestSchema = z.strictObject({
   pull: z.boolean().default(false),
   /** keep the previous generation stopped for an instant rollback (default) instead of removing it */
   keepPrevious: z.boolean().default(true),
+  /** a docker-compose service: the new containers' com.docker.compose.config-hash (compose.ts) */
+  configHash: z.string().regex(CONFIG_HASH, 'a sha256 hex digest (docker-compose config --hash=<service>)').optional(),
 });
 
 export type DeployRequest = z.output<typeof deployRequestSchema>;

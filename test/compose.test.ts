@@ -1,0 +1,146 @@
+// Compose-aware deploys against Debian's real docker-compose 1.29: a project brought up with `docker-compose up -d`
+// (unique project name, images from test/fixtures/images.ts, routed through baton by labels), deployed by baton
+// under load; then `docker-compose ps` shows baton's new containers (compose names, Up) and not the retired ones,
+// and `docker-compose up -d` after the compose file was edited to the new image leaves them alone. A rollback
+// brings the old containers back as numbered compose containers. Several services deployed in one call: one lock,
+// one rollback. Skipped, with the reason, when no engine answers or docker-compose is missing.
+import t, { type Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import { finished, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers } from './fixtures/docker.ts';
+import { composeProject, projectContainers, type ComposeProject } from './fixtures/compose.ts';
+import { admin, type TestBaton } from './fixtures/harness.ts';
+import { describeLoad, runLoad } from './fixtures/load.ts';
+
+const DEPLOY = { monitor: '2s', healthTimeout: '15s', drainTimeout: '10s' };
+
+function composeMissing(): string | null {
+  try {
+    execFileSync('docker-compose', ['version'], { stdio: 'ignore' });
+    return null;
+  } catch {
+    return 'docker-compose is not installed';
+  }
+}
+
+const missing = composeMissing();
+if (missing !== null) {
+  t.comment(`SKIPPED: ${missing}`);
+  t.plan(0, missing);
+} else {
+  await whenDockerAnswers(t, 240_000, run);
+}
+
+async function run(): Promise<void> {
+  const images = await testImages(t);
+  const unique = testRuns('compose', { dirPrefix: 'baton-compose-' });
+
+  /** A compose project with these services up (`docker-compose up -d`), torn down (`down`) at the end. */
+  async function project(t: Test, services: Record<string, string>): Promise<ComposeProject> {
+    const p = composeProject(unique(t));
+    p.write(Object.entries(services).map(([name, image]) => ({ name, image })));
+    t.teardown(async () => {
+      await p.run(['down', '--timeout', '1']);
+    });
+    const up = await p.run(['up', '-d']);
+    if (up.code !== 0) throw new Error(`docker-compose up -d failed: ${up.out}`);
+    return p;
+  }
+
+  async function configHash(p: ComposeProject, service: string): Promise<string> {
+    const r = await p.run(['config', `--hash=${service}`]);
+    const m = /^(\S+) ([a-f0-9]{64})$/m.exec(r.out);
+    if (r.code !== 0 || m === null || m[1] !== service) throw new Error(`config --hash: ${r.out}`);
+    return m[2];
+  }
+
+  async function deploy(b: TestBaton, service: string, body: Record<string, unknown>): Promise<any> {
+    const res = await admin(b.adminPort, 'POST', `/api/services/${service}/deploys`, { ...DEPLOY, ...body });
+    if (res.status !== 202) throw new Error(`deploy not accepted: ${res.status} ${JSON.stringify(res.json)}`);
+    return finished(b, res.json.id);
+  }
+
+  /** `docker-compose ps` rows: name → state column */
+  async function ps(t: Test, p: ComposeProject, all = false): Promise<Map<string, string>> {
+    const r = await p.run(all ? ['ps', '-a'] : ['ps']);
+    t.equal(r.code, 0, `docker-compose ps${all ? ' -a' : ''} ran`);
+    const rows = new Map<string, string>();
+    for (const line of r.out.split('\n')) {
+      const m = new RegExp(`^(${p.project}_\\S+)\\s.*\\s(Up|Exit \\d+)\\s`).exec(`${line} `);
+      if (m !== null) rows.set(m[1], m[2]);
+    }
+    return rows;
+  }
+
+  t.test('baton deploys a compose service; docker-compose ps and up -d agree with it; rollback', async (t) => {
+    const p = await project(t, { web: images.v1 });
+    const svc = p.batonService('web');
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc, 1);
+    const before = await projectContainers(p.project);
+    t.same([...before.keys()], [`${p.project}_web_1`], 'compose created web_1');
+
+    // the workflow: edit the compose file to the new image, hash it, deploy with that hash
+    p.write([{ name: 'web', image: images.v2 }]);
+    const hash = await configHash(p, 'web');
+    t.not(hash, before.get(`${p.project}_web_1`)!.labels['com.docker.compose.config-hash'], 'the edit changed the hash');
+
+    let rec: any;
+    const go = (async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      rec = await deploy(b, svc, { image: images.v2, configHash: hash });
+    })();
+    const load = await runLoad({ port: b.port, host: p.host('web'), runId: 'cmp1', connections: 4, until: go, tailMs: 500, maxDurationMs: 60_000 });
+    await go;
+    t.equal(rec.state, 'succeeded', `deploy succeeded (${rec.error ?? ''})`);
+    t.comment(`load: ${describeLoad(load)}`);
+    t.ok(load.requests >= 50, `load ran (${load.requests} requests)`);
+    t.equal(load.non2xx + load.errors + load.timeouts + load.unanswered, 0, 'zero failed requests during the deploy');
+
+    const after = await projectContainers(p.project);
+    const web2 = after.get(`${p.project}_web_2`);
+    t.ok(web2, 'the new container has the compose name <project>_web_2');
+    t.equal(web2?.state, 'running', 'and runs');
+    t.equal(web2?.image, images.v2, 'the new image');
+    t.match(web2?.labels, {
+      'com.docker.compose.project': p.project,
+      'com.docker.compose.service': 'web',
+      'com.docker.compose.oneoff': 'False',
+      'com.docker.compose.container-number': '2',
+      'com.docker.compose.config-hash': hash,
+      'com.docker.compose.version': '1.29.2',
+    }, 'with consistent compose labels');
+    const retired = after.get(`${p.project}_web_1_retired-g0`);
+    t.equal(retired?.state, 'created', 'the old container is kept (re-created stopped, hidden from compose)');
+    t.equal(retired?.labels['com.docker.compose.oneoff'], 'True', 'as a one-off container');
+    t.notOk(after.has(`${p.project}_web_1`), 'no container is left under the old name');
+
+    const rows = await ps(t, p);
+    t.same([...rows], [[`${p.project}_web_2`, 'Up']], 'docker-compose ps lists just the new container, Up');
+    const rowsAll = await ps(t, p, true);
+    t.ok(rowsAll.has(`${p.project}_web_1_retired-g0`), 'docker-compose ps -a shows the retired one');
+
+    const up = await p.run(['up', '-d']);
+    t.equal(up.code, 0, 'docker-compose up -d ran');
+    t.match(up.out, new RegExp(`${p.project}_web_2 is up-to-date`), `up -d: up-to-date (${up.out.trim().split('\n').at(-1)})`);
+    const again = await projectContainers(p.project);
+    t.same([...again.entries()].map(([n, c]) => [n, c.id, c.state]), [...after.entries()].map(([n, c]) => [n, c.id, c.state]), 'no container recreated, started or removed');
+    t.same(await versions(b.port, p.host('web'), 6), { v2: 6 }, 'v2 serves');
+
+    // rollback: the old container comes back as a numbered compose container; the v2 one is hidden
+    const rb = await admin(b.adminPort, 'POST', `/api/services/${svc}/rollback`, {});
+    t.equal(rb.status, 202, 'rollback accepted');
+    const rbRec = await finished(b, rb.json.id);
+    t.equal(rbRec.state, 'succeeded', `rollback succeeded (${rbRec.error ?? ''})`);
+    const rolled = await projectContainers(p.project);
+    const web3 = rolled.get(`${p.project}_web_3`);
+    t.equal(web3?.state, 'running', 'the previous container runs again as <project>_web_3');
+    t.equal(web3?.image, images.v1, 'on v1');
+    t.equal(web3?.labels['com.docker.compose.oneoff'], 'False', 'a service container again');
+    t.equal(rolled.get(`${p.project}_web_2_retired-g1`)?.labels['com.docker.compose.oneoff'], 'True', 'v2 hidden');
+    t.same([...(await ps(t, p))], [[`${p.project}_web_3`, 'Up']], 'docker-compose ps lists the restored container');
+    t.same(await versions(b.port, p.host('web'), 6), { v1: 6 }, 'v1 serves');
+    p.write([{ name: 'web', image: images.v1 }]);
+    const up2 = await p.run(['up', '-d']);
+    t.match(up2.out, new RegExp(`${p.project}_web_3 is up-to-date`), 'the compose file back on v1: up -d leaves it alone');
+  });
+}
