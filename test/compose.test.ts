@@ -143,4 +143,63 @@ async function run(): Promise<void> {
     const up2 = await p.run(['up', '-d']);
     t.match(up2.out, new RegExp(`${p.project}_web_3 is up-to-date`), 'the compose file back on v1: up -d leaves it alone');
   });
+
+  t.test('two services in one call: one lock, one rollback', async (t) => {
+    const p = await project(t, { web: images.v1, worker: images.v1 });
+    const web = p.batonService('web');
+    const worker = p.batonService('worker');
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, web, 1);
+    await waitHealthy(b, worker, 1);
+
+    const bad = await admin(b.adminPort, 'POST', '/api/deploys', { services: [{ name: web, image: images.v2 }, { name: web, image: images.v2 }] });
+    t.equal(bad.status, 400, `a service named twice: 400 (${bad.json.error})`);
+    const unknown = await admin(b.adminPort, 'POST', '/api/deploys', { services: [{ name: web, image: images.v2 }, { name: `${web}-nope`, image: images.v2 }] });
+    t.equal(unknown.status, 404, `an unknown service: 404 (${unknown.json.error})`);
+
+    p.write([{ name: 'web', image: images.v2 }, { name: 'worker', image: images.v2 }]);
+    const hashes = { web: await configHash(p, 'web'), worker: await configHash(p, 'worker') };
+    const res = await admin(b.adminPort, 'POST', '/api/deploys', {
+      ...DEPLOY,
+      services: [{ name: web, image: images.v2, configHash: hashes.web }, { name: worker, image: images.v2, configHash: hashes.worker }],
+    });
+    t.equal(res.status, 202, 'group deploy accepted');
+    t.equal(res.json.kind, 'group', 'as a group');
+    const other = await admin(b.adminPort, 'POST', `/api/services/${worker}/deploys`, { image: images.v2 });
+    t.equal(other.status, 409, `a deploy of the group's second service meanwhile: 409 (${other.json.error})`);
+    const again = await admin(b.adminPort, 'POST', '/api/deploys', { services: [{ name: web, image: images.v2 }] });
+    t.equal(again.status, 409, 'another group over one of its services: 409');
+    const rec = await finished(b, res.json.id);
+    t.equal(rec.state, 'succeeded', `group succeeded (${rec.error ?? ''})`);
+    t.equal(rec.members.length, 2, 'one deploy record per service, linked');
+    t.ok(rec.steps.some((s: any) => s.action === `${worker}: health gate` && s.status === 'done'), "the members' steps are in the group's record");
+    for (const id of rec.members) t.equal((await admin(b.adminPort, 'GET', `/api/deploys/${id}`)).json.group, rec.id, `${id} names its group`);
+    const hist = await admin(b.adminPort, 'GET', '/api/deploys');
+    const listed = hist.json.deploys.filter((d: any) => d.id === rec.id || d.group === rec.id);
+    t.same(listed.map((d: any) => d.kind).sort(), ['deploy', 'deploy', 'group'], 'the history lists the group and its deploys');
+    t.same([...(await ps(t, p))], [[`${p.project}_web_2`, 'Up'], [`${p.project}_worker_2`, 'Up']], 'docker-compose ps: both new containers');
+    const up = await p.run(['up', '-d']);
+    t.match(up.out, /web_2 is up-to-date[\s\S]*worker_2 is up-to-date|worker_2 is up-to-date[\s\S]*web_2 is up-to-date/, 'up -d leaves both alone');
+    t.same(await versions(b.port, p.host('web'), 4), { v2: 4 }, 'web on v2');
+    t.same(await versions(b.port, p.host('worker'), 4), { v2: 4 }, 'worker on v2');
+
+    // web deploys fine, worker's new version never gets healthy: both go back to v2
+    const failing = await admin(b.adminPort, 'POST', '/api/deploys', {
+      ...DEPLOY,
+      healthTimeout: '5s',
+      services: [{ name: web, image: images.v1 }, { name: worker, image: images.bad }],
+    });
+    t.equal(failing.status, 202, 'failing group accepted');
+    const frec = await finished(b, failing.json.id);
+    t.equal(frec.state, 'rolled_back', `group rolled back (${frec.error})`);
+    t.match(frec.error, new RegExp(`^${worker}: `), 'the error names the failing service');
+    const kinds = await Promise.all(frec.members.map(async (id: string) => (await admin(b.adminPort, 'GET', `/api/deploys/${id}`)).json));
+    t.same(kinds.map((m: any) => [m.service, m.kind, m.state]), [[web, 'deploy', 'succeeded'], [worker, 'deploy', 'failed'], [web, 'rollback', 'succeeded']], 'web deployed, worker failed (its old container never left), web rolled back');
+    t.same(await versions(b.port, p.host('web'), 4), { v2: 4 }, 'web back on v2');
+    t.same(await versions(b.port, p.host('worker'), 4), { v2: 4 }, 'worker still on v2');
+    const rows = await ps(t, p);
+    t.same([...rows.values()], ['Up', 'Up'], `docker-compose ps: two containers, Up (${[...rows.keys()].join(', ')})`);
+    const up2 = await p.run(['up', '-d']);
+    t.notMatch(up2.out, /Recreating|Creating|Starting/, `up -d (file on v2) changes nothing: ${up2.out.trim().replace(/\n/g, ' | ')}`);
+  });
 }
