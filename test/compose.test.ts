@@ -5,10 +5,11 @@
 // brings the old containers back as numbered compose containers. Several services deployed in one call: one lock,
 // one rollback. Skipped, with the reason, when no engine answers or docker-compose is missing.
 import t, { type Test } from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { finished, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers } from './fixtures/docker.ts';
 import { composeProject, projectContainers, type ComposeProject } from './fixtures/compose.ts';
-import { admin, type TestBaton } from './fixtures/harness.ts';
+import { admin, TOKEN, type TestBaton } from './fixtures/harness.ts';
+import { BATON_BIN } from './fixtures/docker.ts';
 import { describeLoad, runLoad } from './fixtures/load.ts';
 
 const DEPLOY = { monitor: '2s', healthTimeout: '15s', drainTimeout: '10s' };
@@ -142,6 +143,39 @@ async function run(): Promise<void> {
     p.write([{ name: 'web', image: images.v1 }]);
     const up2 = await p.run(['up', '-d']);
     t.match(up2.out, new RegExp(`${p.project}_web_3 is up-to-date`), 'the compose file back on v1: up -d leaves it alone');
+  });
+
+  /** `baton <args>` run in the project's folder (docker-compose finds the file there, the project by env) */
+  function cli(p: ComposeProject, b: TestBaton, args: string[]): Promise<{ code: number | null; out: string }> {
+    const admin = ['--admin-url', `http://127.0.0.1:${b.adminPort}`, '--token', TOKEN];
+    return new Promise((resolve) => {
+      const env = { ...process.env, COMPOSE_PROJECT_NAME: p.project };
+      execFile(process.execPath, [BATON_BIN, ...args, ...admin], { cwd: p.dir, env, timeout: 120_000 }, (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, out: `${stdout}${stderr}` });
+      });
+    });
+  }
+
+  t.test('baton deploy --compose: the images and hashes of the compose file, every routed service', async (t) => {
+    const p = await project(t, { web: images.v1, worker: images.v1 });
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, p.batonService('web'), 1);
+    await waitHealthy(b, p.batonService('worker'), 1);
+    const both = await cli(p, b, ['deploy', 'web', '--compose', '--image', images.v2]);
+    t.equal(both.code, 2, `--compose with --image: usage error (${both.out.trim()})`);
+    const twice = await cli(p, b, ['deploy', 'a,a', '--image', images.v2]);
+    t.equal(twice.code, 2, `a service named twice: usage error (${twice.out.trim()})`);
+    const nope = await cli(p, b, ['deploy', 'nope', '--compose', '--plain']);
+    t.equal(nope.code, 1, `an unknown compose service: failure (${nope.out.trim()})`);
+
+    p.write([{ name: 'web', image: images.v2 }, { name: 'worker', image: images.v2 }]);
+    const r = await cli(p, b, ['deploy', '--compose', '--plain', '--monitor', '1s', '--health-timeout', '15s']);
+    t.equal(r.code, 0, 'baton deploy --compose succeeded');
+    t.match(r.out, new RegExp(`Deploying ${p.batonService('web')} → ${images.v2}, ${p.batonService('worker')} → ${images.v2}`), 'both services, one call');
+    t.same([...(await ps(t, p))], [[`${p.project}_web_2`, 'Up'], [`${p.project}_worker_2`, 'Up']], 'docker-compose ps: both new containers');
+    const up = await p.run(['up', '-d']);
+    t.notMatch(up.out, /Recreating|Creating|Starting/, `up -d changes nothing: ${up.out.trim().replace(/\n/g, ' | ')}`);
+    t.same(await versions(b.port, p.host('worker'), 4), { v2: 4 }, 'worker on v2');
   });
 
   t.test('two services in one call: one lock, one rollback', async (t) => {
