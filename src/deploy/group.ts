@@ -81,6 +81,15 @@ export class GroupDeploys {
     this.#host = host;
     this.#init = init;
     this.#progress = new Progress(init.journal, init.events, init.log);
+    // a group a previous baton process left unfinished: its interrupted service is rolled back by recover(), the
+    // ones it had deployed stay deployed; the group itself ends here, saying so
+    for (const rec of init.journal.list()) {
+      if (rec.kind !== 'group' || TERMINAL_STATES.has(rec.state)) continue;
+      rec.error =
+        `interrupted in state ${rec.state} (baton restarted): its interrupted deploy is rolled back, ` +
+        'the services it had deployed stay deployed (roll them back with baton rollback)';
+      this.#progress.setState(rec, 'failed');
+    }
   }
 
   /** Validates every service and takes all their locks, then runs the group in the background. Throws 400/404/409
