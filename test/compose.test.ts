@@ -127,16 +127,26 @@ async function run(): Promise<void> {
     t.same([...again.entries()].map(([n, c]) => [n, c.id, c.state]), [...after.entries()].map(([n, c]) => [n, c.id, c.state]), 'no container recreated, started or removed');
     t.same(await versions(b.port, p.host('web'), 6), { v2: 6 }, 'v2 serves');
 
+    // baton scale: the clone keeps the config hash (same config), so compose with the same scale agrees
+    const sc = await admin(b.adminPort, 'POST', `/api/services/${svc}/scale`, { replicas: 2, healthTimeout: '15s' });
+    t.equal((await finished(b, sc.json.id)).state, 'succeeded', 'scaled to 2');
+    const web3 = (await projectContainers(p.project)).get(`${p.project}_web_3`);
+    t.equal(web3?.labels['com.docker.compose.config-hash'], hash, 'the scale clone is web_3, with the same hash');
+    const upScaled = await p.run(['up', '-d', '--scale', 'web=2']);
+    t.notMatch(upScaled.out, /Recreating|Creating|Starting|Stopping/, `up -d --scale web=2 changes nothing: ${upScaled.out.trim().replace(/\n/g, ' | ')}`);
+    const down = await admin(b.adminPort, 'POST', `/api/services/${svc}/scale`, { replicas: 1 });
+    t.equal((await finished(b, down.json.id)).state, 'succeeded', 'scaled back to 1');
+
     // rollback: the old container comes back as a numbered compose container; the v2 one is hidden
     const rb = await admin(b.adminPort, 'POST', `/api/services/${svc}/rollback`, {});
     t.equal(rb.status, 202, 'rollback accepted');
     const rbRec = await finished(b, rb.json.id);
     t.equal(rbRec.state, 'succeeded', `rollback succeeded (${rbRec.error ?? ''})`);
     const rolled = await projectContainers(p.project);
-    const web3 = rolled.get(`${p.project}_web_3`);
-    t.equal(web3?.state, 'running', 'the previous container runs again as <project>_web_3');
-    t.equal(web3?.image, images.v1, 'on v1');
-    t.equal(web3?.labels['com.docker.compose.oneoff'], 'False', 'a service container again');
+    const web3r = rolled.get(`${p.project}_web_3`);
+    t.equal(web3r?.state, 'running', 'the previous container runs again as <project>_web_3 (the next free number: the scale clone was removed)');
+    t.equal(web3r?.image, images.v1, 'on v1');
+    t.equal(web3r?.labels['com.docker.compose.oneoff'], 'False', 'a service container again');
     t.equal(rolled.get(`${p.project}_web_2_retired-g1`)?.labels['com.docker.compose.oneoff'], 'True', 'v2 hidden');
     t.same([...(await ps(t, p))], [[`${p.project}_web_3`, 'Up']], 'docker-compose ps lists the restored container');
     t.same(await versions(b.port, p.host('web'), 6), { v1: 6 }, 'v1 serves');

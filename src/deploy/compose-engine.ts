@@ -4,7 +4,14 @@
 // (anonymous ones kept by name); its writable layer is not kept, as with compose's own recreate.
 import type Docker from 'dockerode';
 import { cloneSpec } from './clone.ts';
-import { COMPOSE_PROJECT, COMPOSE_SERVICE, ComposeNaming, composeIdentity, nextNumber } from './compose.ts';
+import {
+  COMPOSE_CONFIG_HASH,
+  COMPOSE_PROJECT,
+  COMPOSE_SERVICE,
+  ComposeNaming,
+  composeIdentity,
+  nextNumber,
+} from './compose.ts';
 
 const ANONYMOUS_VOLUME = /^[a-f0-9]{64}$/;
 
@@ -12,13 +19,14 @@ const ANONYMOUS_VOLUME = /^[a-f0-9]{64}$/;
 export async function composeNaming(
   docker: Docker,
   container: Docker.ContainerInspectInfo,
-  configHash: string | null,
+  configHash: string | null | undefined,
 ): Promise<ComposeNaming | null> {
   const identity = composeIdentity(container.Config.Labels ?? undefined);
   if (identity === null) return null;
+  const hash = configHash === undefined ? (container.Config.Labels?.[COMPOSE_CONFIG_HASH] ?? null) : configHash;
   const labels = [`${COMPOSE_PROJECT}=${identity.project}`, `${COMPOSE_SERVICE}=${identity.service}`];
   const list = await docker.listContainers({ all: true, filters: { label: labels } });
-  return new ComposeNaming(identity, nextNumber(list.map((c) => c.Labels)), configHash);
+  return new ComposeNaming(identity, nextNumber(list.map((c) => c.Labels)), hash);
 }
 
 /** Re-creates stopped container `id` as `name` with `labels` changed (null: removed); the old one is removed.

@@ -164,7 +164,7 @@ export class Deployer {
     const ctx = this.#ctx;
     const { drainTimeout } = req;
     const newest = newestFirst(current)[0];
-    const source = await ctx.engine.cloneSource(newest, { configHash: req.configHash });
+    const source = await ctx.engine.cloneSource(newest, { configHash: req.configHash ?? null });
     const batches = planDeploy(
       current.map((c) => c.id),
       req,

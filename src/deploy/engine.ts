@@ -45,8 +45,9 @@ export interface CloneSource {
 
 /** How a deploy's clones differ from their source besides the image. */
 export interface CloneOptions {
-  /** a compose service's new com.docker.compose.config-hash (compose.ts) */
-  configHash?: string;
+  /** a compose service's new com.docker.compose.config-hash (compose.ts); null drops it; undefined keeps the
+   *  source's (a scale: same config) */
+  configHash?: string | null;
 }
 
 /** A service's containers: running, and stopped ones (exited or created) kept as earlier generations. */
@@ -204,7 +205,7 @@ export class DockerEngine implements Engine {
       .catch(() => null);
     const own = { container, oldImage, image: container.Config.Image, name: template.name, labels: {} };
     const connect = cloneSpec(own).connect;
-    const compose = await composeNaming(this.#docker, container, options.configHash ?? null);
+    const compose = await composeNaming(this.#docker, container, options.configHash);
     const source: DockerCloneSource = { id: template.id, container, oldImage, connect, compose };
     if (compose !== null) source.nextName = () => compose.nextName();
     return source;
