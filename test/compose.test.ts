@@ -181,6 +181,7 @@ async function run(): Promise<void> {
     p.write([{ name: 'web', image: images.v2 }, { name: 'worker', image: images.v2 }]);
     const r = await cli(p, b, ['deploy', '--compose', '--plain', '--monitor', '1s', '--health-timeout', '15s']);
     t.equal(r.code, 0, 'baton deploy --compose succeeded');
+    t.comment(`baton deploy --compose: ${r.out.trim().split('\n').filter((l) => !/^\d{4}-/.test(l)).join(' | ')}`);
     t.match(r.out, new RegExp(`Deploying ${p.batonService('web')} → ${images.v2}, ${p.batonService('worker')} → ${images.v2}`), 'both services, one call');
     t.same([...(await ps(t, p))], [[`${p.project}_web_2`, 'Up'], [`${p.project}_worker_2`, 'Up']], 'docker-compose ps: both new containers');
     const up = await p.run(['up', '-d']);

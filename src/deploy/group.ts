@@ -114,11 +114,10 @@ export class GroupDeploys {
     const rec = this.#progress.create({
       kind: 'group',
       service: names.join(','),
-      image: null,
+      // for the history: each service's image
+      image: req.services.map((s) => `${s.name}=${s.image}`).join(','),
       generation: 0,
-      settings: {
-        ...req,
-      },
+      settings: { ...req },
     });
     rec.members = [];
     for (const n of names) this.#init.locks.set(n, rec.id);
