@@ -4,7 +4,7 @@
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import { Deployer } from '../src/deploy/deployer.ts';
-import { groupDeployRequestSchema } from '../src/deploy/group.ts';
+import { deployedServices, groupDeployRequestSchema } from '../src/deploy/group.ts';
 import { Journal, TERMINAL_STATES, type DeployRecord } from '../src/deploy/journal.ts';
 import { deployRequestSchema, scaleRequestSchema } from '../src/deploy/plan.ts';
 import { FakeEngine } from './fixtures/fake-engine.ts';
@@ -89,15 +89,32 @@ t.test('refused before anything changes', async (t) => {
   t.same(deployer.list(), [], 'no record');
 });
 
-t.test('a group a restart interrupted ends failed, saying what stays', async (t) => {
+t.test('a group a restart interrupted: the services it had deployed are rolled back', async (t) => {
   const dir = tempDir(t);
-  const journal = new Journal(dir);
-  const now = new Date().toISOString();
-  journal.write({ id: 'd-group-1', kind: 'group', service: 'web,worker', state: 'running', image: null, settings: {}, generation: 0, createdAt: now, updatedAt: now, old: [], new: [], steps: [], members: [] });
-  const { deployer } = await setup(t, dir);
-  const rec = deployer.get('d-group-1')!;
-  t.equal(rec.state, 'failed');
-  t.match(rec.error, /baton restarted.*stay deployed/);
-  const next = await deployer.groups.start(group([{ name: 'web', image: 'app:v2' }]));
+  const { engine, deployer, journal } = await setup(t, dir);
+  const first = await finished(deployer, await deployer.groups.start(group([{ name: 'web', image: 'app:v2' }])));
+  t.equal(first.state, 'succeeded');
+  t.same(images(engine, 'web'), ['app:v2', 'app:v2']);
+  await deployer.close();
+  // as if baton died after web's deploy, before the group ended (the next service not started yet)
+  journal.write({ ...journal.read(first.id)!, state: 'running', finishedAt: undefined });
+  const restarted = new Deployer({ engine, registry: engine.registry, journal, events: engine.events, log: pino({ level: 'silent' }) });
+  t.teardown(() => restarted.close());
+  t.equal(restarted.get(first.id)!.state, 'failed', 'the group ends failed at once');
+  await restarted.recover();
+  const rec = restarted.get(first.id)!;
+  t.equal(rec.state, 'rolled_back', rec.error ?? '');
+  t.match(rec.error, /baton restarted/);
+  t.same(images(engine, 'web'), ['app:v1', 'app:v1'], 'web back on v1');
+  const kinds = rec.members!.map((id) => [restarted.get(id)!.kind, restarted.get(id)!.state]);
+  t.same(kinds, [['deploy', 'succeeded'], ['rollback', 'succeeded']]);
+  const next = await restarted.groups.start(group([{ name: 'web', image: 'app:v2' }]));
   t.ok(next.id, 'its services are not locked');
+});
+
+t.test('deployedServices: each service by its last member', async (t) => {
+  const r = (id: string, service: string, kind: DeployRecord['kind'], state: DeployRecord['state']) => ({ id, service, kind, state }) as DeployRecord;
+  const all = new Map([r('1', 'web', 'deploy', 'succeeded'), r('2', 'worker', 'deploy', 'succeeded'), r('3', 'db', 'deploy', 'failed'), r('4', 'worker', 'rollback', 'succeeded')].map((m) => [m.id, m]));
+  const g = { members: ['1', '2', '3', '4', 'gone'] } as DeployRecord;
+  t.same(deployedServices(g, (id) => all.get(id)), ['web']);
 });

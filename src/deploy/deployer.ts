@@ -352,6 +352,7 @@ export class Deployer {
         this.#recovering.delete(rec.id);
       }
     }
+    await this.groups.recover();
   }
 
   // ── bookkeeping ───────────────────────────────────────────────────────────────────────────────

@@ -9,8 +9,8 @@
 //   → the locks go.
 //
 // So a group never ends with some services on the new version and some on the old. A baton restart in the middle
-// rolls back the interrupted service's deploy (recover()); the services of the group already deployed stay
-// deployed, and the group is marked failed with that said.
+// rolls back the interrupted service's deploy (the deployer's recover()), then the services the group had already
+// deployed (recover() here).
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.ts';
@@ -71,24 +71,60 @@ export function groupProblems(req: GroupDeployRequest): string[] {
   return problems;
 }
 
+/** The services a group's members left on their new version: each service's last member a succeeded deploy
+ *  (pure). */
+export function deployedServices(rec: DeployRecord, get: (id: string) => DeployRecord | null | undefined): string[] {
+  const last = new Map<string, DeployRecord>();
+  for (const id of rec.members ?? []) {
+    const m = get(id);
+    if (m) last.set(m.service, m);
+  }
+  return [...last.values()].filter((m) => m.kind === 'deploy' && m.state === 'succeeded').map((m) => m.service);
+}
+
 export class GroupDeploys {
   readonly #host: GroupHost;
   readonly #init: GroupInit;
   readonly #progress: Progress;
   readonly #running = new Set<Promise<void>>();
+  /** groups a previous process left unfinished, for recover() */
+  readonly #interrupted: DeployRecord[] = [];
 
   constructor(host: GroupHost, init: GroupInit) {
     this.#host = host;
     this.#init = init;
     this.#progress = new Progress(init.journal, init.events, init.log);
-    // a group a previous baton process left unfinished: its interrupted service is rolled back by recover(), the
-    // ones it had deployed stay deployed; the group itself ends here, saying so
+    // a group a previous baton process left unfinished ends failed here (so the deployer does not take it for a
+    // deploy to recover); recover() then rolls back the services it had deployed
     for (const rec of init.journal.list()) {
       if (rec.kind !== 'group' || TERMINAL_STATES.has(rec.state)) continue;
-      rec.error =
-        `interrupted in state ${rec.state} (baton restarted): its interrupted deploy is rolled back, ` +
-        'the services it had deployed stay deployed (roll them back with baton rollback)';
+      rec.error = `interrupted in state ${rec.state} (baton restarted)`;
       this.#progress.setState(rec, 'failed');
+      this.#interrupted.push(rec);
+    }
+  }
+
+  /** After the deployer's recover() (the interrupted service's deploy rolled back): the services an interrupted
+   *  group had deployed are rolled back too, so all of them are on their previous containers. */
+  async recover(): Promise<void> {
+    for (const rec of this.#interrupted.splice(0)) {
+      const deployed = deployedServices(rec, (id) => this.#init.records.get(id) ?? this.#init.journal.read(id));
+      if (deployed.length === 0) continue;
+      try {
+        this.#checkLocks(deployed);
+      } catch (err) {
+        rec.error += `; the services it had deployed could not be rolled back: ${(err as Error).message}`;
+        this.#progress.save(rec);
+        continue;
+      }
+      this.#init.log.warn({ deploy: rec.id, services: deployed }, 'Rolling back an interrupted group deploy');
+      this.#init.records.set(rec.id, rec);
+      for (const n of deployed) this.#init.locks.set(n, rec.id);
+      try {
+        await this.#rollBack(rec, deployed);
+      } finally {
+        for (const n of deployed) if (this.#init.locks.get(n) === rec.id) this.#init.locks.delete(n);
+      }
     }
   }
 
@@ -171,9 +207,15 @@ export class GroupDeploys {
       progress.setState(rec, 'failed');
       return;
     }
+    await this.#rollBack(rec, deployed);
+  }
+
+  /** Rolls back the services the group deployed, in reverse order; the group ends rolled_back (or failed). */
+  async #rollBack(rec: DeployRecord, deployed: string[]): Promise<void> {
+    const progress = this.#progress;
     progress.setState(rec, 'rolling_back');
     const stuck: string[] = [];
-    for (const name of deployed.reverse()) {
+    for (const name of [...deployed].reverse()) {
       const action = `roll back ${name}`;
       progress.step(rec, action, [], 'started');
       const end = await this.#member(rec, name, () => this.#host.startRollback(name, rec.id));
