@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
 import { finished, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers } from './fixtures/docker.ts';
 import { composeProject, projectContainers, type ComposeProject } from './fixtures/compose.ts';
-import { admin, TOKEN, type TestBaton } from './fixtures/harness.ts';
+import { admin, TOKEN, waitFor, type TestBaton } from './fixtures/harness.ts';
 import { BATON_BIN } from './fixtures/docker.ts';
 import { describeLoad, runLoad } from './fixtures/load.ts';
 
@@ -166,30 +166,7 @@ async function run(): Promise<void> {
     });
   }
 
-  t.test('baton deploy --compose: the images and hashes of the compose file, every routed service', async (t) => {
-    const p = await project(t, { web: images.v1, worker: images.v1 });
-    const b = await startDockerBaton(t);
-    await waitHealthy(b, p.batonService('web'), 1);
-    await waitHealthy(b, p.batonService('worker'), 1);
-    const both = await cli(p, b, ['deploy', 'web', '--compose', '--image', images.v2]);
-    t.equal(both.code, 2, `--compose with --image: usage error (${both.out.trim()})`);
-    const twice = await cli(p, b, ['deploy', 'a,a', '--image', images.v2]);
-    t.equal(twice.code, 2, `a service named twice: usage error (${twice.out.trim()})`);
-    const nope = await cli(p, b, ['deploy', 'nope', '--compose', '--plain']);
-    t.equal(nope.code, 1, `an unknown compose service: failure (${nope.out.trim()})`);
-
-    p.write([{ name: 'web', image: images.v2 }, { name: 'worker', image: images.v2 }]);
-    const r = await cli(p, b, ['deploy', '--compose', '--plain', '--monitor', '1s', '--health-timeout', '15s']);
-    t.equal(r.code, 0, 'baton deploy --compose succeeded');
-    t.comment(`baton deploy --compose: ${r.out.trim().split('\n').filter((l) => !/^\d{4}-/.test(l)).join(' | ')}`);
-    t.match(r.out, new RegExp(`Deploying ${p.batonService('web')} → ${images.v2}, ${p.batonService('worker')} → ${images.v2}`), 'both services, one call');
-    t.same([...(await ps(t, p))], [[`${p.project}_web_2`, 'Up'], [`${p.project}_worker_2`, 'Up']], 'docker-compose ps: both new containers');
-    const up = await p.run(['up', '-d']);
-    t.notMatch(up.out, /Recreating|Creating|Starting/, `up -d changes nothing: ${up.out.trim().replace(/\n/g, ' | ')}`);
-    t.same(await versions(b.port, p.host('worker'), 4), { v2: 4 }, 'worker on v2');
-  });
-
-  t.test('two services in one call: one lock, one rollback', async (t) => {
+  t.test('two services in one call (baton deploy --compose): one lock, one rollback', async (t) => {
     const p = await project(t, { web: images.v1, worker: images.v1 });
     const web = p.batonService('web');
     const worker = p.batonService('worker');
@@ -197,34 +174,50 @@ async function run(): Promise<void> {
     await waitHealthy(b, web, 1);
     await waitHealthy(b, worker, 1);
 
+    const both = await cli(p, b, ['deploy', 'web', '--compose', '--image', images.v2]);
+    t.equal(both.code, 2, `--compose with --image: usage error (${both.out.trim()})`);
+    const twice = await cli(p, b, ['deploy', 'a,a', '--image', images.v2]);
+    t.equal(twice.code, 2, `a service named twice: usage error (${twice.out.trim()})`);
+    const nope = await cli(p, b, ['deploy', 'nope', '--compose', '--plain']);
+    t.equal(nope.code, 1, `an unknown compose service: failure (${nope.out.trim()})`);
     const bad = await admin(b.adminPort, 'POST', '/api/deploys', { services: [{ name: web, image: images.v2 }, { name: web, image: images.v2 }] });
     t.equal(bad.status, 400, `a service named twice: 400 (${bad.json.error})`);
     const unknown = await admin(b.adminPort, 'POST', '/api/deploys', { services: [{ name: web, image: images.v2 }, { name: `${web}-nope`, image: images.v2 }] });
     t.equal(unknown.status, 404, `an unknown service: 404 (${unknown.json.error})`);
 
+    // the workflow: the compose file on v2, `baton deploy --compose` deploys every routed service in one group
     p.write([{ name: 'web', image: images.v2 }, { name: 'worker', image: images.v2 }]);
-    const hashes = { web: await configHash(p, 'web'), worker: await configHash(p, 'worker') };
-    const res = await admin(b.adminPort, 'POST', '/api/deploys', {
-      ...DEPLOY,
-      services: [{ name: web, image: images.v2, configHash: hashes.web }, { name: worker, image: images.v2, configHash: hashes.worker }],
-    });
-    t.equal(res.status, 202, 'group deploy accepted');
-    t.equal(res.json.kind, 'group', 'as a group');
+    const running = cli(p, b, ['deploy', '--compose', '--plain', '--monitor', '2s', '--health-timeout', '15s']);
+    let groupId = '';
+    await waitFor(async () => {
+      const list = (await admin(b.adminPort, 'GET', '/api/deploys?limit=5')).json.deploys as any[];
+      groupId = list.find((d) => d.kind === 'group' && d.state === 'running')?.id ?? '';
+      return groupId !== '';
+    }, 60_000, 'the group deploy running');
     const other = await admin(b.adminPort, 'POST', `/api/services/${worker}/deploys`, { image: images.v2 });
     t.equal(other.status, 409, `a deploy of the group's second service meanwhile: 409 (${other.json.error})`);
     const again = await admin(b.adminPort, 'POST', '/api/deploys', { services: [{ name: web, image: images.v2 }] });
     t.equal(again.status, 409, 'another group over one of its services: 409');
-    const rec = await finished(b, res.json.id);
+    const r = await running;
+    t.equal(r.code, 0, 'baton deploy --compose succeeded');
+    t.comment(`baton deploy --compose: ${r.out.trim().split('\n').filter((l) => !/^\d{4}-/.test(l)).join(' | ')}`);
+    t.match(r.out, new RegExp(`Deploying ${web} → ${images.v2}, ${worker} → ${images.v2}`), 'both services, one call');
+    const rec = (await admin(b.adminPort, 'GET', `/api/deploys/${groupId}`)).json;
     t.equal(rec.state, 'succeeded', `group succeeded (${rec.error ?? ''})`);
     t.equal(rec.members.length, 2, 'one deploy record per service, linked');
     t.ok(rec.steps.some((s: any) => s.action === `${worker}: health gate` && s.status === 'done'), "the members' steps are in the group's record");
-    for (const id of rec.members) t.equal((await admin(b.adminPort, 'GET', `/api/deploys/${id}`)).json.group, rec.id, `${id} names its group`);
+    for (const id of rec.members) {
+      const m = (await admin(b.adminPort, 'GET', `/api/deploys/${id}`)).json;
+      t.equal(m.group, rec.id, `${m.service}'s deploy names its group`);
+      t.match(m.settings.configHash, /^[a-f0-9]{64}$/, `${m.service}'s deploy carried the compose file's hash`);
+    }
     const hist = await admin(b.adminPort, 'GET', '/api/deploys');
     const listed = hist.json.deploys.filter((d: any) => d.id === rec.id || d.group === rec.id);
     t.same(listed.map((d: any) => d.kind).sort(), ['deploy', 'deploy', 'group'], 'the history lists the group and its deploys');
     t.same([...(await ps(t, p))], [[`${p.project}_web_2`, 'Up'], [`${p.project}_worker_2`, 'Up']], 'docker-compose ps: both new containers');
     const up = await p.run(['up', '-d']);
     t.match(up.out, /web_2 is up-to-date[\s\S]*worker_2 is up-to-date|worker_2 is up-to-date[\s\S]*web_2 is up-to-date/, 'up -d leaves both alone');
+    t.notMatch(up.out, /Recreating|Creating|Starting/, `up -d changes nothing: ${up.out.trim().replace(/\n/g, ' | ')}`);
     t.same(await versions(b.port, p.host('web'), 4), { v2: 4 }, 'web on v2');
     t.same(await versions(b.port, p.host('worker'), 4), { v2: 4 }, 'worker on v2');
 

@@ -176,7 +176,7 @@ export async function deploy(services: string | undefined, flags: Flags, io: Io)
   let targets: DeployTarget[] | null = null;
   const found = await withAdmin(io, flags, async (t) => {
     const { json } = await call<{ services: RoutedService[] }>(t, 'GET', '/api/services');
-    const got = await composeTargets(names, composeRunner(flags['compose-file'], io.env), json.services);
+    const got = await composeTargets(names, composeRunner(flags['compose-file'], io.env), json.services, flags.pull);
     for (const s of got.skipped) io.err(`baton deploy: skipped ${s}\n`);
     targets = got.targets;
     return EXIT_OK;

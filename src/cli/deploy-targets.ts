@@ -90,12 +90,15 @@ export async function composeTargets(
   names: string[] | null,
   run: ComposeRunner,
   routed: RoutedService[],
+  pull = false,
 ): Promise<{ targets: DeployTarget[]; skipped: string[] }> {
   const config = parse(await run(['config'])) as { services?: Record<string, { image?: string }> } | null;
   const services = config?.services ?? {};
   const wanted = names ?? Object.keys(services);
   const unknown = wanted.filter((n) => !Object.hasOwn(services, n));
   if (unknown.length > 0) throw new Error(`no service ${unknown.join(', ')} in the compose file`);
+  // the hash covers the image's id: the image must be here before it is hashed
+  if (pull) await run(['pull', ...wanted]);
   const hashes = parseHashes(await run(['config', `--hash=${wanted.join(',')}`]));
   const targets: DeployTarget[] = [];
   const skipped: string[] = [];

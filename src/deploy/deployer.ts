@@ -23,14 +23,14 @@ import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { ConflictError, DeployFailure, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Registry } from '../upstream/registry.ts';
+import * as compose from './compose-steps.ts';
 import type { DeployContainer, Engine } from './engine.ts';
+import { GroupDeploys } from './group.ts';
 import { DeployHooks, type HookSettings } from './hooks.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
 import { planDeploy, type DeployRequest, type ScaleRequest } from './plan.ts';
 import { Progress, type RecordInit } from './progress.ts';
 import { reconcileWithEngine } from './recovery.ts';
-import * as compose from './compose-steps.ts';
-import { GroupDeploys } from './group.ts';
 import * as step from './steps.ts';
 
 export interface DeployerInit {
