@@ -34,8 +34,13 @@ Usage:
                [--order start-first|stop-first] [--delay 0s] [--monitor 5s] \
 [--failure-action rollback|pause|continue]
                [--max-failure-ratio 0] [--health-timeout 60s] [--drain-timeout 30s] [--pull] [--no-keep-previous]
-               [--hold] [--plain]
+               [--hold] [--plain] [--config-hash <docker-compose config --hash>]
                                                 replace the service's containers; live progress; exit 0 only on success
+  baton deploy <svc>,<svc>… --image <ref> | --image <svc>=<ref>,…  [options as above]
+                                                several services in one call: one lock, one rollback for all
+  baton deploy [<compose-svc>,…] --compose [--compose-file docker-compose.yml]  [options as above]
+                                                the images and config hashes of the compose file here (all its
+                                                services baton routes when none are named)
   baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
   baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
   baton help | --help                           this text
@@ -69,6 +74,9 @@ const OPTIONS = {
   'drain-timeout': { type: 'string' },
   pull: { type: 'boolean' },
   'no-keep-previous': { type: 'boolean' },
+  'config-hash': { type: 'string' },
+  compose: { type: 'boolean' },
+  'compose-file': { type: 'string' },
   plain: { type: 'boolean' },
   limit: { type: 'string' },
   watch: { type: 'boolean' },
@@ -85,6 +93,7 @@ const ADMIN: Option[] = ['config', 'admin-url', 'token'];
 const DEPLOY: Option[] = [
   ...['image', 'strategy', 'replicas', 'parallelism', 'order', 'delay', 'monitor', 'failure-action'],
   ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'hold', 'plain'],
+  ...['config-hash', 'compose', 'compose-file'],
 ] as Option[];
 const COMMAND_FLAGS: Record<string, Option[]> = {
   serve: ['config'],
@@ -188,6 +197,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     case 'rollback':
     case 'scale': {
       const service = positionals[1];
+      if (command === 'deploy' && values.compose && positionals.length <= 2) return deploy(service, values, io);
       if (service === undefined || positionals.length !== (command === 'scale' ? 3 : 2)) {
         const rest = command === 'scale' ? ' <replicas>' : command === 'deploy' ? ' --image <ref>' : '';
         io.err(`baton ${command}: usage: baton ${command} <service>${rest}\n`);

@@ -3,11 +3,12 @@
 // request with its own schema: a Swarm deploy's settings default to the service's update_config, a container
 // deploy's to baton's defaults.
 import type { Deployer } from '../deploy/deployer.ts';
+import { groupDeployRequestSchema } from '../deploy/group.ts';
 import type { DeployRecord } from '../deploy/journal.ts';
 import { deployRequestSchema, scaleRequestSchema } from '../deploy/plan.ts';
 import type { SwarmDeployer } from '../deploy/swarm-deployer.ts';
 import { swarmDeployRequestSchema, swarmScaleRequestSchema } from '../deploy/swarm-plan.ts';
-import { DockerDisabledError } from '../errors.ts';
+import { BadRequestError, DockerDisabledError } from '../errors.ts';
 import { parseBody } from './body.ts';
 
 export class Deployments {
@@ -23,6 +24,17 @@ export class Deployments {
     const svc = await this.#swarm?.resolve(service);
     if (svc) return this.#swarm!.startDeploy(svc, parseBody(swarmDeployRequestSchema, body));
     return this.#deployer().startDeploy(service, parseBody(deployRequestSchema, body));
+  }
+
+  /** POST /api/deploys: several container services in one call (group.ts); Swarm services deploy one by one. */
+  async deployGroup(body: unknown): Promise<DeployRecord> {
+    const req = parseBody(groupDeployRequestSchema, body);
+    for (const s of req.services) {
+      if (await this.#swarm?.resolve(s.name)) {
+        throw new BadRequestError(`services: ${s.name} is a Swarm service; a group deploys container services only`);
+      }
+    }
+    return this.#deployer().groups.start(req);
   }
 
   async scale(service: string, body: unknown): Promise<DeployRecord> {

@@ -74,8 +74,11 @@ function deploySummary(r: DeployRecord): Record<string, unknown> {
     requests: r.traffic?.requests ?? null,
     failures: r.traffic?.failures ?? null,
     steps: r.steps.length,
+    group: r.group ?? null,
   };
 }
+
+const accepted = (r: DeployRecord) => ({ id: r.id, service: r.service, kind: r.kind, state: r.state });
 
 /** ?limit= of GET /api/deploys */
 function deployLimit(v: string | null): number {
@@ -227,11 +230,13 @@ export class AdminServer {
         parseBody(emptyBody, body);
         rec = await deployments.rollback(name);
       }
-      return this.#json(res, 202, { id: rec.id, service: rec.service, kind: rec.kind, state: rec.state });
+      return this.#json(res, 202, accepted(rec));
     }
-    // GET /api/deploys?service=&limit=: the history, newest first
+    // GET /api/deploys?service=&limit=: the history, newest first; POST: several services in one call (group.ts)
     if (parts[0] === 'deploys' && parts.length === 1) {
-      if (method !== 'GET') throw new MethodNotAllowedError('GET');
+      if (method === 'POST')
+        return this.#json(res, 202, accepted(await this.#opts.deployments.deployGroup(await readJson(req))));
+      if (method !== 'GET') throw new MethodNotAllowedError('GET, POST');
       const limit = deployLimit(url.searchParams.get('limit'));
       const all = this.#opts.deployments.list(url.searchParams.get('service') ?? undefined);
       const newest = all.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));

@@ -18,6 +18,14 @@ import {
   type DeploySummary,
   type ServiceView,
 } from './output.ts';
+import {
+  composeRunner,
+  composeTargets,
+  imageTargets,
+  serviceList,
+  type DeployTarget,
+  type RoutedService,
+} from './deploy-targets.ts';
 import { followOperation, PlainView, type OperationView } from './progress.ts';
 import { stdoutIsTTY, wantsPlain } from './term.ts';
 
@@ -37,6 +45,9 @@ export interface DeployFlags {
   pull?: boolean;
   'no-keep-previous'?: boolean;
   hold?: boolean;
+  'config-hash'?: string;
+  compose?: boolean;
+  'compose-file'?: string;
 }
 
 /** Every flag an admin command reads. */
@@ -164,15 +175,50 @@ export function reload(flags: Flags, io: Io): Promise<number> {
   });
 }
 
-export function deploy(service: string, flags: Flags, io: Io): Promise<number> {
-  const body = deployBody(flags);
-  if (typeof body === 'string') {
-    io.err(`baton deploy: ${body}\n`);
-    return Promise.resolve(EXIT_USAGE);
+/** `baton deploy <service>[,<service>…] --image …` or `baton deploy [<service>,…] --compose`: one service through
+ *  POST /api/services/{name}/deploys, several through POST /api/deploys (one lock, one rollback). */
+export async function deploy(services: string | undefined, flags: Flags, io: Io): Promise<number> {
+  const usage = (why: string) => {
+    io.err(`baton deploy: ${why}\n`);
+    return EXIT_USAGE;
+  };
+  const names = services === undefined ? null : serviceList(services);
+  if (typeof names === 'string') return usage(names);
+  if (flags.compose && (flags.image !== undefined || flags['config-hash'] !== undefined)) {
+    return usage('--compose takes the images and config hashes from the compose file: no --image or --config-hash');
   }
+  if (!flags.compose && flags['compose-file'] !== undefined) return usage('--compose-file goes with --compose');
+  if (names === null && !flags.compose) return usage('usage: baton deploy <service>[,<service>…] --image <ref>');
+  if (!flags.compose && (flags.image === undefined || flags.image === '')) return usage('--image <ref> is required');
+  const body = deployBody({ ...flags, image: flags.compose ? 'compose' : flags.image });
+  if (typeof body === 'string') return usage(body);
+  delete body.image;
+  if (!flags.compose) {
+    const targets = imageTargets(names!, flags.image!, flags['config-hash']);
+    return typeof targets === 'string' ? usage(targets) : startDeploys(targets, body, flags, io);
+  }
+  let targets: DeployTarget[] | null = null;
+  const found = await withAdmin(io, flags, async (t) => {
+    const { json } = await call<{ services: RoutedService[] }>(t, 'GET', '/api/services');
+    const got = await composeTargets(names, composeRunner(flags['compose-file'], io.env), json.services, flags.pull);
+    for (const s of got.skipped) io.err(`baton deploy: skipped ${s}\n`);
+    targets = got.targets;
+    return EXIT_OK;
+  });
+  return targets === null ? found : startDeploys(targets, body, flags, io);
+}
+
+/** One target: POST /api/services/{name}/deploys; several: POST /api/deploys. Followed to the end. */
+function startDeploys(targets: DeployTarget[], body: Record<string, unknown>, flags: Flags, io: Io): Promise<number> {
   const how = `${body.strategy ?? 'rolling'}${body.replicas !== undefined ? `, ${body.replicas} replicas` : ''}`;
-  const title = `Deploying ${service} → ${body.image} (${how})`;
-  return runOperation(flags, io, `${servicePath(service)}/deploys`, body, title);
+  const title = `Deploying ${targets.map((t) => `${t.name} → ${t.image}`).join(', ')} (${how})`;
+  if (targets.length === 1) {
+    const { name, ...one } = targets[0];
+    return runOperation(flags, io, `${servicePath(name)}/deploys`, { ...one, ...body }, title);
+  }
+  const { replicas, ...common } = body;
+  const list = targets.map((t) => (replicas !== undefined ? { ...t, replicas } : t));
+  return runOperation(flags, io, '/api/deploys', { ...common, services: list }, title);
 }
 
 /** Builds the deploy request from flags; numbers stay numbers, durations stay strings (the API parses them). */

@@ -11,7 +11,8 @@ export interface CloneInput {
   oldImage: { Config?: Partial<Docker.ContainerInspectInfo['Config']> | null } | null;
   image: string;
   name: string;
-  labels: Record<string, string>;
+  /** labels to add or replace; null removes one */
+  labels: Record<string, string | null>;
 }
 
 export interface CloneSpec {
@@ -34,7 +35,10 @@ export function cloneSpec(input: CloneInput): CloneSpec {
   const imageLabels = img.Labels ?? {};
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(cfg.Labels ?? {})) if (imageLabels[k] !== v) labels[k] = v;
-  Object.assign(labels, input.labels);
+  for (const [k, v] of Object.entries(input.labels)) {
+    if (v === null) delete labels[k];
+    else labels[k] = v;
+  }
   const imagePorts = img.ExposedPorts ?? {};
   const exposed: Record<string, {}> = {};
   for (const p of Object.keys(cfg.ExposedPorts ?? {})) if (!(p in imagePorts)) exposed[p] = {};

@@ -23,7 +23,9 @@ import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { ConflictError, DeployFailure, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Registry } from '../upstream/registry.ts';
+import * as compose from './compose-steps.ts';
 import type { DeployContainer, Engine } from './engine.ts';
+import { GroupDeploys } from './group.ts';
 import { DeployHooks, type HookSettings } from './hooks.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
 import { planDeploy, type DeployRequest, type ScaleRequest } from './plan.ts';
@@ -66,6 +68,8 @@ export class Deployer {
   readonly #abort = new AbortController();
   /** ids of interrupted deploys waiting for recover() */
   readonly #recovering = new Set<string>();
+  /** several services in one call, under one lock (group.ts) */
+  readonly groups: GroupDeploys;
 
   constructor(init: DeployerInit) {
     this.#journal = init.journal;
@@ -74,6 +78,7 @@ export class Deployer {
     const counts = (service: string) => init.registry.services.get(service)?.upstreams ?? [];
     const progress = new Progress(init.journal, init.events, init.log, counts);
     this.#ctx = { engine: init.engine, registry: init.registry, progress, log: init.log, signal: this.#abort.signal };
+    this.groups = new GroupDeploys(this, { ...init, locks: this.#locks, records: this.#records });
     for (const r of init.journal.list()) {
       this.#records.set(r.id, r);
       // an interrupted deploy holds its service's lock until recover() has rolled it back
@@ -101,15 +106,17 @@ export class Deployer {
 
   /** Validates, takes the service's lock and starts the deploy in the background. Throws 400/404/409 errors
    *  before anything changes. */
-  async startDeploy(service: string, req: DeployRequest): Promise<DeployRecord> {
-    this.#checkLock(service);
+  async startDeploy(service: string, req: DeployRequest, group?: string): Promise<DeployRecord> {
+    this.#checkLock(service, group);
     const { running, stopped } = await this.#ctx.engine.listService(service);
     if (running.length === 0)
       throw new NotFoundError(`no running container belongs to service ${JSON.stringify(service)}`);
+    compose.checkComposeRequest(service, running, req);
     await this.#ctx.engine.ensureImage(req.image, req.pull);
-    this.#checkLock(service); // checked again: the awaits above let another request in
+    this.#checkLock(service, group); // checked again: the awaits above let another request in
     const generation = Math.max(...[...running, ...stopped].map((c) => c.generation)) + 1;
-    const rec = this.#newRecord({ kind: 'deploy', service, image: req.image, generation, settings: { ...req } });
+    const init = { kind: 'deploy', service, image: req.image, generation, settings: { ...req } } as const;
+    const rec = this.#newRecord(init, group);
     rec.old = running.map(refOf);
     const hold = req.hold || req.order === 'stop-first'; // requests wait through the gap instead of a 503
     this.#launch(rec, () => step.holding(this.#ctx, rec.service, hold, () => this.#runDeploy(rec, req, running)));
@@ -117,8 +124,8 @@ export class Deployer {
   }
 
   /** Starts the previous generation (kept stopped) again and retires the current one. */
-  async startRollback(service: string): Promise<DeployRecord> {
-    this.#checkLock(service);
+  async startRollback(service: string, group?: string): Promise<DeployRecord> {
+    this.#checkLock(service, group);
     const { running, stopped } = await this.#ctx.engine.listService(service);
     const currentGen = running.length > 0 ? Math.max(...running.map((c) => c.generation)) : Infinity;
     const candidates = stopped.filter((c) => c.generation !== currentGen);
@@ -126,14 +133,9 @@ export class Deployer {
       throw new ConflictError(`service ${service} has no previous generation kept to roll back to`);
     const prevGen = Math.max(...candidates.map((c) => c.generation));
     const previous = candidates.filter((c) => c.generation === prevGen);
-    this.#checkLock(service);
-    const rec = this.#newRecord({
-      kind: 'rollback',
-      service,
-      image: previous[0].image,
-      generation: prevGen,
-      settings: {},
-    });
+    this.#checkLock(service, group);
+    const init = { kind: 'rollback', service, image: previous[0].image, generation: prevGen, settings: {} } as const;
+    const rec = this.#newRecord(init, group);
     rec.old = running.map(refOf);
     rec.new = previous.map(refOf);
     this.#launch(rec, () => this.#runRollback(rec, running));
@@ -163,7 +165,7 @@ export class Deployer {
     const ctx = this.#ctx;
     const { drainTimeout } = req;
     const newest = newestFirst(current)[0];
-    const source = await ctx.engine.cloneSource(newest);
+    const source = await ctx.engine.cloneSource(newest, { configHash: req.configHash ?? null });
     const batches = planDeploy(
       current.map((c) => c.id),
       req,
@@ -240,6 +242,7 @@ export class Deployer {
       return;
     }
     await step.cleanupGenerations(ctx, rec, req.keepPrevious);
+    await compose.hideRetired(ctx, rec, rec.old);
     ctx.progress.setState(rec, 'succeeded');
   }
 
@@ -276,16 +279,19 @@ export class Deployer {
   async #runRollback(rec: DeployRecord, current: DeployContainer[]): Promise<void> {
     const ctx = this.#ctx;
     ctx.progress.setState(rec, 'running');
+    await compose.restoreRetired(ctx, rec, rec.new);
     const started = await step.startExisting(ctx, rec, rec.new, 'start previous');
     try {
       await step.healthGate(ctx, rec, started, DEFAULT_HEALTH_GATE_TIMEOUT_MS);
     } catch (err) {
       rec.error = (err as Error).message;
       await step.retireRefs(ctx, rec, rec.new, undefined, 'stop previous again', false);
+      await compose.hideRetired(ctx, rec, rec.new);
       ctx.progress.setState(rec, 'failed');
       return;
     }
     await step.retire(ctx, rec, current, undefined, 'retire current');
+    await compose.hideRetired(ctx, rec, rec.old);
     ctx.progress.setState(rec, 'succeeded');
   }
 
@@ -347,21 +353,23 @@ export class Deployer {
         this.#recovering.delete(rec.id);
       }
     }
+    await this.groups.recover();
   }
 
   // ── bookkeeping ───────────────────────────────────────────────────────────────────────────────
 
-  #checkLock(service: string): void {
+  #checkLock(service: string, group?: string): void {
     const holder = this.#locks.get(service);
-    if (holder === undefined) return;
+    if (holder === undefined || holder === group) return;
     const what = this.#recovering.has(holder) ? 'being recovered after a restart' : 'running';
     throw new ConflictError(`a deploy, rollback or scale of ${service} is already ${what} (${holder})`);
   }
 
-  /** A new record (journaled), holding its service's lock. */
-  #newRecord(init: RecordInit): DeployRecord {
+  /** A new record (journaled), holding its service's lock (a group's member: the group holds it). */
+  #newRecord(init: RecordInit, group?: string): DeployRecord {
     const rec = this.#ctx.progress.create(init);
-    this.#locks.set(rec.service, rec.id);
+    if (group !== undefined) rec.group = group;
+    else this.#locks.set(rec.service, rec.id);
     this.#records.set(rec.id, rec);
     return rec;
   }
@@ -383,6 +391,6 @@ export class Deployer {
   /** Stops waiting loops; running deploys end as failed and are rolled back by recover() on the next start. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await Promise.allSettled([...this.#running]);
+    await Promise.allSettled([...this.#running, this.groups.close()]);
   }
 }

@@ -6,6 +6,8 @@ import { BadRequestError } from '../errors.ts';
 import { containerView, type DockerProvider } from '../providers/docker.ts';
 import { serviceNamesOf, type ContainerView, type DockerProviderOptions } from '../providers/labels.ts';
 import { cloneSpec, type CloneSpec } from './clone.ts';
+import { composeNaming, recreateStopped } from './compose-engine.ts';
+import type { ComposeNaming } from './compose.ts';
 
 /** Labels the deployer puts on the containers it creates. */
 export const GENERATION_LABEL = 'baton.generation';
@@ -37,6 +39,15 @@ export interface DeployContainer {
 /** A container (and its image's defaults) to clone from, read once per deploy. */
 export interface CloneSource {
   readonly id: string;
+  /** the name of the next clone, when the source names its own (a compose service: <project>_<service>_<n>) */
+  nextName?(): string;
+}
+
+/** How a deploy's clones differ from their source besides the image. */
+export interface CloneOptions {
+  /** a compose service's new com.docker.compose.config-hash (compose.ts); null drops it; undefined keeps the
+   *  source's (a scale: same config) */
+  configHash?: string | null;
 }
 
 /** A service's containers: running, and stopped ones (exited or created) kept as earlier generations. */
@@ -52,9 +63,11 @@ export interface Engine {
   inspect(id: string): Promise<DeployContainer | null>;
   /** Resolves when `ref` is present (pulled first when `pull`); a BadRequestError otherwise. */
   ensureImage(ref: string, pull: boolean): Promise<void>;
-  cloneSource(template: DeployContainer): Promise<CloneSource>;
+  cloneSource(template: DeployContainer, options?: CloneOptions): Promise<CloneSource>;
   /** Creates (does not start) a clone of `source` running `image`, with extra labels; returns its id. */
   create(source: CloneSource, image: string, name: string, labels: Record<string, string>): Promise<string>;
+  /** Re-creates a stopped container as `name` with labels changed (null: removed); returns the new id. */
+  relabel?(id: string, name: string, labels: Record<string, string | null>): Promise<string>;
   /** Attaches a created clone to the networks of its source (with their aliases). */
   connect(source: CloneSource, id: string): Promise<void>;
   /** Starts a container (already running is fine); resolves once discovery has seen it. */
@@ -74,6 +87,8 @@ interface DockerCloneSource extends CloneSource {
   oldImage: Docker.ImageInspectInfo | null;
   /** the networks (and aliases) every clone joins after creation */
   connect: CloneSpec['connect'];
+  /** a compose service's naming and labels */
+  compose: ComposeNaming | null;
 }
 
 export interface DockerEngineInit {
@@ -182,22 +197,30 @@ export class DockerEngine implements Engine {
     }
   }
 
-  async cloneSource(template: DeployContainer): Promise<CloneSource> {
+  async cloneSource(template: DeployContainer, options: CloneOptions = {}): Promise<CloneSource> {
     const container = await this.#inspect(template.id);
     const oldImage = await this.#docker
       .getImage(container.Image)
       .inspect()
       .catch(() => null);
     const own = { container, oldImage, image: container.Config.Image, name: template.name, labels: {} };
-    const source: DockerCloneSource = { id: template.id, container, oldImage, connect: cloneSpec(own).connect };
+    const connect = cloneSpec(own).connect;
+    const compose = await composeNaming(this.#docker, container, options.configHash);
+    const source: DockerCloneSource = { id: template.id, container, oldImage, connect, compose };
+    if (compose !== null) source.nextName = () => compose.nextName();
     return source;
   }
 
   async create(source: CloneSource, image: string, name: string, labels: Record<string, string>): Promise<string> {
-    const { container, oldImage } = source as DockerCloneSource;
-    const spec = cloneSpec({ container, oldImage, image, name, labels });
+    const { container, oldImage, compose } = source as DockerCloneSource;
+    const all = compose === null ? labels : { ...labels, ...compose.labelsFor(name) };
+    const spec = cloneSpec({ container, oldImage, image, name, labels: all });
     const c = await this.#docker.createContainer(spec.create);
     return c.id;
+  }
+
+  relabel(id: string, name: string, labels: Record<string, string | null>): Promise<string> {
+    return recreateStopped(this.#docker, id, name, labels);
   }
 
   async connect(source: CloneSource, id: string): Promise<void> {

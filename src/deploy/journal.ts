@@ -31,8 +31,13 @@ export interface ContainerRef {
 
 export interface DeployRecord {
   id: string;
-  kind: 'deploy' | 'rollback' | 'scale';
+  /** group: several services deployed in one call (group.ts); `service` then lists them, comma-separated */
+  kind: 'deploy' | 'rollback' | 'scale' | 'group';
   service: string;
+  /** a deploy or rollback run as part of a group: the group's id */
+  group?: string;
+  /** a group: the ids of its deploys and rollbacks, in order */
+  members?: string[];
   state: DeployState;
   image: string | null;
   settings: Record<string, unknown>;

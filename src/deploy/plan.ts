@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { duration, durationValue } from '../config/schema.ts';
+import { CONFIG_HASH } from './compose.ts';
 
 // Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id.
 const REGISTRY = String.raw`(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?`;
@@ -49,6 +50,8 @@ export const deployRequestSchema = z.strictObject({
   keepPrevious: z.boolean().default(true),
   /** hold requests while no upstream takes traffic (always on for stop-first; the service's `hold` bounds it) */
   hold: z.boolean().default(false),
+  /** a docker-compose service: the new containers' com.docker.compose.config-hash (compose.ts) */
+  configHash: z.string().regex(CONFIG_HASH, 'a sha256 hex digest (docker-compose config --hash=<service>)').optional(),
 });
 
 export type DeployRequest = z.output<typeof deployRequestSchema>;

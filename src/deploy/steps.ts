@@ -71,7 +71,7 @@ export async function startClones(
   const { engine, progress } = ctx;
   const names = Array.from(
     { length: count },
-    () => `${rec.service}-g${rec.generation}-${randomBytes(3).toString('hex')}`,
+    () => source.nextName?.() ?? `${rec.service}-g${rec.generation}-${randomBytes(3).toString('hex')}`,
   );
   const labels = { [GENERATION_LABEL]: String(rec.generation), [DEPLOY_LABEL]: rec.id };
   progress.step(rec, 'create', names, 'started', `image ${image}`);
