@@ -32,6 +32,9 @@ Usage:
                                                 replace the service's containers; live progress; exit 0 only on success
   baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
   baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
+  baton upgrade [--timeout 60s]                 start the new baton (the code and config on disk now) on the same
+                                                listeners; the old one drains and exits; exit 0 once the new one
+                                                serves, 1 with the reason when it did not start (the old serves on)
   baton help | --help                           this text
 
 deploy, rollback and scale show a live view on a terminal; with --plain, or when stdout is not a terminal (CI),
@@ -89,6 +92,7 @@ const COMMAND_FLAGS: Record<string, Option[]> = {
   deploy: [...ADMIN, ...DEPLOY],
   rollback: [...ADMIN, 'plain'],
   scale: [...ADMIN, 'plain'],
+  upgrade: [...ADMIN, 'timeout'],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -131,7 +135,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     const { health } = await import('./cli/health.ts');
     return health(values, io);
   }
-  const { certs, deploy, drain, enable, events, history, rollback, scale, status } = await import('./cli/commands.ts');
+  const commands = await import('./cli/commands.ts');
+  const { certs, deploy, drain, enable, events, history, rollback, scale, status, upgrade } = commands;
   switch (command) {
     case 'status':
       return status(values, io);
@@ -143,6 +148,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return EXIT_USAGE;
       }
       return history(positionals[1], values, io);
+    case 'upgrade':
+      if (positionals.length > 1) {
+        io.err('baton upgrade: takes no arguments (usage: baton upgrade [--timeout 60s])\n');
+        return EXIT_USAGE;
+      }
+      return upgrade(values, io);
     case 'events':
       if (positionals.length > 1) {
         io.err('baton events: takes no arguments (usage: baton events [--json])\n');

@@ -1,37 +1,68 @@
 // `baton serve`: loads the config (every problem printed, exit 2, nothing listens), starts the App, and stops it
 // gracefully on SIGTERM/SIGINT (exit 0 once the requests in flight are done). SIGHUP reloads the certificate and
 // key files (Node's default for SIGHUP would be to exit); SIGUSR1 reopens the access log file (logrotate's
-// `postrotate`; with the listener installed Node no longer starts its inspector on SIGUSR1).
+// `postrotate`; with the listener installed Node no longer starts its inspector on SIGUSR1). SIGUSR2 (or
+// `baton upgrade`) starts the next baton on these listeners and steps down once it is ready (src/upgrade.ts); a
+// baton started that way takes the listeners over and reports to the old one whether it started.
 import { App } from '../app.ts';
 import { loadConfig, type LoadedConfig } from '../config/load.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, ConflictError } from '../errors.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 import { problemLines } from './output.ts';
+import { inheritedListeners, reportFailure, reportReady, Upgrader, type Listeners } from '../upgrade.ts';
 
 export async function serve(configPath: string, io: Io): Promise<number> {
+  let inherited: Listeners | null;
+  try {
+    inherited = inheritedListeners(io.env);
+  } catch (err) {
+    return failed(io, `baton: cannot start: ${(err as Error).message}\n`, EXIT_FAILURE);
+  }
   let config: LoadedConfig;
   try {
     config = loadConfig(configPath, io.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      io.err(`baton: ${configPath}: invalid configuration\n${problemLines(err.problems)}`);
-      return EXIT_USAGE;
+      return failed(io, `baton: ${configPath}: invalid configuration\n${problemLines(err.problems)}`, EXIT_USAGE);
     }
+    reportFailure((err as Error).message);
     throw err;
   }
   let app: App;
+  let stop: (signal: NodeJS.Signals | 'upgrade') => void = () => {};
+  const upgrader = new Upgrader({ retire: () => stop('upgrade'), env: withoutListeners(io.env) });
   try {
-    app = await App.start(config);
+    app = await App.start(config, { inherited, upgrade: upgrader });
   } catch (err) {
     if (err instanceof ConfigError) {
       // files the config names (certificates, keys) that cannot be loaded
-      io.err(`baton: ${configPath}: invalid configuration\n${problemLines(err.problems)}`);
-      return EXIT_USAGE;
+      return failed(io, `baton: ${configPath}: invalid configuration\n${problemLines(err.problems)}`, EXIT_USAGE);
     }
-    io.err(`baton: cannot start: ${startFailure(err as NodeJS.ErrnoException)}\n`);
-    return EXIT_FAILURE;
+    return failed(io, `baton: cannot start: ${startFailure(err as NodeJS.ErrnoException)}\n`, EXIT_FAILURE);
   }
-  return untilStopped(app);
+  upgrader.attach({ listeners: () => app.listeners(), deploys: () => deploysOf(app), log: app.log });
+  if (inherited !== null) {
+    reportReady(inherited, app.listeners());
+    app.log.info({ pid: process.pid }, 'Upgrade: took over the listeners; serving');
+  }
+  return untilStopped(app, upgrader, (s) => (stop = s));
+}
+
+/** Prints why baton did not start (and tells the baton that started this one, on an upgrade). */
+function failed(io: Io, text: string, code: number): number {
+  io.err(text);
+  reportFailure(text.trim());
+  return code;
+}
+
+/** The environment for the next baton: this one's, without the listeners this one inherited. */
+function withoutListeners(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { BATON_UPGRADE_LISTENERS: _, ...rest } = env;
+  return rest;
+}
+
+function deploysOf(app: App) {
+  return [...(app.deployer?.list() ?? []), ...(app.swarmDeployer?.list() ?? [])];
 }
 
 /** Why the App did not start; a taken port is named with its address. */
@@ -39,13 +70,17 @@ function startFailure(err: NodeJS.ErrnoException & { address?: string; port?: nu
   return err.code === 'EADDRINUSE' ? `address in use (${err.address}:${err.port})` : err.message;
 }
 
-/** Resolves with the exit code once a signal has stopped the App. */
-function untilStopped(app: App): Promise<number> {
+/** Resolves with the exit code once a signal (or a finished upgrade) has stopped the App. */
+function untilStopped(
+  app: App,
+  upgrader: Upgrader,
+  setStop: (stop: (signal: NodeJS.Signals | 'upgrade') => void) => void,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     // `on`, not `once`: a second SIGTERM/SIGINT during the drain must not fall through to Node's default action,
     // which kills the process and every request still in flight. The drain is bounded by timeouts.shutdown.
-    const stop = (signal: NodeJS.Signals) => {
+    const stop = (signal: NodeJS.Signals | 'upgrade') => {
       if (stopping) {
         app.log.warn({ signal }, 'Already shutting down; still finishing in-flight requests');
         return;
@@ -57,6 +92,7 @@ function untilStopped(app: App): Promise<number> {
         process.off('SIGINT', stop);
         process.off('SIGHUP', reload);
         process.off('SIGUSR1', reopen);
+        process.off('SIGUSR2', upgrade);
         resolve(code);
       };
       app.close().then(
@@ -72,6 +108,19 @@ function untilStopped(app: App): Promise<number> {
       app.reloadCertificates();
     };
     const reopen = () => app.reopenLogs();
+    // SIGUSR2: the upgrade `baton upgrade` asks for, without its answer (the log says how it went)
+    const upgrade = () => {
+      app.log.info({ signal: 'SIGUSR2' }, 'Upgrade requested');
+      upgrader.upgrade().then(
+        () => upgrader.handOver(),
+        (err) => {
+          // a failed start is logged by the upgrader; a refusal (409) here
+          if (err instanceof ConflictError) app.log.warn({ err }, 'Upgrade refused');
+        },
+      );
+    };
+    setStop(stop);
+    process.on('SIGUSR2', upgrade);
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', reload);

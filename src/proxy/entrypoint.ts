@@ -21,7 +21,7 @@ import type { Http2Server, Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
-import { listenOn } from '../listen.ts';
+import { listenerFd, listenOn, type ListenOptions } from '../listen.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
 import { HTTP, protocolOf, WEBSOCKET, type RequestMetrics } from '../upstream/meter.ts';
@@ -153,9 +153,15 @@ export class Entrypoint implements UpgradeHost {
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
   }
 
-  /** Listens on the config's address (or `address`); `reusePort` shares the port with other threads' listeners. */
-  listen(opts: { address?: string; reusePort?: boolean } = {}): Promise<AddressInfo> {
-    return listenOn(this.#server, opts.address ?? this.#config.address, opts.reusePort === true);
+  /** Listens on the config's address (or `address`); `reusePort` shares the port with other threads' listeners;
+   *  `fd` takes over a socket a previous baton listened on (`baton upgrade`). */
+  listen(opts: ListenOptions & { address?: string } = {}): Promise<AddressInfo> {
+    return listenOn(this.#server, opts.address ?? this.#config.address, opts);
+  }
+
+  /** The listening socket's file descriptor, handed to the next baton by `baton upgrade`. */
+  fd(): number | null {
+    return listenerFd(this.#server);
   }
 
   address(): AddressInfo {
@@ -209,15 +215,8 @@ export class Entrypoint implements UpgradeHost {
     }
 
     // 6. forward
-    new Forward(
-      req,
-      res,
-      service,
-      this,
-      p.view.query === '' ? path : `${path}?${p.view.query}`,
-      headers,
-      hasBody,
-    ).start();
+    const target = p.view.query === '' ? path : `${path}?${p.view.query}`;
+    new Forward(req, res, service, this, target, headers, hasBody).start();
   }
 
   /** Steps 1–3 (and the header context for 5). Answers the request itself and returns null when it must stop. */

@@ -26,8 +26,9 @@ export type ToWorker =
   | { type: 'enable'; id: string; skipGate: boolean }
   | { type: 'hold'; containerId: string }
   | { type: 'release'; containerIds: string[] }
-  /** listen on every entrypoint (on these exact addresses when the first worker already bound them) */
-  | { type: 'listen'; addresses: Record<string, string> | null }
+  /** listen on every entrypoint (on these exact addresses when the first worker already bound them), taking over
+   *  the inherited sockets in `fds` (entrypoint → file descriptor, `baton upgrade`) instead of binding */
+  | { type: 'listen'; addresses: Record<string, string> | null; fds: Record<string, number> | null }
   | { type: 'stats'; ask: number }
   | { type: 'reload-certificates' }
   /** reopen the access log file at its path (SIGUSR1: logrotate moved it) */
@@ -51,7 +52,8 @@ export type FromWorker =
   /** built (plugins imported, certificates loaded): ready for the sync */
   | { type: 'ready' }
   | { type: 'failed'; error: ErrorInfo }
-  | { type: 'listening'; addresses: Record<string, AddressInfo> }
+  /** listening: each entrypoint's address and socket file descriptor (the process's: `baton upgrade` hands it on) */
+  | { type: 'listening'; addresses: Record<string, AddressInfo>; fds: Record<string, number> }
   | { type: 'eject'; id: string; failures: number }
   /** the worker closed its upstream on this slot: it no longer writes there */
   | { type: 'released'; slot: number }

@@ -84,8 +84,9 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
     case 'release':
       return registry.release(m.containerIds);
     case 'listen': {
-      const addresses = await plane.traffic.listen({ reusePort: true, addresses: m.addresses ?? undefined });
-      return send({ type: 'listening', addresses });
+      const opts = { reusePort: true, addresses: m.addresses ?? undefined, fds: m.fds ?? undefined };
+      const addresses = await plane.traffic.listen(opts);
+      return send({ type: 'listening', addresses, fds: plane.traffic.fds() });
     }
     case 'stats':
       return send({ type: 'stats', ask: m.ask, stats: plane.traffic.stats() });
