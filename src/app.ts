@@ -326,12 +326,15 @@ export class App {
     return { admin: this.admin.fd(), entrypoints };
   }
 
-  /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes. */
-  close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
+  /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes.
+   *  `handOver` (`baton upgrade`: the next baton accepts now): kept-alive connections end by themselves first. */
+  close(timeoutMs = this.config.timeouts.shutdown, opts: { handOver?: boolean } = {}): Promise<void> {
+    // an idle connection closes after timeouts.idle; a second more lets the last ones go
+    const lingerMs = opts.handOver ? this.config.timeouts.idle + 1000 : 0;
     this.#closing ??= (async () => {
       await this.acme?.close();
-      await this.traffic?.close(timeoutMs);
-      await this.workers?.close(timeoutMs);
+      await this.traffic?.close(timeoutMs, lingerMs);
+      await this.workers?.close(timeoutMs, lingerMs);
       await this.deployer?.close();
       await this.swarmDeployer?.close();
       this.docker?.close();

@@ -186,9 +186,10 @@ export class TrafficPlane {
     return { services, entrypoints, meters: this.#meters?.data() ?? {} };
   }
 
-  /** Stops accepting and finishes in-flight requests (bounded by `timeoutMs`). */
-  async close(timeoutMs: number): Promise<void> {
-    await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
+  /** Stops accepting and finishes in-flight requests (bounded by `timeoutMs`); `lingerMs`: a hand-over's
+   *  (Entrypoint.close). */
+  async close(timeoutMs: number, lingerMs = 0): Promise<void> {
+    await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs, lingerMs)));
   }
 }
 

@@ -61,6 +61,8 @@ export interface UpgradeControl {
 export interface UpgradeSource {
   listeners(): Listeners;
   deploys(): DeployRecord[];
+  /** the new baton is ready: the admin API stops accepting (before the upgrade's answer goes out) */
+  stopAccepting(): void;
   log: Logger;
 }
 
@@ -95,7 +97,12 @@ export function childDescriptors(l: Listeners): { stdio: Array<'inherit' | 'ipc'
 export function inheritedListeners(env: NodeJS.ProcessEnv): Listeners | null {
   const raw = env[LISTENERS_ENV];
   if (raw === undefined || raw === '') return null;
-  const v = JSON.parse(raw) as Listeners;
+  let v: Listeners;
+  try {
+    v = JSON.parse(raw) as Listeners;
+  } catch {
+    throw new UpgradeError(`${LISTENERS_ENV}: not JSON: ${raw}`);
+  }
   const fdOk = (fd: unknown) => Number.isInteger(fd) && (fd as number) >= 3;
   const ok =
     (v.admin === null || fdOk(v.admin)) &&
@@ -169,6 +176,7 @@ export class Upgrader implements UpgradeControl {
     const started = Date.now();
     try {
       const pid = await this.#startChild(source, opts.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+      source.stopAccepting();
       const durationMs = Date.now() - started;
       source.log.info({ pid, durationMs }, 'Upgrade: the new baton is ready; stopping this one');
       return { previousPid: process.pid, pid, durationMs };

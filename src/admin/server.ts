@@ -1,6 +1,6 @@
 // The admin API: its own listener (never an entrypoint), bearer token on every /api call, JSON in and out.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { durationValue } from '../config/schema.ts';
@@ -131,6 +131,11 @@ export class AdminServer {
   /** The listening socket's file descriptor, handed to the next baton by `baton upgrade`. */
   fd(): number | null {
     return listenerFd(this.#server);
+  }
+
+  /** The next baton is ready (`baton upgrade`): new admin connections are its own; the open ones are answered. */
+  stopAccepting(): void {
+    if (this.#server.listening) NetServer.prototype.close.call(this.#server);
   }
 
   address(): AddressInfo {

@@ -40,7 +40,8 @@ export async function serve(configPath: string, io: Io): Promise<number> {
     }
     return failed(io, `baton: cannot start: ${startFailure(err as NodeJS.ErrnoException)}\n`, EXIT_FAILURE);
   }
-  upgrader.attach({ listeners: () => app.listeners(), deploys: () => deploysOf(app), log: app.log });
+  const stopAccepting = () => app.admin.stopAccepting();
+  upgrader.attach({ listeners: () => app.listeners(), deploys: () => deploysOf(app), stopAccepting, log: app.log });
   if (inherited !== null) {
     reportReady(inherited, app.listeners());
     app.log.info({ pid: process.pid }, 'Upgrade: took over the listeners; serving');
@@ -95,7 +96,7 @@ function untilStopped(
         process.off('SIGUSR2', upgrade);
         resolve(code);
       };
-      app.close().then(
+      app.close(undefined, { handOver: signal === 'upgrade' }).then(
         () => done(EXIT_OK),
         (err) => {
           app.log.error({ err }, 'Shutdown failed');

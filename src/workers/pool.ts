@@ -309,15 +309,16 @@ export class WorkerPool implements RegistryMirror {
     for (const m of this.#members.values()) this.#post(m, { type: 'reopen-logs' });
   }
 
-  /** Each worker stops accepting and finishes its requests in flight (bounded), then exits. */
-  async close(timeoutMs: number): Promise<void> {
+  /** Each worker stops accepting and finishes its requests in flight (bounded), then exits; `lingerMs`: a
+   *  hand-over's (Entrypoint.close). */
+  async close(timeoutMs: number, lingerMs = 0): Promise<void> {
     this.#closing = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     await Promise.all(
       [...this.#members.values()].map(async (m) => {
         const exited = new Promise<void>((resolve) => m.worker.once('exit', () => resolve()));
-        this.#post(m, { type: 'close', timeoutMs });
+        this.#post(m, { type: 'close', timeoutMs, lingerMs });
         const timer = setTimeout(() => void m.worker.terminate(), timeoutMs + CLOSE_GRACE_MS);
         await exited;
         clearTimeout(timer);

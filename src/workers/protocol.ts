@@ -37,7 +37,8 @@ export type ToWorker =
   | { type: 'certificate'; change: ManagedChange }
   /** an ACME challenge to answer (HTTP-01 token, TLS-ALPN-01 certificate) or no longer */
   | { type: 'challenge'; change: ChallengeChange }
-  | { type: 'close'; timeoutMs: number };
+  /** stop: `lingerMs` above 0 on a hand-over to the next baton (Entrypoint.close) */
+  | { type: 'close'; timeoutMs: number; lingerMs: number };
 
 export interface ErrorInfo {
   message: string;

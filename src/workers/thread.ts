@@ -103,7 +103,7 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
     case 'challenge':
       return plane.challenges.replay(m.change);
     case 'close':
-      await plane.traffic.close(m.timeoutMs);
+      await plane.traffic.close(m.timeoutMs, m.lingerMs);
       await registry.close();
       plane.certificates.close();
       plane.close();
