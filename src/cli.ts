@@ -12,7 +12,9 @@ export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './cli/io.ts';
 const USAGE = `baton — HTTP reverse proxy and deployer for Docker hosts
 
 Usage:
-  baton serve [--config config/baton.yaml]     run the proxy and the admin API
+  baton serve [--config config/baton.yaml] [--pid-file /run/baton.pid]
+                                                run the proxy and the admin API; --pid-file: the serving pid,
+                                                rewritten by the new baton of an upgrade (systemd's PIDFile=)
   baton health                                  exit 0 when baton's admin API answers /healthz (a HEALTHCHECK)
   baton status [--json] [--watch [--interval 2s]]
                                                 services, upstreams, states, in-flight counts; --watch refreshes
@@ -70,6 +72,7 @@ const OPTIONS = {
   limit: { type: 'string' },
   watch: { type: 'boolean' },
   interval: { type: 'string' },
+  'pid-file': { type: 'string' },
 } as const;
 
 type Option = keyof typeof OPTIONS;
@@ -81,7 +84,7 @@ const DEPLOY: Option[] = [
   ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'plain'],
 ] as Option[];
 const COMMAND_FLAGS: Record<string, Option[]> = {
-  serve: ['config'],
+  serve: ['config', 'pid-file'],
   health: ADMIN,
   status: [...ADMIN, 'json', 'watch', 'interval'],
   certs: [...ADMIN, 'json'],
@@ -129,7 +132,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   if (command === 'serve') {
     const { serve } = await import('./cli/serve.ts');
-    return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
+    return serve(values.config ?? DEFAULT_CONFIG_PATH, io, { pidFile: values['pid-file'] });
   }
   if (command === 'health') {
     const { health } = await import('./cli/health.ts');

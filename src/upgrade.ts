@@ -10,7 +10,7 @@
 //   new: BATON_UPGRADE_LISTENERS names its fds → App.start listens on them (no bind) → closes the fds it does
 //        not use → `ready` → IPC channel closed (detached: its own session; it outlives the old)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DeployRecord } from './deploy/journal.ts';
 import { TERMINAL_STATES } from './deploy/journal.ts';
@@ -124,6 +124,22 @@ export function unusedFds(inherited: Listeners, used: Listeners): number[] {
 export function reportReady(inherited: Listeners, used: Listeners): void {
   for (const fd of unusedFds(inherited, used)) closeSync(fd);
   sendToParent({ type: 'ready', pid: process.pid });
+}
+
+/** Writes this process's pid to `path` (whole: a temporary file renamed over it). */
+export function writePidFile(path: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${process.pid}\n`);
+  renameSync(tmp, path);
+}
+
+/** Removes the pid file on a plain stop — unless it names another process (the baton this one handed over to). */
+export function removePidFile(path: string): void {
+  try {
+    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+  } catch {
+    // already gone
+  }
 }
 
 /** The new baton's side: why it did not start. */

@@ -1,7 +1,9 @@
 // `baton upgrade` / SIGUSR2: real `baton serve` child processes handing their listening sockets to the next baton
 // under a bounded load (kept-alive and new connections), a slow request in flight across the hand-over, a new
 // version that cannot start, two upgrades at once, and workers: 2. Plus the pure parts of src/upgrade.ts.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { runCli } from './fixtures/cli.ts';
 import { http, startUpstream, waitFor } from './fixtures/harness.ts';
@@ -22,9 +24,12 @@ async function upgradeUnderLoad(t: Test, extra: string[]) {
   const reap = reaper(t);
   const up = await startUpstream(t, 'app');
   const s = await setup(t, [up.url], extra);
-  const first = await serve(t, s);
+  const pidFile = join(s.dir, 'baton.pid');
+  const pidInFile = () => Number(readFileSync(pidFile, 'utf8'));
+  const first = await serve(t, s, ['--pid-file', pidFile]);
   const pid0 = await servingPid(s);
   t.equal(pid0, first.child.pid, 'the admin API names the serving pid');
+  t.equal(pidInFile(), pid0, 'so does the pid file');
 
   let finish!: () => void;
   const stop = new Promise<void>((r) => (finish = r));
@@ -36,8 +41,10 @@ async function upgradeUnderLoad(t: Test, extra: string[]) {
   reap(pid1);
   t.not(pid1, pid0, 'a new process answers');
   t.match(run.stdout, `pid ${pid0} → ${pid1}`, 'the CLI names both pids');
+  t.equal(pidInFile(), pid1, 'the new baton rewrote the pid file');
   const exit = await first.exited;
   t.same(exit, { code: 0, signal: null }, 'the old baton exits 0');
+  t.equal(pidInFile(), pid1, 'and the old one left it alone');
 
   // and once more, by SIGUSR2 to the new one (it upgrades the same way: its listeners were inherited)
   await new Promise((r) => setTimeout(r, 1000));
@@ -46,6 +53,7 @@ async function upgradeUnderLoad(t: Test, extra: string[]) {
   const pid2 = await servingPid(s);
   reap(pid2);
   await waitFor(() => gone(pid1), 30_000, 'the second baton to exit');
+  t.equal(pidInFile(), pid2, 'the pid file follows');
   await new Promise((r) => setTimeout(r, 1500));
   finish();
   const r = await running;
@@ -54,9 +62,16 @@ async function upgradeUnderLoad(t: Test, extra: string[]) {
   return { s, pid2, output: first.output };
 }
 
+/** The listening sockets on a port (ss): the same ones all along when they are handed over, never bound anew. */
+function listeningSockets(port: number): number {
+  const out = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.trim() !== '').length;
+}
+
 t.test('baton upgrade under load: no connection refused or reset, the old baton exits 0', async (t) => {
-  const { output } = await upgradeUnderLoad(t, []);
+  const { s, output } = await upgradeUnderLoad(t, []);
   t.match(output(), /Upgrade: took over the listeners; serving/, 'the new baton says it took over');
+  t.equal(listeningSockets(s.port), 1, 'one listening socket: the one the first baton bound');
 });
 
 t.test('a slow request in flight finishes on the old baton after the hand-over', async (t) => {
@@ -142,6 +157,7 @@ t.test('workers: 2 — each worker thread hands its reusePort socket to the same
   });
   const { workers } = (await res.json()) as { workers: unknown[] };
   t.equal(workers.length, 2, 'the new baton serves with two worker threads');
+  t.equal(listeningSockets(s.port), 2, 'on the two reusePort sockets the first baton bound (none bound anew)');
 });
 
 t.test('pure: descriptors, inherited listeners, unused fds, running deploys', async (t) => {

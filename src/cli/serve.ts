@@ -9,9 +9,10 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { ConfigError, ConflictError } from '../errors.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io } from './io.ts';
 import { problemLines } from './output.ts';
-import { inheritedListeners, reportFailure, reportReady, Upgrader, type Listeners } from '../upgrade.ts';
+import { inheritedListeners, removePidFile, reportFailure, reportReady, Upgrader, writePidFile } from '../upgrade.ts';
+import type { Listeners } from '../upgrade.ts';
 
-export async function serve(configPath: string, io: Io): Promise<number> {
+export async function serve(configPath: string, io: Io, opts: { pidFile?: string } = {}): Promise<number> {
   let inherited: Listeners | null;
   try {
     inherited = inheritedListeners(io.env);
@@ -42,11 +43,20 @@ export async function serve(configPath: string, io: Io): Promise<number> {
   }
   const stopAccepting = () => app.admin.stopAccepting();
   upgrader.attach({ listeners: () => app.listeners(), deploys: () => deploysOf(app), stopAccepting, log: app.log });
+  // the pid file names the new baton before the old one exits (systemd's PIDFile= then follows the main pid)
+  try {
+    if (opts.pidFile !== undefined) writePidFile(opts.pidFile);
+  } catch (err) {
+    await app.close(0);
+    return failed(io, `baton: cannot write the pid file: ${(err as Error).message}\n`, EXIT_FAILURE);
+  }
   if (inherited !== null) {
     reportReady(inherited, app.listeners());
     app.log.info({ pid: process.pid }, 'Upgrade: took over the listeners; serving');
   }
-  return untilStopped(app, upgrader, (s) => (stop = s));
+  const code = await untilStopped(app, upgrader, (s) => (stop = s));
+  if (opts.pidFile !== undefined) removePidFile(opts.pidFile);
+  return code;
 }
 
 /** Prints why baton did not start (and tells the baton that started this one, on an upgrade). */
