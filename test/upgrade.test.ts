@@ -161,15 +161,32 @@ t.test('workers: 2 — each worker thread hands its reusePort socket to the same
 });
 
 t.test('pure: descriptors, inherited listeners, unused fds, running deploys', async (t) => {
-  const l = { admin: 21, entrypoints: [{ web: 22, websecure: 23 }, { web: 30, websecure: 31 }] };
+  const l = {
+    admin: 21,
+    entrypoints: [
+      { web: 22, websecure: 23 },
+      { web: 30, websecure: 31 },
+    ],
+  };
   const d = childDescriptors(l);
   t.same(d.stdio, ['inherit', 'inherit', 'inherit', 'ipc', 21, 22, 23, 30, 31]);
-  t.same(d.inherited, { admin: 4, entrypoints: [{ web: 5, websecure: 6 }, { web: 7, websecure: 8 }] });
+  t.same(d.inherited, {
+    admin: 4,
+    entrypoints: [
+      { web: 5, websecure: 6 },
+      { web: 7, websecure: 8 },
+    ],
+  });
   t.same(childDescriptors({ admin: null, entrypoints: [{}] }).stdio.length, 4);
 
   t.equal(inheritedListeners({}), null, 'not an upgrade');
   t.same(inheritedListeners({ BATON_UPGRADE_LISTENERS: JSON.stringify(d.inherited) }), d.inherited);
-  for (const bad of ['{"admin":1,"entrypoints":[]}', 'not json', '{"admin":null,"entrypoints":[{"web":"5"}]}', '{"admin":4}']) {
+  for (const bad of [
+    '{"admin":1,"entrypoints":[]}',
+    'not json',
+    '{"admin":null,"entrypoints":[{"web":"5"}]}',
+    '{"admin":4}',
+  ]) {
     t.throws(() => inheritedListeners({ BATON_UPGRADE_LISTENERS: bad }), { code: 'BATON_UPGRADE_FAILED' }, bad);
   }
 
