@@ -1,6 +1,7 @@
 // The admin commands: status, certs, history, drain, enable, deploy, rollback, scale and upgrade, each one request
 // to the admin API (a deploy, rollback or scale then followed step by step until it ends, progress.ts; `status
-// --watch` refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config file, EXIT_USAGE.
+// --watch` refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config file,
+// EXIT_USAGE.
 import type { CertificateView } from '../admin/certificates.ts';
 import { parseDuration } from '../config/units.ts';
 import { ConfigError } from '../errors.ts';
