@@ -161,6 +161,9 @@ export class Upgrader implements UpgradeControl {
   #source: UpgradeSource | null = null;
   #upgrading = false;
   #handedOver = false;
+  #closed = false;
+  /** fails the upgrade starting now (its child stopped) */
+  #abort: ((why: string) => void) | null = null;
 
   constructor(opts: UpgraderOptions) {
     this.#o = opts;
@@ -181,7 +184,9 @@ export class Upgrader implements UpgradeControl {
 
   async upgrade(opts: { timeoutMs?: number } = {}): Promise<UpgradeResult> {
     const source = this.#source;
-    if (source === null || this.#handedOver) throw new ConflictError('baton is starting or stopping: no upgrade now');
+    if (source === null || this.#handedOver || this.#closed) {
+      throw new ConflictError('baton is starting or stopping: no upgrade now');
+    }
     if (this.#upgrading) throw new ConflictError('an upgrade is already running');
     const running = runningDeploys(source.deploys());
     if (running.length > 0) {
@@ -201,6 +206,12 @@ export class Upgrader implements UpgradeControl {
       source.log.error({ err }, 'Upgrade failed: this baton keeps serving');
       throw err;
     }
+  }
+
+  /** This baton is stopping (SIGTERM): no upgrade from now on, and a new baton still starting is stopped. */
+  close(): void {
+    this.#closed = true;
+    this.#abort?.('this baton is stopping');
   }
 
   handOver(): void {
@@ -224,17 +235,20 @@ export class Upgrader implements UpgradeControl {
       const fail = (why: string) => {
         if (settled) return;
         settled = true;
+        this.#abort = null;
         clearTimeout(timer);
         stopChild(child, log);
         reject(new UpgradeError(`the new baton did not start: ${why}`));
       };
       const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
+      this.#abort = fail;
       child.on('error', (err) => fail(err.message));
       child.on('exit', (code, signal) => fail(signal !== null ? `it was killed (${signal})` : `it exited (${code})`));
       child.on('message', (m: ChildMessage) => {
         if (m.type === 'failed') return fail(m.error);
         if (m.type !== 'ready' || settled) return;
         settled = true;
+        this.#abort = null;
         clearTimeout(timer);
         child.removeAllListeners('exit');
         if (child.connected) child.disconnect();

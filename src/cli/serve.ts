@@ -97,6 +97,7 @@ function untilStopped(
         return;
       }
       stopping = true;
+      if (signal !== 'upgrade') upgrader.close(); // no upgrade from a baton that is stopping
       app.log.info({ signal }, 'Shutting down: finishing in-flight requests');
       const done = (code: number) => {
         process.off('SIGTERM', stop);
