@@ -8,7 +8,8 @@ import t, { type Test } from 'tap';
 import { runCli } from './fixtures/cli.ts';
 import { http, startUpstream, waitFor } from './fixtures/harness.ts';
 import { configText, gone, load, reaper, serve, servingPid, setup, type LoadResult } from './fixtures/upgrade.ts';
-import { childDescriptors, inheritedListeners, runningDeploys, unusedFds } from '../src/upgrade.ts';
+import { pino } from 'pino';
+import { childDescriptors, inheritedListeners, runningDeploys, unusedFds, Upgrader } from '../src/upgrade.ts';
 import type { DeployRecord } from '../src/deploy/journal.ts';
 
 const LOAD = { clients: 10, pauseMs: 2, maxMs: 30_000, maxPerClient: 20_000 };
@@ -198,4 +199,56 @@ t.test('pure: descriptors, inherited listeners, unused fds, running deploys', as
   const all = ['pending', 'running', 'rolling_back', 'paused', 'succeeded', 'failed', 'rolled_back'] as const;
   const running = runningDeploys(all.map((s) => rec(s, s))).map((r) => r.id);
   t.same(running, ['pending', 'running', 'rolling_back'], 'paused deploys are left to the new baton');
+});
+
+t.test('the upgrader: a running deploy refuses it; a child that fails, exits or hangs is reported', async (t) => {
+  const log = pino({ level: 'silent' });
+  let retired = 0;
+  const source = (deploys: DeployRecord[] = []) => ({
+    listeners: () => ({ admin: null, entrypoints: [{}] }),
+    deploys: () => deploys,
+    stopAccepting: () => {},
+    log,
+  });
+  const node = (code: string) => ({ file: process.execPath, args: ['-e', code] });
+
+  const busy = new Upgrader({ retire: () => retired++, command: node('') });
+  await t.rejects(busy.upgrade(), { code: 'BATON_CONFLICT', message: /starting or stopping/ }, 'before attach');
+  const rec = { id: 'd1', service: 'web', state: 'running' } as DeployRecord;
+  busy.attach(source([rec]));
+  await t.rejects(busy.upgrade(), { code: 'BATON_CONFLICT', message: /a deploy is running \(d1 \(web, running\)\)/ });
+
+  const failing = new Upgrader({
+    retire: () => retired++,
+    command: node("process.send({type:'failed',error:'boom'})"),
+  });
+  failing.attach(source());
+  await t.rejects(failing.upgrade(), { code: 'BATON_UPGRADE_FAILED', message: 'the new baton did not start: boom' });
+  t.equal(failing.upgrading, false, 'over: another may be tried');
+
+  const exiting = new Upgrader({ retire: () => retired++, command: node('process.exit(3)') });
+  exiting.attach(source());
+  await t.rejects(exiting.upgrade(), { message: /it exited \(3\)/ });
+
+  const ready = new Upgrader({
+    retire: () => retired++,
+    command: node("process.send({type:'ready',pid:process.pid})"),
+  });
+  ready.attach(source());
+  const r = await ready.upgrade();
+  t.equal(r.previousPid, process.pid);
+  t.ok(r.pid > 0 && r.pid !== process.pid, 'the child pid');
+  t.equal(retired, 0, 'nothing retired before the hand-over');
+  ready.handOver();
+  ready.handOver();
+  t.equal(retired, 1, 'handOver retires once');
+
+  const hanging = new Upgrader({ retire: () => retired++, command: node('setInterval(() => {}, 1000)') });
+  hanging.attach(source());
+  const pending = hanging.upgrade();
+  await new Promise((r) => setTimeout(r, 300));
+  hanging.close();
+  await t.rejects(pending, { message: /this baton is stopping/ }, 'a stopping baton stops the new one');
+  await t.rejects(hanging.upgrade(), { code: 'BATON_CONFLICT' }, 'and takes no other');
+  t.equal(retired, 1);
 });
