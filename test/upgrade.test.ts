@@ -252,3 +252,25 @@ t.test('the upgrader: a running deploy refuses it; a child that fails, exits or 
   await t.rejects(hanging.upgrade(), { code: 'BATON_CONFLICT' }, 'and takes no other');
   t.equal(retired, 1);
 });
+
+t.test('workers: 2 → 3 under load: the third worker binds beside the handed-over sockets', async (t) => {
+  const reap = reaper(t);
+  const up = await startUpstream(t, 'app');
+  const s = await setup(t, [up.url], ['workers: 2']);
+  const first = await serve(t, s);
+  let finish!: () => void;
+  const running = load(s.port, new Promise<void>((r) => (finish = r)), LOAD);
+  await new Promise((r) => setTimeout(r, 1000));
+  writeFileSync(s.config, configText(s.port, s.adminPort, [up.url], ['workers: 3']));
+  const run = await runCli(t, ['upgrade', '--config', s.config], {}, 60_000);
+  t.equal(run.code, 0, `baton upgrade exits 0\n${run.stderr}`);
+  reap(await servingPid(s));
+  t.same(await first.exited, { code: 0, signal: null }, 'the old baton exits 0');
+  await new Promise((r) => setTimeout(r, 1000));
+  finish();
+  const r = await running;
+  t.same(r.errors, {}, 'no request refused or reset');
+  t.same(r.statuses, {}, 'every answer 2xx');
+  t.equal(r.ok, r.total, `every request answered (${r.ok})`);
+  t.equal(listeningSockets(s.port), 3, 'the two handed-over sockets and the new one');
+});
