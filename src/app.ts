@@ -33,10 +33,15 @@ import { registryFor, terminatorFor, TrafficPlane, type TrafficStats } from './t
 import { TallyBoard } from './upstream/tally.ts';
 import { WorkerPool } from './workers/pool.ts';
 import { SharedTallies } from './workers/tallies.ts';
+import type { Listeners, UpgradeControl } from './upgrade.ts';
 
 export interface AppOptions {
   /** a logger to use instead of one built from config.log (tests pass a silent or captured one) */
   log?: Logger;
+  /** listening sockets a previous baton handed down (`baton upgrade`): taken over instead of binding */
+  inherited?: Listeners | null;
+  /** `baton upgrade`, for the admin API (`baton serve` makes it) */
+  upgrade?: UpgradeControl | null;
 }
 
 /** What App.start works out before building the components (it needs I/O). */
@@ -115,7 +120,9 @@ export class App {
     this.certificates = CertificateStore.load({ tls: config.tls, log: this.log.child({ component: 'tls' }) });
     if (board !== undefined && tallies !== undefined) {
       const log = this.log.child({ component: 'workers' });
-      this.workers = new WorkerPool({ config, count: workers, registry: this.registry, board, tallies, log });
+      const inherited = new Map(opts.inherited?.entrypoints.map((fds, i) => [i + 1, fds]));
+      const registry = this.registry;
+      this.workers = new WorkerPool({ config, count: workers, registry, board, tallies, inherited, log });
       this.registry.setMirror(this.workers);
       const pool = this.workers;
       this.certificates.observe((c) => pool.certificate(c)); // before ACME reads its stored certificates
@@ -226,6 +233,7 @@ export class App {
       entrypoints: Object.keys(config.entrypoints),
       metrics: config.metrics,
       reload: () => this.reload('api'),
+      upgrade: opts.upgrade ?? null,
       log: this.log.child({ component: 'admin' }),
     });
     this.reloader = new ConfigReloader({
@@ -300,6 +308,7 @@ export class App {
 
   /** Builds and starts baton. On any failure, whatever started is closed again and the error is thrown. */
   static async start(config: LoadedConfig, opts: AppOptions = {}): Promise<App> {
+    const inherited = opts.inherited ?? null;
     const factories = await middlewareTypes(config); // plugins imported; the file's middlewares checked
     const acme = Object.keys(config.certificatesResolvers).length > 0 ? await import('./tls/acme.ts') : null;
     const app = new App(config, opts, { factories, createAcme: acme?.createAcme ?? null });
@@ -311,9 +320,10 @@ export class App {
       app.docker?.start();
       app.swarm?.start();
       await app.workers?.start(); // the worker threads listen before the admin API answers /healthz
-      const admin = await app.admin.listen();
+      const admin = await app.admin.listen(inherited?.admin ?? undefined);
       app.log.info({ address: `${admin.address}:${admin.port}` }, 'Admin API listening');
-      const addresses = app.workers?.addresses() ?? (await app.traffic!.listen());
+      const fds = inherited?.entrypoints[0];
+      const addresses = app.workers?.addresses() ?? (await app.traffic!.listen({ fds }));
       for (const [name, a] of Object.entries(addresses)) {
         const workers = app.workers?.count;
         app.log.info({ entrypoint: name, address: `${a.address}:${a.port}`, workers }, 'Entrypoint listening');
@@ -338,13 +348,26 @@ export class App {
     return this.admin.address();
   }
 
-  /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes. */
-  close(timeoutMs = this.config.timeouts.shutdown): Promise<void> {
+  /** The listening sockets' file descriptors, for the next baton (`baton upgrade`). */
+  listeners(): Listeners {
+    const workers = this.workers?.fds();
+    const entrypoints =
+      workers === undefined
+        ? [this.traffic!.fds()]
+        : [...workers.keys()].sort((a, b) => a - b).map((w) => workers.get(w)!);
+    return { admin: this.admin.fd(), entrypoints };
+  }
+
+  /** Graceful stop: entrypoints stop accepting and finish in-flight requests (bounded), then the rest closes.
+   *  `handOver` (`baton upgrade`: the next baton accepts now): kept-alive connections end by themselves first. */
+  close(timeoutMs = this.config.timeouts.shutdown, opts: { handOver?: boolean } = {}): Promise<void> {
+    // an idle connection closes after timeouts.idle; a second more lets the last ones go
+    const lingerMs = opts.handOver ? this.config.timeouts.idle + 1000 : 0;
     this.#closing ??= (async () => {
       this.reloader.close();
       await this.acme?.close();
-      await this.traffic?.close(timeoutMs);
-      await this.workers?.close(timeoutMs);
+      await this.traffic?.close(timeoutMs, lingerMs);
+      await this.workers?.close(timeoutMs, lingerMs);
       await this.deployer?.close();
       await this.swarmDeployer?.close();
       this.docker?.close();

@@ -12,7 +12,9 @@ export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './cli/io.ts';
 const USAGE = `baton — HTTP reverse proxy and deployer for Docker hosts
 
 Usage:
-  baton serve [--config config/baton.yaml]     run the proxy and the admin API
+  baton serve [--config config/baton.yaml] [--pid-file /run/baton.pid]
+                                                run the proxy and the admin API; --pid-file: the serving pid,
+                                                rewritten by the new baton of an upgrade (systemd's PIDFile=)
   baton health                                  exit 0 when baton's admin API answers /healthz (a HEALTHCHECK)
   baton status [--json] [--watch [--interval 2s]]
                                                 services, upstreams, states, in-flight counts; --watch refreshes
@@ -43,6 +45,9 @@ Usage:
                                                 services baton routes when none are named)
   baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
   baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
+  baton upgrade [--timeout 60s]                 start the new baton (the code and config on disk now) on the same
+                                                listeners; the old one drains and exits; exit 0 once the new one
+                                                serves, 1 with the reason when it did not start (the old serves on)
   baton help | --help                           this text
 
 deploy, rollback and scale show a live view on a terminal; with --plain, or when stdout is not a terminal (CI),
@@ -84,6 +89,7 @@ const OPTIONS = {
   hold: { type: 'boolean' },
   page: { type: 'string' },
   'retry-after': { type: 'string' },
+  'pid-file': { type: 'string' },
 } as const;
 
 type Option = keyof typeof OPTIONS;
@@ -96,7 +102,7 @@ const DEPLOY: Option[] = [
   ...['config-hash', 'compose', 'compose-file'],
 ] as Option[];
 const COMMAND_FLAGS: Record<string, Option[]> = {
-  serve: ['config'],
+  serve: ['config', 'pid-file'],
   health: ADMIN,
   status: [...ADMIN, 'json', 'watch', 'interval'],
   certs: [...ADMIN, 'json'],
@@ -111,6 +117,7 @@ const COMMAND_FLAGS: Record<string, Option[]> = {
   deploy: [...ADMIN, ...DEPLOY],
   rollback: [...ADMIN, 'plain'],
   scale: [...ADMIN, 'plain'],
+  upgrade: [...ADMIN, 'timeout'],
 };
 
 /** The first flag given that `command` does not take, or null. */
@@ -147,14 +154,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   if (command === 'serve') {
     const { serve } = await import('./cli/serve.ts');
-    return serve(values.config ?? DEFAULT_CONFIG_PATH, io);
+    return serve(values.config ?? DEFAULT_CONFIG_PATH, io, { pidFile: values['pid-file'] });
   }
   if (command === 'health') {
     const { health } = await import('./cli/health.ts');
     return health(values, io);
   }
-  const { certs, deploy, drain, enable, events, history, reload, rollback, scale, status } =
-    await import('./cli/commands.ts');
+  const commands = await import('./cli/commands.ts');
+  const { certs, deploy, drain, enable, events, history, reload, rollback, scale, status, upgrade } = commands;
   switch (command) {
     case 'pause':
     case 'resume':
@@ -178,6 +185,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return EXIT_USAGE;
       }
       return history(positionals[1], values, io);
+    case 'upgrade':
+      if (positionals.length > 1) {
+        io.err('baton upgrade: takes no arguments (usage: baton upgrade [--timeout 60s])\n');
+        return EXIT_USAGE;
+      }
+      return upgrade(values, io);
     case 'events':
       if (positionals.length > 1) {
         io.err('baton events: takes no arguments (usage: baton events [--json])\n');

@@ -259,3 +259,12 @@ export class WorkerError extends BatonError {
     this.name = 'WorkerError';
   }
 }
+
+/** `baton upgrade`: the new baton did not start (the running one keeps serving). */
+export class UpgradeError extends BatonError {
+  override code = 'BATON_UPGRADE_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UpgradeError';
+  }
+}

@@ -146,13 +146,25 @@ export class TrafficPlane {
   }
 
   /** Listens on every entrypoint, on the config's addresses or on `addresses` (a worker joining the others on
-   *  the ports they bound), sharing them with other threads when `reusePort`. */
+   *  the ports they bound), sharing them with other threads when `reusePort`; an entrypoint named in `fds` takes
+   *  over that inherited socket instead (`baton upgrade`). */
   async listen(
-    opts: { reusePort?: boolean; addresses?: Record<string, string> } = {},
+    opts: { reusePort?: boolean; addresses?: Record<string, string>; fds?: Record<string, number> } = {},
   ): Promise<Record<string, AddressInfo>> {
     const out: Record<string, AddressInfo> = {};
     for (const [name, ep] of this.entrypoints) {
-      out[name] = await ep.listen({ address: opts.addresses?.[name], reusePort: opts.reusePort === true });
+      const fd = opts.fds?.[name];
+      out[name] = await ep.listen({ address: opts.addresses?.[name], reusePort: opts.reusePort === true, fd });
+    }
+    return out;
+  }
+
+  /** Each listening entrypoint's socket file descriptor. */
+  fds(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, ep] of this.entrypoints) {
+      const fd = ep.fd();
+      if (fd !== null) out[name] = fd;
     }
     return out;
   }
@@ -174,9 +186,10 @@ export class TrafficPlane {
     return { services, entrypoints, meters: this.#meters?.data() ?? {} };
   }
 
-  /** Stops accepting and finishes in-flight requests (bounded by `timeoutMs`). */
-  async close(timeoutMs: number): Promise<void> {
-    await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs)));
+  /** Stops accepting and finishes in-flight requests (bounded by `timeoutMs`); `lingerMs`: a hand-over's
+   *  (Entrypoint.close). */
+  async close(timeoutMs: number, lingerMs = 0): Promise<void> {
+    await Promise.allSettled([...this.entrypoints.values()].map((e) => e.close(timeoutMs, lingerMs)));
   }
 }
 

@@ -1,15 +1,24 @@
 // The admin API: its own listener (never an entrypoint), bearer token on every /api call, JSON in and out.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { durationValue } from '../config/schema.ts';
 import type { DeployRecord } from '../deploy/journal.ts';
-import { BadRequestError, BatonError, MethodNotAllowedError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import {
+  BadRequestError,
+  BatonError,
+  ConflictError,
+  MethodNotAllowedError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../errors.ts';
 import type { BatonEventType, EventBus } from '../events.ts';
-import { listenOn } from '../listen.ts';
+import { listenerFd, listenOn } from '../listen.ts';
 import type { TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
+import type { UpgradeControl } from '../upgrade.ts';
+import { upgradeRoute } from './upgrade-route.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
 import { configReload, type ReloadResult } from './config-reload.ts';
@@ -56,6 +65,8 @@ export interface AdminOptions {
   metrics: { public: boolean; buckets: readonly number[] };
   /** POST /api/config/reload: reads the config file again (config-reload.ts) */
   reload?: () => Promise<ReloadResult>;
+  /** `baton upgrade` (GET/POST /api/upgrade); null: not run by `baton serve` */
+  upgrade?: UpgradeControl | null;
   log: Logger;
 }
 
@@ -119,8 +130,19 @@ export class AdminServer {
     this.#unsubscribe = opts.events.subscribe((type, data) => this.#broadcast(type, data));
   }
 
-  listen(): Promise<AddressInfo> {
-    return listenOn(this.#server, this.#opts.address);
+  /** Listens on the config's address, or takes over the inherited listening socket `fd` (`baton upgrade`). */
+  listen(fd?: number): Promise<AddressInfo> {
+    return listenOn(this.#server, this.#opts.address, { fd });
+  }
+
+  /** The listening socket's file descriptor, handed to the next baton by `baton upgrade`. */
+  fd(): number | null {
+    return listenerFd(this.#server);
+  }
+
+  /** The next baton is ready (`baton upgrade`): new admin connections are its own; the open ones are answered. */
+  stopAccepting(): void {
+    if (this.#server.listening) NetServer.prototype.close.call(this.#server);
   }
 
   address(): AddressInfo {
@@ -210,6 +232,7 @@ export class AdminServer {
       this.#opts.log.info({ service: parts[1], action: parts[2] }, 'Service mode requested');
       return this.#json(res, 200, serviceMode(registry, this.#opts.events, parts[1], parts[2] as ModeAction, body));
     }
+    if (parts.length === 1 && parts[0] === 'upgrade') return upgradeRoute(this.#opts.upgrade ?? null, req, res);
     // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
     // GET /api/deploys/{id}
     if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
@@ -219,6 +242,7 @@ export class AdminServer {
         return this.#json(res, 200, { deploys: deployments.list(name).map(deploySummary) });
       }
       if (method !== 'POST') throw new MethodNotAllowedError(parts[2] === 'deploys' ? 'GET, POST' : 'POST');
+      if (this.#opts.upgrade?.upgrading) throw new ConflictError('baton is upgrading itself: deploy once it is done');
       const body = await readJson(req);
       this.#opts.log.info({ service: name, action: parts[2] }, 'Deploy requested');
       let rec: DeployRecord;

@@ -1,7 +1,7 @@
-// The admin commands: status, certs, history, drain, enable, reload, deploy, rollback and scale, each one request
-// to the admin API (a deploy, rollback or scale then followed step by step until it ends, progress.ts; `status
-// --watch` refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config file,
-// EXIT_USAGE.
+// The admin commands: status, certs, history, drain, enable, reload, deploy, rollback, scale and upgrade, each one
+// request to the admin API (a deploy, rollback or scale then followed step by step until it ends, progress.ts;
+// `status --watch` refreshing, watch.ts). A failure prints one line and returns EXIT_FAILURE; a bad flag or config
+// file, EXIT_USAGE.
 import type { CertificateView } from '../admin/certificates.ts';
 import { parseDuration } from '../config/units.ts';
 import { AdminCallError, ConfigError } from '../errors.ts';
@@ -131,6 +131,21 @@ export function events(flags: Flags, io: Io): Promise<number> {
   return withAdmin(io, flags, async (t) => {
     const { followEvents } = await import('./events.ts');
     return followEvents(t, { json: flags.json === true }, io);
+  });
+}
+
+/** `baton upgrade [--timeout 60s]`: the running baton starts the new one on its listeners and steps down once it
+ *  is ready; exit 0 then, 1 (with the reason) when the new one did not start and the old one serves on. */
+export function upgrade(flags: Flags, io: Io): Promise<number> {
+  const body = flags.timeout !== undefined ? { timeout: flags.timeout } : {};
+  return withAdmin(io, flags, async (t) => {
+    io.err('Upgrading baton: starting the new process on the same listeners…\n');
+    const { json } = await call(t, 'POST', '/api/upgrade', body);
+    const { previousPid, pid, durationMs } = json as { previousPid: number; pid: number; durationMs: number };
+    io.out(
+      `baton upgraded: pid ${previousPid} → ${pid} (ready in ${durationMs} ms); pid ${previousPid} drains and exits\n`,
+    );
+    return EXIT_OK;
   });
 }
 

@@ -21,7 +21,8 @@ import type { Http2Server, Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
-import { listenOn } from '../listen.ts';
+import { listenerFd, listenOn, type ListenOptions } from '../listen.ts';
+import { stopAcceptingAndLinger } from './linger.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
 import { HTTP, protocolOf, WEBSOCKET, type RequestMetrics } from '../upstream/meter.ts';
@@ -154,9 +155,15 @@ export class Entrypoint implements UpgradeHost {
     this.#server.on('upgrade', (req, socket, head) => this.#onUpgrade(req as BatonRequest, socket as Socket, head));
   }
 
-  /** Listens on the config's address (or `address`); `reusePort` shares the port with other threads' listeners. */
-  listen(opts: { address?: string; reusePort?: boolean } = {}): Promise<AddressInfo> {
-    return listenOn(this.#server, opts.address ?? this.#config.address, opts.reusePort === true);
+  /** Listens on the config's address (or `address`); `reusePort` shares the port with other threads' listeners;
+   *  `fd` takes over a socket a previous baton listened on (`baton upgrade`). */
+  listen(opts: ListenOptions & { address?: string } = {}): Promise<AddressInfo> {
+    return listenOn(this.#server, opts.address ?? this.#config.address, opts);
+  }
+
+  /** The listening socket's file descriptor, handed to the next baton by `baton upgrade`. */
+  fd(): number | null {
+    return listenerFd(this.#server);
   }
 
   address(): AddressInfo {
@@ -242,12 +249,8 @@ export class Entrypoint implements UpgradeHost {
         if (answer !== null) return this.#sendText(req, res, 200, answer);
       }
       if (this.#redirect !== null) {
-        const to = redirectTo(
-          this.#redirect,
-          view.method,
-          host,
-          target.query === '' ? path : `${path}?${target.query}`,
-        );
+        const full = target.query === '' ? path : `${path}?${target.query}`;
+        const to = redirectTo(this.#redirect, view.method, host, full);
         return this.#sendRedirect(req, res, to.status, to.location);
       }
     }
@@ -376,15 +379,18 @@ export class Entrypoint implements UpgradeHost {
 
   // ── shutdown ───────────────────────────────────────────────────────────────────────────────────
 
-  /** Stops accepting, lets requests in progress finish (bounded by `timeoutMs`), then closes every connection. */
-  async close(timeoutMs: number): Promise<void> {
+  /** Stops accepting, lets requests in progress finish (bounded by `timeoutMs`), then closes every connection.
+   *  `lingerMs` (a hand-over, linger.ts): idle kept-alive connections are first left to end by themselves. */
+  async close(timeoutMs: number, lingerMs = 0): Promise<void> {
     this.closing = true;
+    this.#h2Sessions.closeGracefully();
+    const end = Date.now() + timeoutMs;
+    if (lingerMs > 0) await stopAcceptingAndLinger(this.#server, () => this.connections, Math.min(lingerMs, timeoutMs));
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
-    this.#h2Sessions.closeGracefully();
     if (this.active > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
+        const timer = setTimeout(resolve, Math.max(0, end - Date.now()));
         timer.unref();
         this.#idleWaiters.push(() => {
           clearTimeout(timer);

@@ -36,6 +36,8 @@ export interface WorkerPoolOptions {
   registry: Registry;
   board: TallyBoard;
   tallies: SharedTallies;
+  /** per writer (1..count), the inherited sockets its first thread takes over (`baton upgrade`) */
+  inherited?: ReadonlyMap<number, Record<string, number>>;
   log: Logger;
 }
 
@@ -54,6 +56,8 @@ interface Member {
   /** sent the control plane's state: receives every change from now on */
   synced: boolean;
   listening: boolean;
+  /** its listeners' file descriptors, once listening */
+  fds: Record<string, number>;
   startedAt: number;
 }
 
@@ -74,11 +78,13 @@ export class WorkerPool implements RegistryMirror {
   /** the ACME certificates and pending challenges now: a new worker gets them before it listens */
   readonly #certificates = new Map<string, ManagedChange>();
   readonly #challenges = new Map<number, ChallengeChange>();
+  readonly #inherited: Map<number, Record<string, number>>;
 
   constructor(opts: WorkerPoolOptions) {
     this.#o = opts;
     this.count = opts.count;
     this.#log = opts.log;
+    this.#inherited = new Map(opts.inherited);
   }
 
   /** Starts every worker; resolves once all listen (rejects, with the pool closed, when one cannot start). */
@@ -105,7 +111,7 @@ export class WorkerPool implements RegistryMirror {
   #spawn(writer: number): Promise<void> {
     const init: WorkerInit = { config: this.#o.config, writer, buffers: this.#o.board.buffers() };
     const worker = new Worker(THREAD, { workerData: init, name: `baton-worker-${writer}` });
-    const member: Member = { writer, worker, synced: false, listening: false, startedAt: Date.now() };
+    const member: Member = { writer, worker, synced: false, listening: false, fds: {}, startedAt: Date.now() };
     this.#members.set(writer, member);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -119,6 +125,7 @@ export class WorkerPool implements RegistryMirror {
         if (m.type === 'ready') this.#sync(member);
         else if (m.type === 'listening') {
           member.listening = true;
+          member.fds = m.fds;
           this.#addresses ??= m.addresses;
           settle(null);
         } else if (m.type === 'failed') {
@@ -158,7 +165,17 @@ export class WorkerPool implements RegistryMirror {
       this.#addresses === null
         ? null
         : Object.fromEntries(Object.entries(this.#addresses).map(([n, a]) => [n, `${urlHost(a.address)}:${a.port}`]));
-    this.#post(m, { type: 'listen', addresses });
+    // an inherited socket is taken over once: a replacement thread binds (its predecessor closed that socket)
+    const fds = this.#inherited.get(m.writer) ?? null;
+    this.#inherited.delete(m.writer);
+    this.#post(m, { type: 'listen', addresses, fds });
+  }
+
+  /** Each listening worker's listeners' file descriptors (entrypoint → fd), by writer. */
+  fds(): Map<number, Record<string, number>> {
+    const out = new Map<number, Record<string, number>>();
+    for (const m of this.#members.values()) if (m.listening) out.set(m.writer, m.fds);
+    return out;
   }
 
   #onMessage(m: Member, msg: FromWorker): void {
@@ -304,15 +321,16 @@ export class WorkerPool implements RegistryMirror {
     for (const m of this.#members.values()) this.#post(m, { type: 'reopen-logs' });
   }
 
-  /** Each worker stops accepting and finishes its requests in flight (bounded), then exits. */
-  async close(timeoutMs: number): Promise<void> {
+  /** Each worker stops accepting and finishes its requests in flight (bounded), then exits; `lingerMs`: a
+   *  hand-over's (Entrypoint.close). */
+  async close(timeoutMs: number, lingerMs = 0): Promise<void> {
     this.#closing = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     await Promise.all(
       [...this.#members.values()].map(async (m) => {
         const exited = new Promise<void>((resolve) => m.worker.once('exit', () => resolve()));
-        this.#post(m, { type: 'close', timeoutMs });
+        this.#post(m, { type: 'close', timeoutMs, lingerMs });
         const timer = setTimeout(() => void m.worker.terminate(), timeoutMs + CLOSE_GRACE_MS);
         await exited;
         clearTimeout(timer);

@@ -28,8 +28,9 @@ export type ToWorker =
   | { type: 'hold'; containerId: string }
   | { type: 'release'; containerIds: string[] }
   | { type: 'mode'; service: string; state: ModeState }
-  /** listen on every entrypoint (on these exact addresses when the first worker already bound them) */
-  | { type: 'listen'; addresses: Record<string, string> | null }
+  /** listen on every entrypoint (on these exact addresses when the first worker already bound them), taking over
+   *  the inherited sockets in `fds` (entrypoint → file descriptor, `baton upgrade`) instead of binding */
+  | { type: 'listen'; addresses: Record<string, string> | null; fds: Record<string, number> | null }
   | { type: 'stats'; ask: number }
   | { type: 'reload-certificates' }
   /** a config reload: the config to go on with (checked by the control plane), before the snapshot using it */
@@ -40,7 +41,8 @@ export type ToWorker =
   | { type: 'certificate'; change: ManagedChange }
   /** an ACME challenge to answer (HTTP-01 token, TLS-ALPN-01 certificate) or no longer */
   | { type: 'challenge'; change: ChallengeChange }
-  | { type: 'close'; timeoutMs: number };
+  /** stop: `lingerMs` above 0 on a hand-over to the next baton (Entrypoint.close) */
+  | { type: 'close'; timeoutMs: number; lingerMs: number };
 
 export interface ErrorInfo {
   message: string;
@@ -55,7 +57,8 @@ export type FromWorker =
   /** built (plugins imported, certificates loaded): ready for the sync */
   | { type: 'ready' }
   | { type: 'failed'; error: ErrorInfo }
-  | { type: 'listening'; addresses: Record<string, AddressInfo> }
+  /** listening: each entrypoint's address and socket file descriptor (the process's: `baton upgrade` hands it on) */
+  | { type: 'listening'; addresses: Record<string, AddressInfo>; fds: Record<string, number> }
   | { type: 'eject'; id: string; failures: number }
   /** the worker closed its upstream on this slot: it no longer writes there */
   | { type: 'released'; slot: number }

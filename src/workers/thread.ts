@@ -91,8 +91,9 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
     case 'mode':
       return registry.modes.set(m.service, m.state);
     case 'listen': {
-      const addresses = await plane.traffic.listen({ reusePort: true, addresses: m.addresses ?? undefined });
-      return send({ type: 'listening', addresses });
+      const opts = { reusePort: true, addresses: m.addresses ?? undefined, fds: m.fds ?? undefined };
+      const addresses = await plane.traffic.listen(opts);
+      return send({ type: 'listening', addresses, fds: plane.traffic.fds() });
     }
     case 'stats':
       return send({ type: 'stats', ask: m.ask, stats: plane.traffic.stats() });
@@ -113,7 +114,7 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
     case 'challenge':
       return plane.challenges.replay(m.change);
     case 'close':
-      await plane.traffic.close(m.timeoutMs);
+      await plane.traffic.close(m.timeoutMs, m.lingerMs);
       await registry.close();
       plane.certificates.close();
       plane.close();
