@@ -14,6 +14,7 @@ import type { Exchange } from './middleware-run.ts';
 import { Reply } from './middleware-response.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { sendPage } from './pages.ts';
+import { steer } from './steer.ts';
 import {
   type Answer,
   type AttemptState,
@@ -85,6 +86,9 @@ export class Forward implements Dispatcher.DispatchHandler {
   done = false;
   /** response body bytes received from the upstream (the access log's CLF size) */
   bytes = 0;
+  /** a steered service's generation for this request (steer.ts), and the Set-Cookie its response carries */
+  generation: string | null = null;
+  setCookie: string | null = null;
 
   #controller: Dispatcher.DispatchController | null = null;
   #holding = false;
@@ -129,7 +133,12 @@ export class Forward implements Dispatcher.DispatchHandler {
   /** First attempt. */
   start(): void {
     const preferred = this.mw?.preferred ?? null;
-    const u = preferred !== null && preferred.takesTraffic ? preferred : this.service.pick(null);
+    const u =
+      preferred !== null && preferred.takesTraffic
+        ? preferred
+        : this.service.steered
+          ? steer(this)
+          : this.service.pick(null);
     if (u === null) {
       this.service.unavailable++;
       this.#fail(NO_HEALTHY_UPSTREAM);
@@ -204,6 +213,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // make clients that reuse the socket at that moment lose a request. The upstream side closes: its pool was
     // closed when the drain began, so each of its sockets is shut as soon as its response completes.
     if (this.host.closing && !this.res.h2) list.push('connection', 'close');
+    if (this.setCookie !== null) list.push('set-cookie', this.setCookie);
     if (this.mw !== null && this.mw.responseHooks) {
       this.#replyBody = Reply.upstream(this.mw, this, controller, statusCode, list);
       return;
@@ -271,7 +281,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   #retry(failed: Upstream, otherwise: Answer): void {
     this.#retryTimer = null;
-    const next = this.service.pick(failed) ?? this.service.pick(null);
+    const next = this.service.pick(failed, this.generation) ?? this.service.pick(null, this.generation);
     if (next === null) {
       this.#fail(otherwise);
       return;

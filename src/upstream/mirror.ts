@@ -2,6 +2,7 @@
 // worker thread serving traffic has a follower registry replaying it. These are the two links between them; the
 // messages that carry them are the workers layer's (src/workers/).
 import type { Snapshot } from './desired.ts';
+import type { TrafficSplit } from './split.ts';
 import type { Upstream } from './upstream.ts';
 
 /** A worker thread's link back to the control plane. */
@@ -18,4 +19,6 @@ export interface RegistryMirror {
   enable(upstreamId: string, skipGate: boolean): void;
   hold(containerId: string): void;
   release(containerIds: readonly string[]): void;
+  /** a service's traffic split across generations (null: removed) */
+  split(service: string, split: TrafficSplit | null): void;
 }

@@ -6,6 +6,7 @@ import type { ChallengeChange } from '../tls/acme-challenges.ts';
 import type { ManagedChange } from '../tls/store.ts';
 import type { TrafficStats } from '../traffic.ts';
 import type { Snapshot } from '../upstream/desired.ts';
+import type { TrafficSplit } from '../upstream/split.ts';
 import type { UpstreamState } from '../upstream/state.ts';
 import type { TallyBuffers } from '../upstream/tally.ts';
 
@@ -26,6 +27,8 @@ export type ToWorker =
   | { type: 'enable'; id: string; skipGate: boolean }
   | { type: 'hold'; containerId: string }
   | { type: 'release'; containerIds: string[] }
+  /** a service's traffic split across generations (null: removed) */
+  | { type: 'split'; service: string; split: TrafficSplit | null }
   /** listen on every entrypoint (on these exact addresses when the first worker already bound them) */
   | { type: 'listen'; addresses: Record<string, string> | null }
   | { type: 'stats'; ask: number }

@@ -83,6 +83,11 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
       return registry.hold(m.containerId);
     case 'release':
       return registry.release(m.containerIds);
+    case 'split': {
+      const s = registry.services.get(m.service);
+      if (s !== undefined) s.split = m.split;
+      return;
+    }
     case 'listen': {
       const addresses = await plane.traffic.listen({ reusePort: true, addresses: m.addresses ?? undefined });
       return send({ type: 'listening', addresses });
