@@ -26,6 +26,7 @@ import { SwarmProvider } from './providers/swarm.ts';
 import { fileSnapshot } from './providers/file.ts';
 import type { Entrypoint } from './proxy/entrypoint.ts';
 import type { Registry } from './upstream/registry.ts';
+import { Splits } from './upstream/splits.ts';
 import type { Factory } from './middleware/compile.ts';
 import { middlewareTypes } from './middleware/setup.ts';
 import { registryFor, terminatorFor, TrafficPlane, type TrafficStats } from './traffic.ts';
@@ -176,6 +177,7 @@ export class App {
         registry: this.registry,
         journal: new Journal(config.stateDirPath),
         hooks: hookSettingsOf(config),
+        splits: new Splits(this.registry, this.workers),
         events: this.events,
         log: this.log.child({ component: 'deployer' }),
       });

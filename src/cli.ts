@@ -28,9 +28,13 @@ Usage:
                [--order start-first|stop-first] [--delay 0s] [--monitor 5s] \
 [--failure-action rollback|pause|continue]
                [--max-failure-ratio 0] [--health-timeout 60s] [--drain-timeout 30s] [--pull] [--no-keep-previous]
-               [--plain]
+               [--canary 10% | --canary-header X-Canary] [--canary-duration 5m] [--sticky-for 5m] [--plain]
                                                 replace the service's containers; live progress; exit 0 only on success
-  baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
+                                                (--canary: the new version beside the old for that share of new
+                                                clients, sticky by the baton_gen cookie, until \`baton promote\`)
+  baton promote <service> [--plain]             complete a running canary deploy (the rest to the new version)
+  baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current;
+                                                during a canary: remove the canary, all traffic to the old version
   baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
   baton help | --help                           this text
 
@@ -64,6 +68,10 @@ const OPTIONS = {
   pull: { type: 'boolean' },
   'no-keep-previous': { type: 'boolean' },
   plain: { type: 'boolean' },
+  canary: { type: 'string' },
+  'canary-header': { type: 'string' },
+  'canary-duration': { type: 'string' },
+  'sticky-for': { type: 'string' },
   limit: { type: 'string' },
   watch: { type: 'boolean' },
   interval: { type: 'string' },
@@ -76,6 +84,7 @@ const ADMIN: Option[] = ['config', 'admin-url', 'token'];
 const DEPLOY: Option[] = [
   ...['image', 'strategy', 'replicas', 'parallelism', 'order', 'delay', 'monitor', 'failure-action'],
   ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'plain'],
+  ...['canary', 'canary-header', 'canary-duration', 'sticky-for'],
 ] as Option[];
 const COMMAND_FLAGS: Record<string, Option[]> = {
   serve: ['config'],
@@ -88,6 +97,7 @@ const COMMAND_FLAGS: Record<string, Option[]> = {
   enable: ADMIN,
   deploy: [...ADMIN, ...DEPLOY],
   rollback: [...ADMIN, 'plain'],
+  promote: [...ADMIN, 'plain'],
   scale: [...ADMIN, 'plain'],
 };
 
@@ -131,7 +141,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     const { health } = await import('./cli/health.ts');
     return health(values, io);
   }
-  const { certs, deploy, drain, enable, events, history, rollback, scale, status } = await import('./cli/commands.ts');
+  const { certs, deploy, drain, enable, events, history, promote, rollback, scale, status } =
+    await import('./cli/commands.ts');
   switch (command) {
     case 'status':
       return status(values, io);
@@ -159,6 +170,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return command === 'drain' ? drain(id, values, io) : enable(id, values, io);
     }
     case 'deploy':
+    case 'promote':
     case 'rollback':
     case 'scale': {
       const service = positionals[1];
@@ -169,6 +181,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       }
       if (command === 'deploy') return deploy(service, values, io);
       if (command === 'rollback') return rollback(service, values, io);
+      if (command === 'promote') return promote(service, values, io);
       const replicas = Number(positionals[2]);
       if (!Number.isInteger(replicas) || replicas < 0) {
         io.err(`baton scale: <replicas> must be a whole number (got ${JSON.stringify(positionals[2])})\n`);

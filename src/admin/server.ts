@@ -23,6 +23,7 @@ const drainBody = z.strictObject({
 });
 const emptyBody = z.strictObject({});
 /** how many ids one GET /api/containers may ask about */
+const OPERATIONS = ['deploys', 'rollback', 'scale', 'promote'];
 const MAX_CONTAINER_IDS = 100;
 /** GET /api/deploys: how many records by default, and at most */
 const DEFAULT_DEPLOY_LIMIT = 50;
@@ -192,9 +193,9 @@ export class AdminServer {
       });
       return;
     }
-    // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
+    // deploys: POST /api/services/{name}/deploys|rollback|scale|promote, GET /api/services/{name}/deploys,
     // GET /api/deploys/{id}
-    if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
+    if (parts[0] === 'services' && parts.length === 3 && OPERATIONS.includes(parts[2])) {
       const deployments = this.#opts.deployments;
       const name = parts[1];
       if (parts[2] === 'deploys' && method === 'GET') {
@@ -208,6 +209,9 @@ export class AdminServer {
         rec = await deployments.deploy(name, body);
       } else if (parts[2] === 'scale') {
         rec = await deployments.scale(name, body);
+      } else if (parts[2] === 'promote') {
+        parseBody(emptyBody, body);
+        rec = deployments.promote(name);
       } else {
         parseBody(emptyBody, body);
         rec = await deployments.rollback(name);

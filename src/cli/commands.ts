@@ -35,6 +35,10 @@ export interface DeployFlags {
   'drain-timeout'?: string;
   pull?: boolean;
   'no-keep-previous'?: boolean;
+  canary?: string;
+  'canary-header'?: string;
+  'canary-duration'?: string;
+  'sticky-for'?: string;
 }
 
 /** Every flag an admin command reads. */
@@ -146,7 +150,9 @@ export function deploy(service: string, flags: Flags, io: Io): Promise<number> {
     io.err(`baton deploy: ${body}\n`);
     return Promise.resolve(EXIT_USAGE);
   }
-  const how = `${body.strategy ?? 'rolling'}${body.replicas !== undefined ? `, ${body.replicas} replicas` : ''}`;
+  const canary = body.canary ?? (body.canaryHeader !== undefined ? `header ${body.canaryHeader}` : undefined);
+  const strategy = canary !== undefined ? `canary ${canary}` : (body.strategy ?? 'rolling');
+  const how = `${strategy}${body.replicas !== undefined ? `, ${body.replicas} replicas` : ''}`;
   const title = `Deploying ${service} → ${body.image} (${how})`;
   return runOperation(flags, io, `${servicePath(service)}/deploys`, body, title);
 }
@@ -179,11 +185,20 @@ export function deployBody(flags: DeployFlags): Record<string, unknown> | string
   if (flags['drain-timeout'] !== undefined) body.drainTimeout = flags['drain-timeout'];
   if (flags.pull) body.pull = true;
   if (flags['no-keep-previous']) body.keepPrevious = false;
+  if (flags.canary !== undefined) body.canary = flags.canary;
+  if (flags['canary-header'] !== undefined) body.canaryHeader = flags['canary-header'];
+  if (flags['canary-duration'] !== undefined) body.canaryDuration = flags['canary-duration'];
+  if (flags['sticky-for'] !== undefined) body.stickyFor = flags['sticky-for'];
   return body;
 }
 
 export function rollback(service: string, flags: Flags, io: Io): Promise<number> {
   return runOperation(flags, io, `${servicePath(service)}/rollback`, {}, `Rolling back ${service}`);
+}
+
+/** Completes the service's running canary deploy, and follows it to its end. */
+export function promote(service: string, flags: Flags, io: Io): Promise<number> {
+  return runOperation(flags, io, `${servicePath(service)}/promote`, {}, `Promoting the canary of ${service}`);
 }
 
 export function scale(service: string, replicas: number, flags: Flags, io: Io): Promise<number> {

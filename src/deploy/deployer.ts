@@ -23,6 +23,8 @@ import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { ConflictError, DeployFailure, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Registry } from '../upstream/registry.ts';
+import type { Splits } from '../upstream/splits.ts';
+import { Canaries, isSteeredDeploy } from './canary.ts';
 import type { DeployContainer, Engine } from './engine.ts';
 import { DeployHooks, type HookSettings } from './hooks.ts';
 import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type Journal } from './journal.ts';
@@ -39,6 +41,7 @@ export interface DeployerInit {
   log: Logger;
   /** deploy hooks from the config (a stage the labels of the service's containers name is theirs instead) */
   hooks?: HookSettings;
+  splits?: Splits; // where canary deploys set their traffic splits (default: this registry's, no workers)
 }
 
 /** Newest container first (by creation time). */
@@ -66,6 +69,7 @@ export class Deployer {
   readonly #abort = new AbortController();
   /** ids of interrupted deploys waiting for recover() */
   readonly #recovering = new Set<string>();
+  readonly #canaries: Canaries;
 
   constructor(init: DeployerInit) {
     this.#journal = init.journal;
@@ -74,6 +78,7 @@ export class Deployer {
     const counts = (service: string) => init.registry.services.get(service)?.upstreams ?? [];
     const progress = new Progress(init.journal, init.events, init.log, counts);
     this.#ctx = { engine: init.engine, registry: init.registry, progress, log: init.log, signal: this.#abort.signal };
+    this.#canaries = new Canaries(this.#ctx, init.splits);
     for (const r of init.journal.list()) {
       this.#records.set(r.id, r);
       // an interrupted deploy holds its service's lock until recover() has rolled it back
@@ -117,6 +122,8 @@ export class Deployer {
 
   /** Starts the previous generation (kept stopped) again and retires the current one. */
   async startRollback(service: string): Promise<DeployRecord> {
+    const canary = this.#canaries.end(service, 'rollback'); // a canary running: its containers go
+    if (canary !== null) return canary;
     this.#checkLock(service);
     const { running, stopped } = await this.#ctx.engine.listService(service);
     const currentGen = running.length > 0 ? Math.max(...running.map((c) => c.generation)) : Infinity;
@@ -137,6 +144,11 @@ export class Deployer {
     rec.new = previous.map(refOf);
     this.#launch(rec, () => this.#runRollback(rec, running));
     return rec;
+  }
+
+  /** Completes a running canary deploy (canary.ts). */
+  promote(service: string): DeployRecord {
+    return this.#canaries.end(service, 'promote')!;
   }
 
   /** Scales a service to `replicas` running containers (clones of the newest one; removes the newest extra). */
@@ -180,6 +192,7 @@ export class Deployer {
       ctx.progress.setState(rec, 'failed');
       return;
     }
+    if (isSteeredDeploy(req)) return this.#canaries.run(rec, req, current, source, hooks);
     const byId = new Map(current.map((c) => [c.id, c]));
     let retiredAny = false;
     // rolling start-first: the old containers of a batch are out of rotation with nothing in flight before the
