@@ -155,14 +155,16 @@ export class Canaries {
     const count = isCanary ? canaryReplicas(replicas, req.canary) : 0;
     this.#splits.set(service, splitFor('old', oldGens, generation, req));
     let switched = false;
+    let served = false;
     try {
       if (isCanary) {
         const fresh = await this.#startHeld(rec, req, source, count, hooks, []);
         this.#splits.set(service, splitFor('canary', oldGens, generation, req));
         ctx.registry.release(fresh.map((c) => c.id));
+        served = true;
         if ((await this.#watch(rec, req, fresh, oldGens, generation)) === 'rollback') {
           rec.error = 'rolled back during the canary (baton rollback)';
-          await this.#rollback(rec, req, oldGens, generation);
+          await this.#rollback(rec, req, oldGens, generation, 'rolled_back');
           return;
         }
       }
@@ -172,7 +174,7 @@ export class Canaries {
       ctx.progress.step(rec, 'switch', names, 'started');
       this.#splits.set(service, splitFor('switched', oldGens, generation, req));
       ctx.registry.release(rest.map((c) => c.id));
-      switched = true;
+      switched = served = true;
       const sticky = req.stickyFor ?? 0;
       ctx.progress.step(rec, 'switch', names, 'done', sticky > 0 ? `old generation kept ${sticky} ms` : undefined);
       await hooks.alongside('postSwitch', rec.new.filter(notRemoved), current, async (signal) => {
@@ -186,7 +188,7 @@ export class Canaries {
     } catch (err) {
       rec.error = (err as Error).message;
       ctx.log.warn({ deploy: rec.id, service, reason: rec.error, switched }, 'Deploy failed');
-      await this.#rollback(rec, req, oldGens, generation);
+      await this.#rollback(rec, req, oldGens, generation, served ? 'rolled_back' : 'failed');
       return;
     }
     await step.cleanupGenerations(ctx, rec, req.keepPrevious);
@@ -283,7 +285,13 @@ export class Canaries {
   }
 
   /** Every new client back to the old generation, then the new containers drained and removed. */
-  async #rollback(rec: DeployRecord, req: DeployRequest, oldGens: string[], generation: string): Promise<void> {
+  async #rollback(
+    rec: DeployRecord,
+    req: DeployRequest,
+    oldGens: string[],
+    generation: string,
+    end: 'rolled_back' | 'failed',
+  ): Promise<void> {
     const ctx = this.#ctx;
     ctx.progress.setState(rec, 'rolling_back');
     this.#splits.set(rec.service, splitFor('old', oldGens, generation, req));
@@ -294,6 +302,6 @@ export class Canaries {
     }
     await step.retireRefs(ctx, rec, rec.new.filter(notRemoved), req.drainTimeout, 'remove new', true);
     this.#splits.set(rec.service, null);
-    ctx.progress.setState(rec, 'rolled_back');
+    ctx.progress.setState(rec, end);
   }
 }
