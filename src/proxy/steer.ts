@@ -63,7 +63,8 @@ function queryValue(path: string, name: string): string | null {
 
 /** Traefik's sticky cookie: `name=<child service>` with the configured attributes. */
 export function stickyCookie(c: StickyCookie, value: string): string {
-  let v = `${c.name}=${value}; Path=/; SameSite=${c.sameSite === 'none' ? 'None' : c.sameSite === 'lax' ? 'Lax' : 'Strict'}`;
+  const sameSite = c.sameSite === 'none' ? 'None' : c.sameSite === 'lax' ? 'Lax' : 'Strict';
+  let v = `${c.name}=${value}; Path=/; SameSite=${sameSite}`;
   if (c.httpOnly) v += '; HttpOnly';
   if (c.secure || c.sameSite === 'none') v += '; Secure';
   if (c.maxAge > 0) v += `; Max-Age=${c.maxAge}`;
