@@ -154,6 +154,9 @@ export class Canaries {
     const replicas = req.replicas ?? current.length;
     const count = isCanary ? canaryReplicas(replicas, req.canary) : 0;
     this.#splits.set(service, splitFor('old', oldGens, generation, req));
+    // promote / rollback are taken from now on (one given while the canary starts acts once it took traffic)
+    const running: Running = { rec, decision: null };
+    if (isCanary) this.#waiting.set(service, running);
     let switched = false;
     let served = false;
     try {
@@ -162,7 +165,7 @@ export class Canaries {
         this.#splits.set(service, splitFor('canary', oldGens, generation, req));
         ctx.registry.release(fresh.map((c) => c.id));
         served = true;
-        if ((await this.#watch(rec, req, fresh, oldGens, generation)) === 'rollback') {
+        if ((await this.#watch(running, req, fresh, oldGens, generation)) === 'rollback') {
           rec.error = 'rolled back during the canary (baton rollback)';
           await this.#rollback(rec, req, oldGens, generation, 'rolled_back');
           return;
@@ -190,6 +193,8 @@ export class Canaries {
       ctx.log.warn({ deploy: rec.id, service, reason: rec.error, switched }, 'Deploy failed');
       await this.#rollback(rec, req, oldGens, generation, served ? 'rolled_back' : 'failed');
       return;
+    } finally {
+      if (this.#waiting.get(service) === running) this.#waiting.delete(service);
     }
     await step.cleanupGenerations(ctx, rec, req.keepPrevious);
     ctx.progress.setState(rec, 'succeeded');
@@ -222,20 +227,19 @@ export class Canaries {
 
   /** Until promote (or the canaryDuration), rollback, or the canary failing. */
   async #watch(
-    rec: DeployRecord,
+    running: Running,
     req: DeployRequest,
     fresh: ContainerRef[],
     oldGens: string[],
     generation: string,
   ): Promise<Decision> {
     const { registry, progress } = this.#ctx;
+    const rec = running.rec;
     const service = rec.service;
     const share = req.canary !== undefined ? `${+(req.canary * 100).toFixed(3)}%` : `header ${req.canaryHeader}`;
     const names = fresh.map((c) => c.name);
     const deadline = req.canaryDuration === undefined ? null : Date.now() + req.canaryDuration;
     progress.step(rec, 'canary', names, 'started', share);
-    const running: Running = { rec, decision: null };
-    this.#waiting.set(service, running);
     const base = new Map<string, [number, number]>();
     for (const u of registry.services.get(service)?.upstreams ?? []) base.set(u.id, [u.requests, u.failures]);
     try {
@@ -280,7 +284,7 @@ export class Canaries {
         if (this.#ctx.signal.aborted) throw new DeployFailure('baton is shutting down');
       }
     } finally {
-      this.#waiting.delete(service);
+      this.#waiting.delete(service); // a rollback from now on is a plain one (after the deploy), a promote a 409
     }
   }
 
