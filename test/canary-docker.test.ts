@@ -9,6 +9,7 @@ import { batonLabels, finished, runContainers, startDockerBaton, testImages, tes
 import { admin, waitFor, type TestBaton } from './fixtures/harness.ts';
 import { dockerClient } from './fixtures/images.ts';
 import { startContainer } from './fixtures/docker.ts';
+import { describeLoad, runLoad } from './fixtures/load.ts';
 
 await whenDockerAnswers(t, 240_000, run);
 
@@ -111,6 +112,42 @@ async function run(): Promise<void> {
     t.equal((await get(b, svc.host, { 'x-canary': '1', cookie: `baton_gen=${rec.generation}` })).version, 'v1', 'the canary cookie too');
     const all = await runContainers(svc.run, true);
     t.same(all.map((c) => c.Names[0]), [`/${svc.name}-orig-0`], 'the canary containers are removed');
+  });
+
+  t.test('canaryDuration promotes on its own, under load with zero failed requests', async (t) => {
+    const svc = await service(t, 2);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 2);
+    let rec: any;
+    const go = (async () => {
+      await sleep(1000); // load on the old version first
+      const id = await startDeploy(b, svc.name, { image: images.v2, canary: '50%', canaryDuration: '3s' });
+      rec = await finished(b, id);
+    })();
+    const load = await runLoad({ port: b.port, host: svc.host, runId: 'canary-load', until: go, tailMs: 500, maxDurationMs: 90_000 });
+    await go;
+    t.comment(describeLoad(load));
+    t.equal(rec.state, 'succeeded', rec.error ?? 'succeeded');
+    t.ok(rec.steps.some((s: any) => s.action === 'canary' && s.status === 'done' && /canaryDuration over/.test(s.detail)), 'promoted by the canaryDuration');
+    t.ok(load.requests >= 200, `load ran (${load.requests} requests)`);
+    t.equal(load.non2xx, 0, 'zero non-2xx');
+    t.equal(load.errors, 0, 'zero socket errors');
+    t.equal(load.timeouts, 0, 'zero timeouts');
+    t.same(await versions(b.port, svc.host, 10), { v2: 10 });
+  });
+
+  t.test('a promote given while the canary starts acts once it takes traffic', async (t) => {
+    const svc = await service(t, 1);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 1);
+    const id = await startDeploy(b, svc.name, { image: images.v2, canary: '10%' });
+    const res = await admin(b.adminPort, 'POST', `/api/services/${svc.name}/promote`, {});
+    t.equal(res.status, 202);
+    t.equal(res.json.id, id);
+    const rec = await finished(b, id);
+    t.equal(rec.state, 'succeeded', rec.error ?? 'succeeded');
+    t.ok(rec.steps.some((s: any) => s.action === 'canary' && s.status === 'done' && /baton promote/.test(s.detail)));
+    t.same(await versions(b.port, svc.host, 10), { v2: 10 });
   });
 
   t.test('a canary that dies rolls back on its own', async (t) => {

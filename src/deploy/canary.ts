@@ -22,7 +22,7 @@ import type { TrafficSplit } from '../upstream/split.ts';
 import { Splits } from '../upstream/splits.ts';
 import type { CloneSource, DeployContainer } from './engine.ts';
 import type { DeployHooks } from './hooks.ts';
-import type { ContainerRef, DeployRecord, GenerationCounts } from './journal.ts';
+import { TERMINAL_STATES, type ContainerRef, type DeployRecord, type GenerationCounts } from './journal.ts';
 import type { DeployRequest } from './plan.ts';
 import * as step from './steps.ts';
 
@@ -129,13 +129,24 @@ export class Canaries {
   /** `baton promote` / `baton rollback` of a service whose canary runs: its deploy record, or null if none does
    *  (promote then throws: there is nothing to promote). */
   end(service: string, decision: Decision): DeployRecord | null {
-    const w = this.#waiting.get(service);
+    let w = this.#waiting.get(service);
+    if (w !== undefined && TERMINAL_STATES.has(w.rec.state)) {
+      this.#waiting.delete(service); // it ended before its canary began (a preDeploy hook failed)
+      w = undefined;
+    }
     if (w === undefined) {
       if (decision === 'promote') throw new ConflictError(`service ${service} has no canary running to promote`);
       return null;
     }
     w.decision ??= decision;
     return w.rec;
+  }
+
+  /** A canary deploy was accepted: `baton promote` / `baton rollback` are taken from now on (and act once the
+   *  canary takes traffic). */
+  expect(rec: DeployRecord, req: DeployRequest): void {
+    if (req.canary !== undefined || req.canaryHeader !== undefined)
+      this.#waiting.set(rec.service, { rec, decision: null });
   }
 
   /** The whole deploy (after its preDeploy hooks). Sets the record's final state. */
@@ -155,7 +166,8 @@ export class Canaries {
     const count = isCanary ? canaryReplicas(replicas, req.canary) : 0;
     this.#splits.set(service, splitFor('old', oldGens, generation, req));
     // promote / rollback are taken from now on (one given while the canary starts acts once it took traffic)
-    const running: Running = { rec, decision: null };
+    const expected = this.#waiting.get(service);
+    const running: Running = expected?.rec === rec ? expected : { rec, decision: null };
     if (isCanary) this.#waiting.set(service, running);
     let switched = false;
     let served = false;

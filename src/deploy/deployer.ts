@@ -116,6 +116,7 @@ export class Deployer {
     const generation = Math.max(...[...running, ...stopped].map((c) => c.generation)) + 1;
     const rec = this.#newRecord({ kind: 'deploy', service, image: req.image, generation, settings: { ...req } });
     rec.old = running.map(refOf);
+    this.#canaries.expect(rec, req); // promote / rollback taken from now on
     this.#launch(rec, () => this.#runDeploy(rec, req, running));
     return rec;
   }
@@ -146,7 +147,6 @@ export class Deployer {
     return rec;
   }
 
-  /** Completes a running canary deploy (canary.ts). */
   promote(service: string): DeployRecord {
     return this.#canaries.end(service, 'promote')!;
   }
