@@ -8,7 +8,7 @@ import { stickyCookie } from '../src/proxy/steer.ts';
 import { chooseGeneration, drawShare, type TrafficSplit, valueOf } from '../src/upstream/split.ts';
 import { Splits } from '../src/upstream/splits.ts';
 import { smoothWeightedPick } from '../src/upstream/weighted.ts';
-import { startBaton, startUpstream, waitFor, type TestBaton } from './fixtures/harness.ts';
+import { admin, startBaton, startUpstream, waitFor, type TestBaton } from './fixtures/harness.ts';
 
 t.test('smooth weighted round-robin', async (t) => {
   const table: Array<[number[], number, number[]]> = [
@@ -256,6 +256,10 @@ for (const workers of [1, 2]) {
     };
     t.ok(splits.set('gen', split));
     t.notOk(splits.set('nope', split), 'no such service');
+    const listed = (await admin(baton.adminPort, 'GET', '/api/services')).json.services.find(
+      (x: any) => x.name === 'gen',
+    );
+    t.same(listed.split, split, 'GET /api/services shows the split');
     // workers: the snapshot and the split reach each thread in order; wait until both generations answer
     await waitFor(async () => (await hits(baton.port, 'gen.test', 40)).some((h) => h.upstream === 'v2'), 10_000);
     const n = 2000;

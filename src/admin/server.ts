@@ -296,6 +296,8 @@ export class AdminServer {
         middlewares: s.options.middlewares ?? [],
         loadBalancer: s.options.loadBalancer,
         upstreams: s.upstreams.map((u) => this.#upstreamJson(u.id)),
+        ...(s.options.weighted !== undefined ? { weighted: s.options.weighted } : {}),
+        ...(s.split !== null ? { split: s.split } : {}), // a canary / version-sticky deploy's (deploy/canary.ts)
       });
     }
     return out;
