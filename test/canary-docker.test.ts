@@ -5,8 +5,8 @@
 import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { batonLabels, finished, runContainers, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
-import { admin, waitFor, type TestBaton } from './fixtures/harness.ts';
+import { batonCli, batonLabels, finished, runContainers, startDockerBaton, testImages, testRuns, versions, waitHealthy, whenDockerAnswers, type TestRun } from './fixtures/docker.ts';
+import { admin, TOKEN, waitFor, type TestBaton } from './fixtures/harness.ts';
 import { dockerClient } from './fixtures/images.ts';
 import { startContainer } from './fixtures/docker.ts';
 import { describeLoad, runLoad } from './fixtures/load.ts';
@@ -148,6 +148,23 @@ async function run(): Promise<void> {
     t.equal(rec.state, 'succeeded', rec.error ?? 'succeeded');
     t.ok(rec.steps.some((s: any) => s.action === 'canary' && s.status === 'done' && /baton promote/.test(s.detail)));
     t.same(await versions(b.port, svc.host, 10), { v2: 10 });
+  });
+
+  t.test('the CLI: baton deploy --canary, followed live, then baton promote', async (t) => {
+    const svc = await service(t, 1);
+    const b = await startDockerBaton(t);
+    await waitHealthy(b, svc.name, 1);
+    const flags = ['--admin-url', `http://127.0.0.1:${b.adminPort}`, '--token', TOKEN, '--plain'];
+    const deploying = batonCli(['deploy', svc.name, '--image', images.v2, '--canary', '25%', '--monitor', '1s', ...flags], 90_000);
+    await waitFor(() => (b.app.registry.services.get(svc.name)?.split?.shares.length ?? 0) === 2, 60_000, 'the canary split');
+    const promoted = await batonCli(['promote', svc.name, ...flags], 90_000);
+    const deployed = await deploying;
+    t.equal(promoted.code, 0, promoted.out);
+    t.equal(deployed.code, 0, deployed.out);
+    t.match(deployed.out, /canary 25%/, 'the deploy says it is a canary');
+    t.match(deployed.out, /canary/);
+    t.same(await versions(b.port, svc.host, 10), { v2: 10 });
+    t.equal((await batonCli(['promote', svc.name, ...flags], 30_000)).code, 1, 'nothing left to promote: exit 1');
   });
 
   t.test('a canary that dies rolls back on its own', async (t) => {
