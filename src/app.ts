@@ -27,6 +27,7 @@ import { SwarmProvider } from './providers/swarm.ts';
 import { fileSnapshot } from './providers/file.ts';
 import type { Entrypoint } from './proxy/entrypoint.ts';
 import type { Registry } from './upstream/registry.ts';
+import { Splits } from './upstream/splits.ts';
 import type { Factory } from './middleware/compile.ts';
 import { middlewareTypes } from './middleware/setup.ts';
 import { registryFor, terminatorFor, TrafficPlane, type TrafficStats } from './traffic.ts';
@@ -188,6 +189,7 @@ export class App {
         registry: this.registry,
         journal: new Journal(config.stateDirPath),
         hooks: liveHooks(() => this.config, hookSettingsOf),
+        splits: new Splits(this.registry, this.workers),
         events: this.events,
         log: this.log.child({ component: 'deployer' }),
       });

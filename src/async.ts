@@ -62,3 +62,15 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export function isThenable(v: unknown): v is PromiseLike<void> {
   return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
 }
+
+/** Resolves when the callback `register` is given gets called, or after `ms` (at least 0), whichever is first. */
+export function untilCalledOr(ms: number, register: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    timer.unref();
+    register(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -36,14 +36,19 @@ Usage:
                [--order start-first|stop-first] [--delay 0s] [--monitor 5s] \
 [--failure-action rollback|pause|continue]
                [--max-failure-ratio 0] [--health-timeout 60s] [--drain-timeout 30s] [--pull] [--no-keep-previous]
-               [--hold] [--plain] [--config-hash <docker-compose config --hash>]
+               [--hold] [--canary 10% | --canary-header X-Canary] [--canary-duration 5m] [--sticky-for 5m]
+               [--config-hash <docker-compose config --hash>] [--plain]
                                                 replace the service's containers; live progress; exit 0 only on success
+                                                (--canary: the new version beside the old for that share of new
+                                                clients, sticky by the baton_gen cookie, until \`baton promote\`)
   baton deploy <svc>,<svc>… --image <ref> | --image <svc>=<ref>,…  [options as above]
                                                 several services in one call: one lock, one rollback for all
   baton deploy [<compose-svc>,…] --compose [--compose-file docker-compose.yml]  [options as above]
                                                 the images and config hashes of the compose file here (all its
                                                 services baton routes when none are named)
-  baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current
+  baton promote <service> [--plain]             complete a running canary deploy (the rest to the new version)
+  baton rollback <service> [--plain]            start the previous generation (kept stopped) and retire the current;
+                                                during a canary: remove the canary, all traffic to the old version
   baton scale <service> <replicas> [--plain]    clone or retire containers to reach <replicas>
   baton upgrade [--timeout 60s]                 start the new baton (the code and config on disk now) on the same
                                                 listeners; the old one drains and exits; exit 0 once the new one
@@ -83,6 +88,10 @@ const OPTIONS = {
   compose: { type: 'boolean' },
   'compose-file': { type: 'string' },
   plain: { type: 'boolean' },
+  canary: { type: 'string' },
+  'canary-header': { type: 'string' },
+  'canary-duration': { type: 'string' },
+  'sticky-for': { type: 'string' },
   limit: { type: 'string' },
   watch: { type: 'boolean' },
   interval: { type: 'string' },
@@ -100,6 +109,7 @@ const DEPLOY: Option[] = [
   ...['image', 'strategy', 'replicas', 'parallelism', 'order', 'delay', 'monitor', 'failure-action'],
   ...['max-failure-ratio', 'health-timeout', 'drain-timeout', 'pull', 'no-keep-previous', 'hold', 'plain'],
   ...['config-hash', 'compose', 'compose-file'],
+  ...['canary', 'canary-header', 'canary-duration', 'sticky-for'],
 ] as Option[];
 const COMMAND_FLAGS: Record<string, Option[]> = {
   serve: ['config', 'pid-file'],
@@ -116,6 +126,7 @@ const COMMAND_FLAGS: Record<string, Option[]> = {
   maintenance: [...ADMIN, 'json', 'page', 'retry-after'],
   deploy: [...ADMIN, ...DEPLOY],
   rollback: [...ADMIN, 'plain'],
+  promote: [...ADMIN, 'plain'],
   scale: [...ADMIN, 'plain'],
   upgrade: [...ADMIN, 'timeout'],
 };
@@ -161,7 +172,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return health(values, io);
   }
   const commands = await import('./cli/commands.ts');
-  const { certs, deploy, drain, enable, events, history, reload, rollback, scale, status, upgrade } = commands;
+  const { certs, deploy, drain, enable, events, history, promote, reload, rollback, scale, status, upgrade } = commands;
   switch (command) {
     case 'pause':
     case 'resume':
@@ -207,6 +218,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return command === 'drain' ? drain(id, values, io) : enable(id, values, io);
     }
     case 'deploy':
+    case 'promote':
     case 'rollback':
     case 'scale': {
       const service = positionals[1];
@@ -218,6 +230,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       }
       if (command === 'deploy') return deploy(service, values, io);
       if (command === 'rollback') return rollback(service, values, io);
+      if (command === 'promote') return promote(service, values, io);
       const replicas = Number(positionals[2]);
       if (!Number.isInteger(replicas) || replicas < 0) {
         io.err(`baton scale: <replicas> must be a whole number (got ${JSON.stringify(positionals[2])})\n`);

@@ -49,6 +49,11 @@ export class Deployments {
     return this.#deployer().startRollback(service);
   }
 
+  /** A canary deploy of a container service completed (no Swarm canaries). */
+  promote(service: string): DeployRecord {
+    return this.#deployer().promote(service);
+  }
+
   get(id: string): DeployRecord | null {
     this.#enabled();
     return this.#containers?.get(id) ?? this.#swarm?.get(id) ?? null;

@@ -22,7 +22,8 @@ import { upgradeRoute } from './upgrade-route.ts';
 import { parseBody, readJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
 import { configReload, type ReloadResult } from './config-reload.ts';
-import { MODE_ACTIONS, modeOf, serviceMode, type ModeAction } from './service-modes.ts';
+import { MODE_ACTIONS, serviceMode, type ModeAction } from './service-modes.ts';
+import { servicesView, upstreamView } from './views.ts';
 import { serveDashboard } from './dashboard.ts';
 import type { Deployments } from './deployments.ts';
 import { LiveStats } from './live-stats.ts';
@@ -34,6 +35,7 @@ const drainBody = z.strictObject({
 });
 const emptyBody = z.strictObject({});
 /** how many ids one GET /api/containers may ask about */
+const OPERATIONS = ['deploys', 'rollback', 'scale', 'promote'];
 const MAX_CONTAINER_IDS = 100;
 /** GET /api/deploys: how many records by default, and at most */
 const DEFAULT_DEPLOY_LIMIT = 50;
@@ -233,9 +235,9 @@ export class AdminServer {
       return this.#json(res, 200, serviceMode(registry, this.#opts.events, parts[1], parts[2] as ModeAction, body));
     }
     if (parts.length === 1 && parts[0] === 'upgrade') return upgradeRoute(this.#opts.upgrade ?? null, req, res);
-    // deploys: POST /api/services/{name}/deploys|rollback|scale, GET /api/services/{name}/deploys,
+    // deploys: POST /api/services/{name}/deploys|rollback|scale|promote, GET /api/services/{name}/deploys,
     // GET /api/deploys/{id}
-    if (parts[0] === 'services' && parts.length === 3 && ['deploys', 'rollback', 'scale'].includes(parts[2])) {
+    if (parts[0] === 'services' && parts.length === 3 && OPERATIONS.includes(parts[2])) {
       const deployments = this.#opts.deployments;
       const name = parts[1];
       if (parts[2] === 'deploys' && method === 'GET') {
@@ -250,6 +252,9 @@ export class AdminServer {
         rec = await deployments.deploy(name, body);
       } else if (parts[2] === 'scale') {
         rec = await deployments.scale(name, body);
+      } else if (parts[2] === 'promote') {
+        parseBody(emptyBody, body);
+        rec = deployments.promote(name);
       } else {
         parseBody(emptyBody, body);
         rec = await deployments.rollback(name);
@@ -300,7 +305,7 @@ export class AdminServer {
       if (u === undefined) throw new NotFoundError(`no upstream with id ${JSON.stringify(id)}`);
       if (parts.length === 2) {
         if (method !== 'GET') throw new MethodNotAllowedError('GET');
-        return this.#json(res, 200, this.#upstreamJson(id)!);
+        return this.#json(res, 200, upstreamView(registry, id)!);
       }
       if (method !== 'POST') throw new MethodNotAllowedError('POST');
       if (parts[2] === 'drain') {
@@ -326,33 +331,7 @@ export class AdminServer {
   }
 
   services(): unknown[] {
-    const out: unknown[] = [];
-    for (const s of this.#opts.registry.services.values()) {
-      out.push({
-        name: s.name,
-        rule: s.options.rule,
-        entrypoints: s.options.entrypoints ?? this.#opts.entrypoints,
-        tls: s.options.tls !== undefined,
-        middlewares: s.options.middlewares ?? [],
-        loadBalancer: s.options.loadBalancer,
-        ...modeOf(this.#opts.registry, s.name),
-        upstreams: s.upstreams.map((u) => this.#upstreamJson(u.id)),
-      });
-    }
-    return out;
-  }
-
-  #upstreamJson(id: string): Record<string, unknown> | null {
-    const registry = this.#opts.registry;
-    const u = registry.upstreams.get(id);
-    if (u === undefined) return null;
-    const svc = registry.serviceOf(u);
-    const { url, state, inflight, requests, failures } = u;
-    const out: Record<string, unknown> = { id: u.id, url, state, inflight, requests, failures };
-    if (u.containerId !== undefined) out.containerId = u.containerId;
-    const lastError = svc?.lastHealthError(u) ?? null;
-    if (lastError !== null) out.lastHealthError = lastError;
-    return out;
+    return servicesView(this.#opts.registry, this.#opts.entrypoints);
   }
 
   #json(res: ServerResponse, status: number, body: unknown): void {

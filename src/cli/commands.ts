@@ -48,6 +48,10 @@ export interface DeployFlags {
   'config-hash'?: string;
   compose?: boolean;
   'compose-file'?: string;
+  canary?: string;
+  'canary-header'?: string;
+  'canary-duration'?: string;
+  'sticky-for'?: string;
 }
 
 /** Every flag an admin command reads. */
@@ -225,7 +229,9 @@ export async function deploy(services: string | undefined, flags: Flags, io: Io)
 
 /** One target: POST /api/services/{name}/deploys; several: POST /api/deploys. Followed to the end. */
 function startDeploys(targets: DeployTarget[], body: Record<string, unknown>, flags: Flags, io: Io): Promise<number> {
-  const how = `${body.strategy ?? 'rolling'}${body.replicas !== undefined ? `, ${body.replicas} replicas` : ''}`;
+  const canary = body.canary ?? (body.canaryHeader !== undefined ? `header ${body.canaryHeader}` : undefined);
+  const strategy = canary !== undefined ? `canary ${canary}` : (body.strategy ?? 'rolling');
+  const how = `${strategy}${body.replicas !== undefined ? `, ${body.replicas} replicas` : ''}`;
   const title = `Deploying ${targets.map((t) => `${t.name} → ${t.image}`).join(', ')} (${how})`;
   if (targets.length === 1) {
     const { name, ...one } = targets[0];
@@ -265,11 +271,20 @@ export function deployBody(flags: DeployFlags): Record<string, unknown> | string
   if (flags.pull) body.pull = true;
   if (flags['no-keep-previous']) body.keepPrevious = false;
   if (flags.hold) body.hold = true;
+  if (flags.canary !== undefined) body.canary = flags.canary;
+  if (flags['canary-header'] !== undefined) body.canaryHeader = flags['canary-header'];
+  if (flags['canary-duration'] !== undefined) body.canaryDuration = flags['canary-duration'];
+  if (flags['sticky-for'] !== undefined) body.stickyFor = flags['sticky-for'];
   return body;
 }
 
 export function rollback(service: string, flags: Flags, io: Io): Promise<number> {
   return runOperation(flags, io, `${servicePath(service)}/rollback`, {}, `Rolling back ${service}`);
+}
+
+/** Completes the service's running canary deploy, and follows it to its end. */
+export function promote(service: string, flags: Flags, io: Io): Promise<number> {
+  return runOperation(flags, io, `${servicePath(service)}/promote`, {}, `Promoting the canary of ${service}`);
 }
 
 export function scale(service: string, replicas: number, flags: Flags, io: Io): Promise<number> {

@@ -85,7 +85,12 @@ export class StepTracker {
 export function liveText(live: LiveProgress, nowMs: number): string {
   const parts: string[] = [];
   if (live.inflight != null) parts.push(`${live.inflight} in flight`);
-  if (live.requests != null) {
+  if (live.canary) {
+    // a canary: both generations side by side
+    const side = (name: string, c: { requests: number; failures: number; ratio: number }) =>
+      `${name} ${c.requests} requests, ${c.failures} failed (${percent(c.ratio)})`;
+    parts.push(`${side('old', live.canary.old)} | ${side(`canary ${live.canary.share}`, live.canary.new)}`);
+  } else if (live.requests != null) {
     const failures = live.failures ?? 0;
     const ratio = live.requests > 0 ? [percent(failures / live.requests)] : [];
     const max = live.maxFailureRatio != null ? [`max ${percent(live.maxFailureRatio)}`] : [];

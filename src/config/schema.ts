@@ -13,6 +13,7 @@ import {
 import { deployHooksSchema } from './hooks-schema.ts';
 import { middlewareRefs, middlewaresSchema, pluginsSchema } from './middleware-schema.ts';
 import { MAX_DURATION_MS, parseDuration, parseSize } from './units.ts';
+import { stickySchema, weightedProblems, weightedSchema } from './weighted-schema.ts';
 
 /** A duration value: "500ms", "2s", "1m" or milliseconds, normalised to milliseconds (optional: no default). */
 export const durationValue = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -140,6 +141,10 @@ export const serviceSchema = z.strictObject({
   middlewares: middlewareRefs.optional(),
   /** deploy hooks of this service: a stage given here replaces the global hooks of that stage */
   hooks: deployHooksSchema.optional(),
+  /** a weighted service (Traefik's): no upstreams, requests split across these services by weight */
+  weighted: weightedSchema.optional(),
+  /** Traefik's sticky.cookie of a weighted service: a client keeps the child service it was first sent to */
+  sticky: stickySchema.optional(),
 });
 
 const entrypointSchema = z.strictObject({
@@ -257,6 +262,9 @@ export const configSchema = z.strictObject({
       z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'service names are letters, digits, ".", "_" and "-"'),
       serviceSchema,
     )
+    .superRefine((services, ctx) => {
+      for (const p of weightedProblems(services)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+    })
     .default({}),
 });
 

@@ -24,6 +24,8 @@ import { ConflictError, DeployFailure, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Registry } from '../upstream/registry.ts';
 import * as compose from './compose-steps.ts';
+import type { Splits } from '../upstream/splits.ts';
+import { Canaries, isSteeredDeploy } from './canary.ts';
 import type { DeployContainer, Engine } from './engine.ts';
 import { GroupDeploys } from './group.ts';
 import { DeployHooks, type HookSettings } from './hooks.ts';
@@ -32,6 +34,7 @@ import { planDeploy, type DeployRequest, type ScaleRequest } from './plan.ts';
 import { Progress, type RecordInit } from './progress.ts';
 import { reconcileWithEngine } from './recovery.ts';
 import * as step from './steps.ts';
+import { undoDeploy } from './undo.ts';
 
 export interface DeployerInit {
   engine: Engine;
@@ -41,6 +44,7 @@ export interface DeployerInit {
   log: Logger;
   /** deploy hooks from the config (a stage the labels of the service's containers name is theirs instead) */
   hooks?: HookSettings;
+  splits?: Splits; // where canary deploys set their traffic splits (default: this registry's, no workers)
 }
 
 /** Newest container first (by creation time). */
@@ -70,6 +74,7 @@ export class Deployer {
   readonly #recovering = new Set<string>();
   /** several services in one call, under one lock (group.ts) */
   readonly groups: GroupDeploys;
+  readonly #canaries: Canaries;
 
   constructor(init: DeployerInit) {
     this.#journal = init.journal;
@@ -79,6 +84,7 @@ export class Deployer {
     const progress = new Progress(init.journal, init.events, init.log, counts);
     this.#ctx = { engine: init.engine, registry: init.registry, progress, log: init.log, signal: this.#abort.signal };
     this.groups = new GroupDeploys(this, { ...init, locks: this.#locks, records: this.#records });
+    this.#canaries = new Canaries(this.#ctx, init.splits);
     for (const r of init.journal.list()) {
       this.#records.set(r.id, r);
       // an interrupted deploy holds its service's lock until recover() has rolled it back
@@ -118,6 +124,7 @@ export class Deployer {
     const init = { kind: 'deploy', service, image: req.image, generation, settings: { ...req } } as const;
     const rec = this.#newRecord(init, group);
     rec.old = running.map(refOf);
+    this.#canaries.expect(rec, req); // promote / rollback taken from now on
     const hold = req.hold || req.order === 'stop-first'; // requests wait through the gap instead of a 503
     this.#launch(rec, () => step.holding(this.#ctx, rec.service, hold, () => this.#runDeploy(rec, req, running)));
     return rec;
@@ -125,6 +132,8 @@ export class Deployer {
 
   /** Starts the previous generation (kept stopped) again and retires the current one. */
   async startRollback(service: string, group?: string): Promise<DeployRecord> {
+    const canary = this.#canaries.end(service, 'rollback'); // a canary running: its containers go
+    if (canary !== null) return canary;
     this.#checkLock(service, group);
     const { running, stopped } = await this.#ctx.engine.listService(service);
     const currentGen = running.length > 0 ? Math.max(...running.map((c) => c.generation)) : Infinity;
@@ -140,6 +149,10 @@ export class Deployer {
     rec.new = previous.map(refOf);
     this.#launch(rec, () => this.#runRollback(rec, running));
     return rec;
+  }
+
+  promote(service: string): DeployRecord {
+    return this.#canaries.end(service, 'promote')!;
   }
 
   /** Scales a service to `replicas` running containers (clones of the newest one; removes the newest extra). */
@@ -183,6 +196,7 @@ export class Deployer {
       ctx.progress.setState(rec, 'failed');
       return;
     }
+    if (isSteeredDeploy(req)) return this.#canaries.run(rec, req, current, source, hooks);
     const byId = new Map(current.map((c) => [c.id, c]));
     let retiredAny = false;
     // rolling start-first: the old containers of a batch are out of rotation with nothing in flight before the
@@ -237,7 +251,7 @@ export class Deployer {
         ctx.progress.setState(rec, 'paused');
         return;
       }
-      await this.#undo(rec, drainTimeout);
+      await undoDeploy(this.#ctx, this.#log, rec, drainTimeout);
       ctx.progress.setState(rec, retiredAny ? 'rolled_back' : 'failed');
       return;
     }
@@ -248,34 +262,6 @@ export class Deployer {
 
   /** Rollback of a failed deploy: the old containers this deploy stopped run again (health-gated) before the
    *  new ones are drained, stopped and removed. */
-  async #undo(rec: DeployRecord, drainTimeout: number | undefined): Promise<void> {
-    const ctx = this.#ctx;
-    ctx.progress.setState(rec, 'rolling_back');
-    // parked (drained, still running) old containers were serving seconds ago: back in rotation at once
-    const parked = rec.old.filter((o) => o.parked === true && o.stopped !== true && notRemoved(o));
-    if (parked.length > 0) {
-      const names = parked.map((p) => p.name);
-      ctx.progress.step(rec, 'switch back', names, 'started');
-      for (const p of parked) {
-        const u = ctx.registry.upstreamOfContainer(p.id);
-        if (u !== undefined) ctx.registry.enable(u.id, { skipGate: true });
-        else p.stopped = true; // gone from rotation meanwhile (it exited): restarted below
-        p.parked = false;
-      }
-      ctx.progress.step(rec, 'switch back', names, 'done');
-    }
-    const restart = rec.old.filter((o) => o.stopped === true && notRemoved(o));
-    if (restart.length > 0) {
-      const started = await step.startExisting(ctx, rec, restart, 'restart old');
-      try {
-        await step.healthGate(ctx, rec, started, DEFAULT_HEALTH_GATE_TIMEOUT_MS);
-      } catch (err) {
-        this.#log.error({ deploy: rec.id, err }, 'Old containers did not become healthy again during rollback');
-      }
-    }
-    await step.retireRefs(ctx, rec, rec.new.filter(notRemoved), drainTimeout, 'remove new', true);
-  }
-
   async #runRollback(rec: DeployRecord, current: DeployContainer[]): Promise<void> {
     const ctx = this.#ctx;
     ctx.progress.setState(rec, 'running');
@@ -341,7 +327,7 @@ export class Deployer {
           const started = rec.new.filter((n) => n.stopped !== true);
           await step.retireRefs(ctx, rec, started, undefined, 'stop previous again', false);
         } else {
-          await this.#undo(rec, undefined);
+          await undoDeploy(this.#ctx, this.#log, rec, undefined);
         }
         ctx.progress.setState(rec, 'failed');
       } catch (err) {

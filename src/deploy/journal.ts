@@ -71,6 +71,16 @@ export interface LiveProgress {
   requests: number | null;
   failures: number | null;
   maxFailureRatio: number | null;
+  /** a canary deploy: both generations' counts since the canary took traffic, side by side (canary.ts) */
+  canary?: { share: string; old: GenerationCounts; new: GenerationCounts } | null;
+}
+
+/** Requests and failures (connect errors, resets, 5xx) of one side of a canary, and their ratio. */
+export interface GenerationCounts {
+  generations: string[];
+  requests: number;
+  failures: number;
+  ratio: number;
 }
 
 export class Journal {

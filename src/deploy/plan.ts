@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_HEALTH_GATE_TIMEOUT_MS } from '../config/defaults.ts';
 import { duration, durationValue } from '../config/schema.ts';
 import { CONFIG_HASH } from './compose.ts';
+import { canaryFields, canaryProblems } from './canary.ts';
 
 // Docker image references: [registry[:port]/]name[:tag][@sha256:digest], or a bare image id.
 const REGISTRY = String.raw`(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?\/)?`;
@@ -31,7 +32,7 @@ export const DEPLOY_DEFAULTS = {
   healthTimeout: DEFAULT_HEALTH_GATE_TIMEOUT_MS,
 } as const;
 
-export const deployRequestSchema = z.strictObject({
+const deployFields = z.strictObject({
   image: z.string().regex(IMAGE_REF, 'not a valid image reference (e.g. "app:v2", "registry:5000/team/app@sha256:…")'),
   strategy: z.enum(['rolling', 'blue-green']).default(DEPLOY_DEFAULTS.strategy),
   replicas: z.number().int().min(1).max(100).optional(),
@@ -52,6 +53,11 @@ export const deployRequestSchema = z.strictObject({
   hold: z.boolean().default(false),
   /** a docker-compose service: the new containers' com.docker.compose.config-hash (compose.ts) */
   configHash: z.string().regex(CONFIG_HASH, 'a sha256 hex digest (docker-compose config --hash=<service>)').optional(),
+  ...canaryFields,
+});
+
+export const deployRequestSchema = deployFields.superRefine((r, ctx) => {
+  for (const p of canaryProblems(r)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
 });
 
 export type DeployRequest = z.output<typeof deployRequestSchema>;

@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import type { EntrypointConfig, Limits, Timeouts } from '../config/schema.ts';
 import { listenerFd, listenOn, type ListenOptions } from '../listen.ts';
 import { stopAcceptingAndLinger } from './linger.ts';
+import { untilCalledOr } from '../async.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Service } from '../upstream/service.ts';
 import { HTTP, protocolOf, WEBSOCKET, type RequestMetrics } from '../upstream/meter.ts';
@@ -388,16 +389,7 @@ export class Entrypoint implements UpgradeHost {
     if (lingerMs > 0) await stopAcceptingAndLinger(this.#server, () => this.connections, Math.min(lingerMs, timeoutMs));
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
-    if (this.active > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(0, end - Date.now()));
-        timer.unref();
-        this.#idleWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    if (this.active > 0) await untilCalledOr(end - Date.now(), (done) => this.#idleWaiters.push(done));
     this.#server.closeAllConnections();
     this.#h2Sessions.destroyAll();
     this.#tunnels.close();

@@ -16,6 +16,7 @@ import { clientResponseHeaders } from './headers.ts';
 import { sendPage } from './pages.ts';
 import { gate, hold } from './hold-gate.ts';
 import { SERVING } from '../upstream/service.ts';
+import { steer } from './steer.ts';
 import {
   type Answer,
   type AttemptState,
@@ -88,6 +89,9 @@ export class Forward implements Dispatcher.DispatchHandler {
   done = false;
   /** response body bytes received from the upstream (the access log's CLF size) */
   bytes = 0;
+  /** a steered service's generation for this request (steer.ts), and the Set-Cookie its response carries */
+  generation: string | null = null;
+  setCookie: string | null = null;
 
   #controller: Dispatcher.DispatchController | null = null;
   #holding = false;
@@ -134,7 +138,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     const s = this.service;
     if (s.mode !== SERVING && gate(this, fromHold)) return;
     const preferred = this.mw?.preferred ?? null;
-    const u = preferred !== null && preferred.takesTraffic ? preferred : s.pick(null);
+    const u = preferred !== null && preferred.takesTraffic ? preferred : s.steered ? steer(this) : s.pick(null);
     if (u === null) {
       if (!fromHold && s.holdsWhenEmpty && hold(this)) return;
       s.unavailable++;
@@ -146,7 +150,9 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   /** Holdable: a held request's turn. */
   released(): void {
-    if (!this.done) this.start(true);
+    if (this.done) return;
+    if (this.#deadline !== Infinity) this.#deadline = Date.now() + this.service.options.retryBudget; // not the wait
+    this.start(true);
   }
 
   /** Holdable: held past the hold timeout. */
@@ -232,6 +238,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     // make clients that reuse the socket at that moment lose a request. The upstream side closes: its pool was
     // closed when the drain began, so each of its sockets is shut as soon as its response completes.
     if (this.host.closing && !this.res.h2) list.push('connection', 'close');
+    if (this.setCookie !== null) list.push('set-cookie', this.setCookie);
     if (this.mw !== null && this.mw.responseHooks) {
       this.#replyBody = Reply.upstream(this.mw, this, controller, statusCode, list);
       return;
@@ -299,7 +306,7 @@ export class Forward implements Dispatcher.DispatchHandler {
 
   #retry(failed: Upstream, otherwise: Answer): void {
     this.#retryTimer = null;
-    const next = this.service.pick(failed) ?? this.service.pick(null);
+    const next = this.service.pick(failed, this.generation) ?? this.service.pick(null, this.generation);
     if (next === null) {
       this.#fail(otherwise);
       return;

@@ -8,6 +8,7 @@ import type { BatonRequest, ClientRequest } from './exchange.ts';
 import { Exchange, type ExchangeHost } from './middleware-run.ts';
 import { rawAnswer } from './pages.ts';
 import { rejectUpgrade, tunnelHeaders, type WebSocketTunnels } from './websocket.ts';
+import { steer } from './steer.ts';
 
 export interface UpgradeHost extends ExchangeHost {
   logUpgrade(req: ClientRequest, status: number, error: string | null, upstream: string | null): void;
@@ -78,7 +79,12 @@ export class Upgrades {
     path: string,
   ): void {
     const preferred = x?.preferred ?? null;
-    const u = preferred !== null && preferred.takesTraffic ? preferred : service.pick(null);
+    const u =
+      preferred !== null && preferred.takesTraffic
+        ? preferred
+        : service.steered // the cookie's generation or child (steer.ts; a 101 sets no cookie)
+          ? steer({ req, service, path, generation: null, setCookie: null })
+          : service.pick(null);
     if (u === null) {
       service.unavailable++;
       x?.finished();

@@ -10,6 +10,8 @@ export interface DesiredUpstream {
   id: string;
   url: string;
   containerId?: string;
+  /** the deploy generation of its container (the `baton.generation` label) */
+  generation?: string;
 }
 
 /** One of a service's routes, when it has several (Traefik routers that differ in entrypoints or TLS). */

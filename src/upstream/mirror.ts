@@ -3,6 +3,7 @@
 // messages that carry them are the workers layer's (src/workers/).
 import type { Snapshot } from './desired.ts';
 import type { ModeState } from './modes.ts';
+import type { TrafficSplit } from './split.ts';
 import type { Upstream } from './upstream.ts';
 
 /** A worker thread's link back to the control plane. */
@@ -21,4 +22,6 @@ export interface RegistryMirror {
   release(containerIds: readonly string[]): void;
   /** a service's runtime mode (modes.ts) */
   mode(service: string, state: ModeState): void;
+  /** a service's traffic split across generations (null: removed) */
+  split(service: string, split: TrafficSplit | null): void;
 }

@@ -7,7 +7,7 @@ import type { Timeouts } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { MiddlewareSet } from '../middleware/compile.ts';
-import type { Snapshot } from './desired.ts';
+import type { DesiredUpstream, Snapshot } from './desired.ts';
 import { mergeServices, middlewareDefinitions, upstreamConflicts } from './merge.ts';
 import type { RouteTls } from '../config/tls-schema.ts';
 import { RouteTable } from '../routing/route-table.ts';
@@ -153,7 +153,7 @@ export class Registry {
         nextServices.set(name, existing);
       } else {
         const askEject = this.#follower === null ? null : (u: Upstream, n: number) => this.#follower!.eject(u.id, n);
-        nextServices.set(name, this.modes.applyTo(new Service(name, options, askEject)));
+        nextServices.set(name, this.modes.applyTo(new Service(name, options, askEject, this.services)));
       }
     }
     const routes = [...desired.values()].flatMap((d) => {
@@ -203,7 +203,7 @@ export class Registry {
           u = undefined;
         }
         if (u === undefined) {
-          u = this.#create(service, w.id, w.url, w.containerId);
+          u = this.#create(service, w);
           service.upstreams.push(u); // visible to the checker's panic computations right away
           this.#startChecks(service, u);
         } else if (checksChanged) {
@@ -242,15 +242,13 @@ export class Registry {
     return this.#problems === '' ? [] : this.#problems.split('\n');
   }
 
-  #create(service: Service, id: string, url: string, containerId: string | undefined): Upstream {
+  #create(service: Service, w: DesiredUpstream): Upstream {
     const t = this.#timeouts;
     const u = new Upstream({
-      id,
+      ...w,
       service: service.name,
-      url,
-      containerId,
       hasHealthCheck: service.options.healthCheck !== undefined,
-      tally: this.#tallies.tallyFor(id),
+      tally: this.#tallies.tallyFor(w.id),
       pool: {
         connections: service.options.maxConnectionsPerUpstream,
         connectTimeout: t.upstreamConnect,
@@ -260,9 +258,9 @@ export class Registry {
       },
       onStateChange: (up, from, to, reason) => this.#stateChanged(up, from, to, reason),
     });
-    if (containerId !== undefined && this.#held.has(containerId)) u.held = true;
-    this.upstreams.set(id, u);
-    this.#log[this.#info]({ upstream: id, service: service.name, url, state: u.state }, 'Upstream added');
+    if (w.containerId !== undefined && this.#held.has(w.containerId)) u.held = true;
+    this.upstreams.set(w.id, u);
+    this.#log[this.#info]({ upstream: w.id, service: service.name, url: w.url, state: u.state }, 'Upstream added');
     return u;
   }
 

@@ -3,7 +3,10 @@ import type { ServiceConfig } from '../config/schema.ts';
 import { HealthChecker, type HealthCounts } from './health.ts';
 import { pickLeastConnections, pickRoundRobin } from './balancer.ts';
 import { HoldQueue, type Holdable } from './hold.ts';
+import type { TrafficSplit } from './split.ts';
+import { pickInSplit, pickWeighted } from './steering.ts';
 import type { Upstream } from './upstream.ts';
+import type { WeightedPicker } from './weighted.ts';
 
 export type ServiceOptions = Omit<ServiceConfig, 'upstreams'>;
 
@@ -43,27 +46,60 @@ export class Service {
 
   /** set in a worker thread: passive ejections are the control plane's to make */
   readonly #askEject: ((u: Upstream, failures: number) => void) | null;
+  /** every service by name (a weighted service's children are looked up there) */
+  readonly services: ReadonlyMap<string, Service> | null;
+  /** a split across generations set at runtime (split.ts): a canary deploy, version-sticky swaps */
+  split: TrafficSplit | null = null;
+  /** a weighted service's running scores (steering.ts) */
+  weightedPicker: WeightedPicker | null = null;
+  /** the child a weighted service's last pick went to */
+  lastChild = '';
+  #exclude: Upstream | null = null;
+  #generation = '';
+  readonly #inGeneration = (u: Upstream): boolean =>
+    u !== this.#exclude && u.generation === this.#generation && takesTraffic(u);
 
   constructor(
     name: string,
     options: ServiceOptions,
     askEject: ((u: Upstream, failures: number) => void) | null = null,
+    services: ReadonlyMap<string, Service> | null = null,
   ) {
     this.name = name;
     this.options = options;
     this.#askEject = askEject;
+    this.services = services;
   }
 
-  /** Picks an upstream that takes traffic, skipping `exclude` (an upstream already tried). */
-  pick(exclude: Upstream | null): Upstream | null {
+  /** A request here is steered (src/proxy/steer.ts): a weighted service, or a split across generations. */
+  get steered(): boolean {
+    return this.split !== null || this.options.weighted !== undefined;
+  }
+
+  /** Picks an upstream that takes traffic, skipping `exclude` (an upstream already tried); with a split, one of
+   *  `generation` (null: drawn by the split's shares). */
+  pick(exclude: Upstream | null, generation: string | null = null): Upstream | null {
+    if (this.options.weighted !== undefined) return pickWeighted(this, exclude);
+    if (this.split !== null) return pickInSplit(this, this.split, exclude, generation);
+    return this.pickAmong(exclude, null);
+  }
+
+  /** The balancer's pick among the upstreams taking traffic (of `generation` only, unless null). */
+  pickAmong(exclude: Upstream | null, generation: string | null): Upstream | null {
     const list = this.upstreams;
     if (list.length === 0) return null;
-    const eligible = exclude === null ? takesTraffic : (u: Upstream) => u !== exclude && takesTraffic(u);
+    let eligible = exclude === null ? takesTraffic : (u: Upstream) => u !== exclude && takesTraffic(u);
+    if (generation !== null) {
+      this.#exclude = exclude;
+      this.#generation = generation;
+      eligible = this.#inGeneration;
+    }
     const start = this.#cursor;
     const i =
       this.options.loadBalancer === 'least-connections'
         ? pickLeastConnections(list, start, eligible)
         : pickRoundRobin(list, start, eligible);
+    this.#exclude = null;
     if (i === -1) return null;
     this.#cursor = (i + 1) % list.length;
     return list[i];
@@ -89,8 +125,25 @@ export class Service {
     q.releaseAll();
   }
 
+  #draw = Math.random();
+  /** The next draw in [0, 1) for a split's shares: a golden-ratio (Weyl) sequence from a random start, so any run
+   *  of new clients gets its shares within a client or two, where independent random draws would stray by √n. */
+  nextDraw(): number {
+    this.#draw = (this.#draw + 0.6180339887498949) % 1;
+    return this.#draw;
+  }
+
+  readonly hasGenerationOf = (generation: string): boolean => this.hasGeneration(generation);
+
+  /** Some upstream of `generation` takes traffic. */
+  hasGeneration(generation: string): boolean {
+    for (const u of this.upstreams) if (u.generation === generation && takesTraffic(u)) return true;
+    return false;
+  }
+
   /** A response (any status below 500) came back: the consecutive-failure count restarts. */
   reportSuccess(u: Upstream): void {
+    if (u.service !== this.name) return this.services?.get(u.service)?.reportSuccess(u); // a weighted child's
     if (u.passiveFailures !== 0) u.passiveFailures = 0;
   }
 
@@ -98,6 +151,7 @@ export class Service {
    *  traffic (passive checks alone never empty a service: that is the panic threshold). In a worker thread the
    *  control plane is asked to eject (it runs the cooldown, and the state reaches every worker). */
   reportFailure(u: Upstream): void {
+    if (u.service !== this.name) return this.services?.get(u.service)?.reportFailure(u); // a weighted child's
     u.tally.countFailure();
     const limit = this.options.passive.failures;
     if (limit === 0) return;

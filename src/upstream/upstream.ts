@@ -20,6 +20,8 @@ export interface UpstreamInit {
   service: string;
   url: string;
   containerId?: string;
+  /** the deploy generation of its container (the `baton.generation` label; "0" when none) */
+  generation?: string;
   hasHealthCheck: boolean;
   pool: PoolOptions;
   /** its counters: in flight, requests, failures (shared with the other threads serving traffic) */
@@ -44,6 +46,8 @@ export class Upstream {
   /** "host:port" as the upstream expects it in Host when passHostHeader is false */
   readonly host: string;
   readonly containerId: string | undefined;
+  /** the deploy generation of its container (the `baton.generation` label; "0" when none) */
+  readonly generation: string;
   readonly hasHealthCheck: boolean;
 
   state: UpstreamState;
@@ -75,6 +79,7 @@ export class Upstream {
     this.url = init.url;
     this.host = new URL(init.url).host;
     this.containerId = init.containerId;
+    this.generation = init.generation ?? '0';
     this.hasHealthCheck = init.hasHealthCheck;
     this.state = init.hasHealthCheck ? 'starting' : 'healthy';
     this.tally = init.tally;

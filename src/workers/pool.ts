@@ -16,6 +16,7 @@ import type { Snapshot } from '../upstream/desired.ts';
 import type { ModeState } from '../upstream/modes.ts';
 import type { RegistryMirror } from '../upstream/mirror.ts';
 import type { Registry } from '../upstream/registry.ts';
+import type { TrafficSplit } from '../upstream/split.ts';
 import type { TallyBoard } from '../upstream/tally.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { ErrorInfo, FromWorker, ToWorker, WorkerInit } from './protocol.ts';
@@ -154,6 +155,8 @@ export class WorkerPool implements RegistryMirror {
       this.#post(m, { type: 'snapshot', provider, snapshot, slots });
     for (const u of registry.upstreams.values())
       this.#post(m, { type: 'state', id: u.id, state: u.state, held: u.held });
+    for (const s of registry.services.values())
+      if (s.split !== null) this.#post(m, { type: 'split', service: s.name, split: s.split });
     this.#o.tallies.holding(
       m.writer,
       slots.map(([, slot]) => slot),
@@ -264,6 +267,10 @@ export class WorkerPool implements RegistryMirror {
 
   release(containerIds: readonly string[]): void {
     this.#broadcast({ type: 'release', containerIds: [...containerIds] });
+  }
+
+  split(service: string, split: TrafficSplit | null): void {
+    this.#broadcast({ type: 'split', service, split });
   }
 
   /** The control plane's certificate store put or removed an ACME certificate. */

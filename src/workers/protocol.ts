@@ -7,6 +7,7 @@ import type { ManagedChange } from '../tls/store.ts';
 import type { TrafficStats } from '../traffic.ts';
 import type { Snapshot } from '../upstream/desired.ts';
 import type { ModeState } from '../upstream/modes.ts';
+import type { TrafficSplit } from '../upstream/split.ts';
 import type { UpstreamState } from '../upstream/state.ts';
 import type { TallyBuffers } from '../upstream/tally.ts';
 
@@ -31,6 +32,8 @@ export type ToWorker =
   /** listen on every entrypoint (on these exact addresses when the first worker already bound them), taking over
    *  the inherited sockets in `fds` (entrypoint → file descriptor, `baton upgrade`) instead of binding */
   | { type: 'listen'; addresses: Record<string, string> | null; fds: Record<string, number> | null }
+  /** a service's traffic split across generations (null: removed) */
+  | { type: 'split'; service: string; split: TrafficSplit | null }
   | { type: 'stats'; ask: number }
   | { type: 'reload-certificates' }
   /** a config reload: the config to go on with (checked by the control plane), before the snapshot using it */

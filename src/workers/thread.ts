@@ -90,6 +90,11 @@ async function handle(plane: Plane, m: ToWorker): Promise<void> {
       return registry.release(m.containerIds);
     case 'mode':
       return registry.modes.set(m.service, m.state);
+    case 'split': {
+      const s = registry.services.get(m.service);
+      if (s !== undefined) s.split = m.split;
+      return;
+    }
     case 'listen': {
       const opts = { reusePort: true, addresses: m.addresses ?? undefined, fds: m.fds ?? undefined };
       const addresses = await plane.traffic.listen(opts);
