@@ -636,6 +636,7 @@ t.test('GET /api/deploys: limit checked first; without Docker there is no deploy
   const r = await admin(baton.adminPort, 'GET', '/api/deploys?service=app&limit=5');
   t.equal(r.status, 409);
   t.equal(r.json.error.code, 'BATON_DOCKER_DISABLED');
-  t.equal((await admin(baton.adminPort, 'POST', '/api/deploys', {})).status, 405);
+    t.equal((await admin(baton.adminPort, 'POST', '/api/deploys', {})).status, 400, 'a group deploy needs services');
+    t.equal((await admin(baton.adminPort, 'PUT', '/api/deploys', {})).status, 405);
   t.equal((await admin(baton.adminPort, 'GET', '/api/deploys', undefined, null)).status, 401);
 });

@@ -19,7 +19,7 @@ import { checkComposeRequest } from './compose-steps.ts';
 import { CONFIG_HASH } from './compose.ts';
 import type { Engine } from './engine.ts';
 import { TERMINAL_STATES, type DeployRecord, type Journal } from './journal.ts';
-import { deployRequestSchema, type DeployRequest } from './plan.ts';
+import { deployFields, type DeployRequest } from './plan.ts';
 import { Progress } from './progress.ts';
 
 /** the most services one group deploys */
@@ -27,14 +27,16 @@ export const MAX_GROUP_SERVICES = 20;
 
 const member = z.strictObject({
   name: z.string().min(1).max(200),
-  image: deployRequestSchema.shape.image,
+  image: deployFields.shape.image,
   configHash: z.string().regex(CONFIG_HASH, 'a sha256 hex digest (docker-compose config --hash=<service>)').optional(),
-  replicas: deployRequestSchema.shape.replicas,
+  replicas: deployFields.shape.replicas,
 });
 
 /** POST /api/deploys: the services (each its image, config hash and replica count) and the settings they share. */
-export const groupDeployRequestSchema = deployRequestSchema
+/** (no canary: a group switches each service whole) */
+export const groupDeployRequestSchema = deployFields
   .omit({ image: true, configHash: true, replicas: true })
+  .omit({ canary: true, canaryHeader: true, canaryDuration: true, stickyFor: true })
   .extend({ services: z.array(member).min(1).max(MAX_GROUP_SERVICES) });
 
 export type GroupDeployRequest = z.output<typeof groupDeployRequestSchema>;

@@ -32,7 +32,7 @@ export const DEPLOY_DEFAULTS = {
   healthTimeout: DEFAULT_HEALTH_GATE_TIMEOUT_MS,
 } as const;
 
-const deployFields = z.strictObject({
+export const deployFields = z.strictObject({
   image: z.string().regex(IMAGE_REF, 'not a valid image reference (e.g. "app:v2", "registry:5000/team/app@sha256:…")'),
   strategy: z.enum(['rolling', 'blue-green']).default(DEPLOY_DEFAULTS.strategy),
   replicas: z.number().int().min(1).max(100).optional(),
