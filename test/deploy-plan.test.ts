@@ -30,7 +30,7 @@ t.test('deploy request validation', async (t) => {
   if (ok.success) {
     t.same(
       { ...ok.data },
-      { image: 'app:v2', strategy: 'rolling', parallelism: 1, order: 'start-first', delay: 0, monitor: 5000, failureAction: 'rollback', maxFailureRatio: 0, healthTimeout: 60000, pull: false, keepPrevious: true },
+      { image: 'app:v2', strategy: 'rolling', parallelism: 1, order: 'start-first', delay: 0, monitor: 5000, failureAction: 'rollback', maxFailureRatio: 0, healthTimeout: 60000, pull: false, keepPrevious: true, hold: false },
       'defaults',
     );
   }
