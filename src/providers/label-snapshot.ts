@@ -68,12 +68,11 @@ export function dockerSnapshot(routes: ContainerRoute[], middlewares: Record<str
       tls: first.tls,
       ...(first.middlewares !== undefined && { middlewares: [...first.middlewares] }),
       ...(first.routes !== undefined && { routes: first.routes.map((route) => ({ ...route })) }),
-      upstreams: list.map((r) => ({
-        id: `${name}@${r.container.name}`,
-        url: r.url,
-        containerId: r.container.id,
-        generation: r.container.labels['baton.generation'], // deploy/engine.ts GENERATION_LABEL
-      })),
+      upstreams: list.map((r) => {
+        const generation = r.container.labels['baton.generation']; // deploy/engine.ts GENERATION_LABEL
+        const u = { id: `${name}@${r.container.name}`, url: r.url, containerId: r.container.id };
+        return generation === undefined ? u : { ...u, generation };
+      }),
     });
   }
   return Object.keys(middlewares).length > 0 ? { services, middlewares } : { services };
