@@ -1,6 +1,6 @@
 // Admin API request bodies, parsed at the edge: bounded JSON, then a zod schema; the layers below take typed
 // requests only.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { BadRequestError } from '../errors.ts';
 
@@ -13,6 +13,18 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.outp
     throw new BadRequestError(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   }
   return parsed.data;
+}
+
+/** Writes a JSON answer (never cached); `extra` headers beside. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...extra,
+  });
+  res.end(text);
 }
 
 /** Reads a JSON body (bounded). An empty body is `{}`. */

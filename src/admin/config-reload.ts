@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import { ConfigError, NotFoundError } from '../errors.ts';
 import type { ReloadResult } from '../reload.ts';
+import { sendJson } from './body.ts';
 
 export type { ReloadResult };
 
@@ -18,11 +19,5 @@ export async function configReload(res: ServerResponse, reload: (() => Promise<R
     status = 400;
     body = { error: { code: err.code, message: 'invalid configuration: nothing changed' }, problems: err.problems };
   }
-  const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
+  sendJson(res, status, body);
 }

@@ -19,7 +19,7 @@ import type { TrafficStats } from '../traffic.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { UpgradeControl } from '../upgrade.ts';
 import { upgradeRoute } from './upgrade-route.ts';
-import { parseBody, readJson } from './body.ts';
+import { parseBody, readJson, sendJson } from './body.ts';
 import { certificatesBody, type CertificateList } from './certificates.ts';
 import { configReload, type ReloadResult } from './config-reload.ts';
 import { MODE_ACTIONS, serviceMode, type ModeAction } from './service-modes.ts';
@@ -335,13 +335,7 @@ export class AdminServer {
   }
 
   #json(res: ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body) + '\n';
-    res.writeHead(status, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(text),
-      'cache-control': 'no-store',
-    });
-    res.end(text);
+    sendJson(res, status, body);
   }
 
   #error(res: ServerResponse, err: unknown): void {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { durationValue } from '../config/schema.ts';
 import { MethodNotAllowedError, NotFoundError } from '../errors.ts';
 import type { UpgradeControl } from '../upgrade.ts';
-import { parseBody, readJson } from './body.ts';
+import { parseBody, readJson, sendJson } from './body.ts';
 
 const upgradeBody = z.strictObject({
   /** how long the new baton gets to be ready */
@@ -31,14 +31,7 @@ export async function upgradeRoute(
   json(res, 200, result);
 }
 
+// the client's next request must reach the new baton, not this one's closing keep-alive socket
 function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    // the client's next request must reach the new baton, not this one's closing keep-alive socket
-    connection: 'close',
-  });
-  res.end(text);
+  sendJson(res, status, body, { connection: 'close' });
 }

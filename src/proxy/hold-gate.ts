@@ -5,9 +5,17 @@
 import { MAINTENANCE, PAUSED } from '../upstream/service.ts';
 import type { Forward } from './forward.ts';
 import { sendMaintenance } from './pages.ts';
-import { HOLD_FULL } from './retry-policy.ts';
+import { HOLD_FULL, type Answer } from './retry-policy.ts';
 
-const MAINTENANCE_ANSWER = { status: 503, code: 'maintenance' } as const;
+/** How a maintenance answer is counted and logged (its page and Retry-After are the service's). */
+const MAINTENANCE_ANSWER: Answer = Object.freeze({
+  kind: 'answer',
+  status: 503,
+  code: 'maintenance',
+  detail: '',
+  report: false,
+  retryAfter: 0,
+});
 
 /** A service not serving normally: true when the request was answered or held here. */
 export function gate(f: Forward, fromHold: boolean): boolean {
@@ -15,7 +23,7 @@ export function gate(f: Forward, fromHold: boolean): boolean {
   if (s.mode === MAINTENANCE) {
     const close = f.host.closing || (f.hasBody && !f.req.complete);
     sendMaintenance(f.res, f.method, s.maintenancePage, s.retryAfter, close);
-    f.answered({ kind: 'answer', ...MAINTENANCE_ANSWER, detail: '', report: false, retryAfter: s.retryAfter });
+    f.answered(MAINTENANCE_ANSWER);
     return true;
   }
   return s.mode === PAUSED && !fromHold && hold(f);

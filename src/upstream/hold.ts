@@ -65,11 +65,7 @@ export class HoldQueue<T extends Holdable> {
 
   /** Releases every held request, oldest first. */
   releaseAll(): void {
-    const items = [...this.#entries.keys()];
-    this.#entries.clear();
-    this.#bytes = 0;
-    this.#disarm();
-    for (const item of items) item.released();
+    for (const item of this.#takeAll()) item.released();
   }
 
   /** Answers every request whose deadline passed (the timer's work; `now` for tests). */
@@ -88,11 +84,16 @@ export class HoldQueue<T extends Holdable> {
 
   /** Answers every held request with its timeout answer (the service goes away, baton stops). */
   close(): void {
+    for (const item of this.#takeAll()) item.expired();
+  }
+
+  /** Empties the queue, returning what it held, oldest first. */
+  #takeAll(): T[] {
     const items = [...this.#entries.keys()];
     this.#entries.clear();
     this.#bytes = 0;
     this.#disarm();
-    for (const item of items) item.expired();
+    return items;
   }
 
   #arm(now: number): void {
