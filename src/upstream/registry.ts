@@ -20,6 +20,7 @@ import {
 } from './listeners.ts';
 import { Service } from './service.ts';
 import { ServiceModes } from './modes.ts';
+import { ProblemLog } from './problems.ts';
 import { resolveTargets, type RouteRef, type Target } from './targets.ts';
 import type { UpstreamState } from './state.ts';
 import type { Follower, RegistryMirror } from './mirror.ts';
@@ -76,8 +77,7 @@ export class Registry {
   #mirror: RegistryMirror | null = null;
   /** a worker thread's registry logs at debug what the control plane's logs at info */
   readonly #info: 'info' | 'debug';
-  /** the route and middleware problems last logged (logged again only when they change) */
-  #problems = '';
+  readonly #problems: ProblemLog;
   #closed = false;
 
   constructor(opts: RegistryOptions) {
@@ -89,6 +89,7 @@ export class Registry {
     this.#tallies = opts.tallies ?? new LocalTallies();
     this.#follower = opts.follower ?? null;
     this.#info = this.#follower === null ? 'info' : 'debug';
+    this.#problems = new ProblemLog(opts.log);
   }
 
   /** With workers: where the control plane's changes are sent (null: none). */
@@ -102,7 +103,8 @@ export class Registry {
     return [...this.#snapshots];
   }
 
-  heldContainers(): string[] /* the containers kept out of rotation by `hold` */ {
+  /** The containers kept out of rotation by `hold`. */
+  heldContainers(): string[] {
     return [...this.#held];
   }
 
@@ -140,8 +142,12 @@ export class Registry {
 
   #reconcile(): void {
     const providers = new Map<string, string>();
-    const merged = 'Service defined by several providers; upstreams merged, first definition kept';
-    const desired = mergeServices(this.#snapshots, providers, (service, p) => this.#log.warn({ service, p }, merged));
+    const desired = mergeServices(this.#snapshots, providers, (service, provider) =>
+      this.#log.warn(
+        { service, provider },
+        'Service defined by several providers; upstreams merged, first definition kept',
+      ),
+    );
     this.modes.keep(desired, providers);
     const problems = this.#middlewares?.begin(middlewareDefinitions(this.#snapshots)) ?? [];
     // Build the new route table first: an invalid rule changes nothing.
@@ -187,7 +193,7 @@ export class Registry {
     const conflicts = upstreamConflicts(desired.values());
     if (conflicts.length > 0) throw new ConfigError(conflicts);
     this.#middlewares?.commit();
-    this.#logProblems(problems);
+    this.#problems.report(problems);
 
     // Apply: options, then upstream membership.
     for (const [name, d] of desired) {
@@ -229,17 +235,9 @@ export class Registry {
     this.#changed.notify();
   }
 
-  /** Refused routes and invalid middlewares, logged when they change (not at every Docker event). */
-  #logProblems(problems: string[]): void {
-    const text = problems.join('\n');
-    if (text === this.#problems) return;
-    this.#problems = text;
-    for (const problem of problems) this.#log.warn({ problem }, 'Route refused or middleware invalid');
-  }
-
   /** The problems of the routes and middlewares in use now (refused routes, invalid middlewares). */
   problems(): string[] {
-    return this.#problems === '' ? [] : this.#problems.split('\n');
+    return this.#problems.list();
   }
 
   #create(service: Service, w: DesiredUpstream): Upstream {
@@ -381,7 +379,9 @@ export class Registry {
 
   /** Total requests and tunnels in flight across every upstream. */
   inflight(): number {
-    return [...this.upstreams.values()].reduce((n, u) => n + u.inflight, 0);
+    let n = 0;
+    for (const u of this.upstreams.values()) n += u.inflight;
+    return n;
   }
 
   async close(): Promise<void> {
